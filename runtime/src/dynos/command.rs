@@ -1,0 +1,120 @@
+//! Worker dynos: run a `wasi:cli/run` command to completion. Any end of the
+//! process, an exit with any status or a trap, is a crash that the dyno manager
+//! answers with a restart; stopping gives the guest a grace period, then ends it.
+
+use super::fs::DynoFs;
+use super::host::{DynoHost, DynoMemory, new_store};
+use super::output::LogOutput;
+use super::{DynoSpec, describe_failure};
+use crate::engine::Prepared;
+use std::time::Duration;
+use tokio::sync::watch;
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// How a worker's run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The process returned or exited with this status.
+    Status(i32),
+    /// The process trapped or could not start; the text says why (R15 for memory).
+    Crashed(String),
+    /// The dyno was stopped and the process ended within its grace period.
+    Stopped,
+    /// The dyno was stopped and the process outlived its grace period (R12).
+    Killed,
+}
+
+impl Exit {
+    /// The line the dyno manager logs for this exit.
+    pub fn describe(&self, grace: Duration) -> String {
+        match self {
+            Exit::Status(code) => format!("Process exited with status {code}"),
+            Exit::Crashed(why) => why.clone(),
+            Exit::Stopped => "Process exited with status 143".to_string(),
+            Exit::Killed => format!(
+                "Error R12 (Exit timeout) -> At least one process failed to exit within {} seconds of SIGTERM",
+                grace.as_secs()
+            ),
+        }
+    }
+}
+
+/// Tells a running worker to stop; it gets `grace` to finish.
+#[derive(Clone)]
+pub struct StopHandle(watch::Sender<bool>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Runs `spec`'s command with its own filesystem until it ends or is stopped.
+pub fn start(spec: DynoSpec, grace: Duration) -> (StopHandle, tokio::task::JoinHandle<Exit>) {
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(run(spec, rx, grace));
+    (StopHandle(tx), task)
+}
+
+async fn run(spec: DynoSpec, mut stop: watch::Receiver<bool>, grace: Duration) -> Exit {
+    let Prepared::Command(pre) = &*spec.prepared else {
+        return Exit::Crashed(format!(
+            "process type `{}` is not a command",
+            spec.process_type
+        ));
+    };
+    let fs =
+        match DynoFs::create(&spec.dynos_dir, &spec.app, &spec.name, &spec.slug.app_dir()).await {
+            Ok(fs) => fs,
+            Err(e) => return Exit::Crashed(format!("Error R99 (Platform error) -> {e:#}")),
+        };
+    let stdout = LogOutput::new(spec.log.clone(), &spec.name);
+    let stderr = LogOutput::new(spec.log.clone(), &spec.name);
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .envs(&spec.environment())
+        .args(&spec.argv())
+        .stdout(stdout.clone())
+        .stderr(stderr.clone());
+    if let Err(e) = fs.preopen(&mut builder) {
+        return Exit::Crashed(format!("Error R99 (Platform error) -> {e:#}"));
+    }
+    let memory = DynoMemory::new(spec.size.memory_bytes());
+    let mut store = new_store(
+        spec.engine.wasmtime(),
+        DynoHost::new(builder.build(), memory.clone()),
+    );
+
+    let run = async {
+        let command = pre.instantiate_async(&mut store).await?;
+        command.wasi_cli_run().call_run(&mut store).await
+    };
+    let stopped = async {
+        let _ = stop.wait_for(|stop| *stop).await;
+        tokio::time::sleep(grace).await;
+    };
+    let outcome = tokio::select! {
+        result = run => Some(result),
+        () = stopped => None,
+    };
+    let stop_requested = *stop.borrow();
+    stdout.flush_partial();
+    stderr.flush_partial();
+    let exit = match outcome {
+        None => Exit::Killed,
+        Some(_) if stop_requested => Exit::Stopped,
+        Some(Ok(Ok(()))) => Exit::Status(0),
+        Some(Ok(Err(()))) => Exit::Status(1),
+        Some(Err(e)) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(code) => Exit::Status(code.0),
+            None => Exit::Crashed(describe_failure(
+                &e,
+                store.data().limiter.denied,
+                memory.cap,
+            )),
+        },
+    };
+    drop(store);
+    drop(fs);
+    exit
+}

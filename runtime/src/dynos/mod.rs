@@ -1,0 +1,162 @@
+//! Dynos: sandboxed Wasm instances running one process type of a release.
+//!
+//! A dyno is `type.N` with its own ephemeral filesystem ([`fs`]), its environment
+//! (the release's config vars plus `PORT`, `DYNO`, `KUMO_APP_NAME`,
+//! `KUMO_RELEASE_VERSION`), stdout and stderr going to Logplex ([`output`]) and a
+//! memory cap from its size. How it runs depends on the process kind:
+//! [`web`] keeps warm `wasi:http` instances, [`cgi`] runs a command per request,
+//! [`command`] runs a worker to completion.
+
+pub mod cgi;
+pub mod command;
+pub mod fs;
+pub mod host;
+pub mod output;
+pub mod web;
+
+use crate::engine::{Engine, Prepared};
+use crate::logplex::AppLog;
+use crate::sizes::DynoSize;
+use crate::slugs::UnpackedSlug;
+use crate::source::ReleaseSpec;
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use kumo_slug::ProcessType;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The body of a request handed to a web dyno.
+pub type RequestBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+/// The body of a web dyno's response.
+pub type ResponseBody = UnsyncBoxBody<Bytes, wasmtime_wasi_http::Error>;
+
+/// The states of a dyno, as Heroku names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DynoState {
+    Starting,
+    Up,
+    Crashed,
+    Idle,
+    Down,
+}
+
+impl DynoState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DynoState::Starting => "starting",
+            DynoState::Up => "up",
+            DynoState::Crashed => "crashed",
+            DynoState::Idle => "idle",
+            DynoState::Down => "down",
+        }
+    }
+}
+
+impl fmt::Display for DynoState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything a dyno is started from.
+#[derive(Clone)]
+pub struct DynoSpec {
+    pub app: String,
+    /// `web.1`, `worker.2`, `run.1`.
+    pub name: String,
+    pub release: ReleaseSpec,
+    pub slug: Arc<UnpackedSlug>,
+    pub process_type: String,
+    pub process: ProcessType,
+    pub size: DynoSize,
+    pub prepared: Arc<Prepared>,
+    pub engine: Arc<Engine>,
+    pub log: Arc<AppLog>,
+    /// Where dyno filesystems are made.
+    pub dynos_dir: std::path::PathBuf,
+    /// The router's port, given to web dynos as `PORT`.
+    pub port: u16,
+    /// How long one request may run before its instance is stopped.
+    pub request_deadline: Duration,
+}
+
+impl DynoSpec {
+    /// The environment the dyno's guests see.
+    pub fn environment(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .release
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if self.process.kind.serves_http() {
+            env.push(("PORT".into(), self.port.to_string()));
+            if !self.release.config.contains_key("WEB_CONCURRENCY") {
+                env.push(("WEB_CONCURRENCY".into(), self.web_concurrency().to_string()));
+            }
+        }
+        env.push(("DYNO".into(), self.name.clone()));
+        env.push(("KUMO_APP_NAME".into(), self.app.clone()));
+        env.push((
+            "KUMO_RELEASE_VERSION".into(),
+            format!("v{}", self.release.version),
+        ));
+        env.push(("HOME".into(), "/app".into()));
+        env
+    }
+
+    /// Instances per web dyno: `WEB_CONCURRENCY` if it is a number from 1 to 64, else the size's default.
+    pub fn web_concurrency(&self) -> usize {
+        self.release
+            .config
+            .get("WEB_CONCURRENCY")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| (1..=64).contains(n))
+            .unwrap_or_else(|| self.size.default_web_concurrency())
+    }
+
+    /// The program name and arguments (`argv`).
+    pub fn argv(&self) -> Vec<String> {
+        let mut argv = vec![self.process.component.clone()];
+        argv.extend(self.process.args.iter().cloned());
+        argv
+    }
+}
+
+/// Why a web dyno did not answer a request.
+#[derive(Debug)]
+pub enum DispatchError {
+    /// The dyno is stopping and took no new work; the request is handed back to try elsewhere.
+    Closed(http::Request<RequestBody>),
+    /// The instance failed before it sent a response.
+    Crashed(String),
+    /// The instance ran past its deadline before it sent a response.
+    Deadline,
+    /// The app sent a response that is not valid HTTP.
+    BadResponse(String),
+    /// Something in Kumo failed.
+    Platform(String),
+}
+
+/// Describes why a guest call failed, for the logs: memory cap, deadline, exit or trap.
+pub(crate) fn describe_failure(
+    error: &wasmtime::Error,
+    memory_denied: bool,
+    memory_cap: u64,
+) -> String {
+    if memory_denied {
+        return format!(
+            "Error R15 (Memory quota vastly exceeded) -> the dyno reached its {} MB cap",
+            memory_cap >> 20
+        );
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return format!("Process exited with status {}", exit.0);
+    }
+    let root = error.root_cause().to_string();
+    let trap = error
+        .downcast_ref::<wasmtime::Trap>()
+        .map(|t| t.to_string());
+    format!("Process crashed: {}", trap.unwrap_or(root))
+}

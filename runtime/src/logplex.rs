@@ -1,0 +1,380 @@
+//! Logplex: one stream of lines per app, from dynos (`app[web.1]`), the API
+//! (`app[api]`) and the platform (`kumo[router]`, `kumo[web.1]`).
+//!
+//! Each app keeps its last [`HISTORY`] lines; tail subscribers get every new line
+//! through a bounded queue. A subscriber that falls behind never blocks a dyno:
+//! its lines are dropped and, once it catches up, it is told how many with an L11 line.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+/// Lines kept per app, as Heroku keeps.
+pub const HISTORY: usize = 1500;
+/// Longer lines are split into pieces of this many bytes.
+pub const MAX_LINE_BYTES: usize = 10_000;
+/// Lines a tail subscriber may have queued before new ones are dropped.
+pub const SUBSCRIBER_QUEUE: usize = 1024;
+
+/// Who wrote a line: the app's own processes and API events, or the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    App,
+    Kumo,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::App => "app",
+            Source::Kumo => "kumo",
+        }
+    }
+}
+
+/// One log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub at: OffsetDateTime,
+    pub source: Source,
+    /// `web.1`, `router`, `api`, `run.1`…
+    pub dyno: String,
+    pub text: String,
+}
+
+impl fmt::Display for LogLine {
+    /// Heroku's display format: `2026-11-24T10:00:00.000000+00:00 app[web.1]: text`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}[{}]: {}",
+            timestamp(self.at),
+            self.source.as_str(),
+            self.dyno,
+            self.text
+        )
+    }
+}
+
+/// RFC 3339 with microseconds and an explicit `+00:00`, as Heroku prints.
+pub fn timestamp(at: OffsetDateTime) -> String {
+    let t = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+/// Which lines a reader wants.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub source: Option<Source>,
+    /// A dyno name (`web.1`) or a process type (`web`), which matches all its dynos.
+    pub dyno: Option<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, line: &LogLine) -> bool {
+        if self.source.is_some_and(|s| s != line.source) {
+            return false;
+        }
+        match &self.dyno {
+            None => true,
+            Some(d) if d.contains('.') => &line.dyno == d,
+            Some(d) => line.dyno.split('.').next() == Some(d.as_str()),
+        }
+    }
+}
+
+/// The log streams of every app.
+#[derive(Default)]
+pub struct Logplex {
+    apps: Mutex<HashMap<String, Arc<AppLog>>>,
+}
+
+impl Logplex {
+    pub fn new() -> Arc<Logplex> {
+        Arc::new(Logplex::default())
+    }
+
+    /// The stream of `app`, created on first use.
+    pub fn app(&self, app: &str) -> Arc<AppLog> {
+        let mut apps = self.apps.lock().expect("logplex lock poisoned");
+        apps.entry(app.to_string()).or_default().clone()
+    }
+
+    /// Drops an app's stream (when the app is destroyed).
+    pub fn forget(&self, app: &str) {
+        self.apps.lock().expect("logplex lock poisoned").remove(app);
+    }
+
+    /// Appends a line to `app`'s stream, splitting it if it is too long.
+    pub fn log(&self, app: &str, source: Source, dyno: &str, text: &str) {
+        self.app(app).log(source, dyno, text);
+    }
+}
+
+/// One app's stream: its history and its tail subscribers.
+#[derive(Default)]
+pub struct AppLog {
+    inner: Mutex<AppLogInner>,
+}
+
+#[derive(Default)]
+struct AppLogInner {
+    history: VecDeque<LogLine>,
+    subscribers: Vec<Subscriber>,
+}
+
+struct Subscriber {
+    tx: mpsc::Sender<LogLine>,
+    filter: Filter,
+    dropped: u64,
+    dropped_since: Option<OffsetDateTime>,
+}
+
+impl AppLog {
+    pub fn log(&self, source: Source, dyno: &str, text: &str) {
+        let at = OffsetDateTime::now_utc();
+        let mut inner = self.inner.lock().expect("log lock poisoned");
+        for piece in split_line(text) {
+            let line = LogLine {
+                at,
+                source,
+                dyno: dyno.to_string(),
+                text: piece.to_string(),
+            };
+            inner.push(line);
+        }
+    }
+
+    /// The last `n` lines that pass `filter`, oldest first.
+    pub fn recent(&self, n: usize, filter: &Filter) -> Vec<LogLine> {
+        let inner = self.inner.lock().expect("log lock poisoned");
+        let mut lines: Vec<LogLine> = inner
+            .history
+            .iter()
+            .rev()
+            .filter(|l| filter.matches(l))
+            .take(n)
+            .cloned()
+            .collect();
+        lines.reverse();
+        lines
+    }
+
+    /// The last `n` matching lines, then every new matching line as it arrives.
+    pub fn tail(&self, n: usize, filter: Filter) -> (Vec<LogLine>, mpsc::Receiver<LogLine>) {
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let mut inner = self.inner.lock().expect("log lock poisoned");
+        let mut lines: Vec<LogLine> = inner
+            .history
+            .iter()
+            .rev()
+            .filter(|l| filter.matches(l))
+            .take(n)
+            .cloned()
+            .collect();
+        lines.reverse();
+        inner.subscribers.push(Subscriber {
+            tx,
+            filter,
+            dropped: 0,
+            dropped_since: None,
+        });
+        (lines, rx)
+    }
+}
+
+impl AppLogInner {
+    fn push(&mut self, line: LogLine) {
+        self.subscribers.retain_mut(|sub| sub.offer(&line));
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(line);
+    }
+}
+
+impl Subscriber {
+    /// Hands `line` over without waiting; returns false once the reader has gone.
+    fn offer(&mut self, line: &LogLine) -> bool {
+        if self.tx.is_closed() {
+            return false;
+        }
+        if !self.filter.matches(line) {
+            return true;
+        }
+        if self.dropped > 0 {
+            // Tell the reader what it missed before anything new, when there is room.
+            let since = self.dropped_since.unwrap_or(line.at);
+            let notice = LogLine {
+                at: line.at,
+                source: Source::Kumo,
+                dyno: "logplex".to_string(),
+                text: format!(
+                    "Error L11 (Tail buffer overflow) -> This tail session dropped {} messages since {}",
+                    self.dropped,
+                    timestamp(since)
+                ),
+            };
+            match self.tx.try_send(notice) {
+                Ok(()) => {
+                    self.dropped = 0;
+                    self.dropped_since = None;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.dropped += 1;
+                    return true;
+                }
+            }
+        }
+        match self.tx.try_send(line.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped += 1;
+                self.dropped_since.get_or_insert(line.at);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// Splits `text` into pieces of at most [`MAX_LINE_BYTES`], on character boundaries.
+fn split_line(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    let mut first = true;
+    std::iter::from_fn(move || {
+        if rest.is_empty() && !first {
+            return None;
+        }
+        first = false;
+        let mut end = rest.len().min(MAX_LINE_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (piece, tail) = rest.split_at(end);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_format() {
+        let line = LogLine {
+            at: time::macros::datetime!(2026-11-24 10:00:00.000042 UTC),
+            source: Source::App,
+            dyno: "web.1".into(),
+            text: "hello".into(),
+        };
+        assert_eq!(
+            line.to_string(),
+            "2026-11-24T10:00:00.000042+00:00 app[web.1]: hello"
+        );
+    }
+
+    #[test]
+    fn keeps_last_1500_and_splits_long_lines() {
+        let log = AppLog::default();
+        for i in 0..1600 {
+            log.log(Source::App, "web.1", &format!("line {i}"));
+        }
+        let all = log.recent(5000, &Filter::default());
+        assert_eq!(all.len(), HISTORY);
+        assert_eq!(all[0].text, "line 100");
+        assert_eq!(all.last().map(|l| l.text.as_str()), Some("line 1599"));
+
+        let long = "é".repeat(MAX_LINE_BYTES); // 20,000 bytes
+        log.log(Source::App, "web.1", &long);
+        let tail = log.recent(3, &Filter::default());
+        assert!(tail[1].text.len() <= MAX_LINE_BYTES && tail[2].text.len() <= MAX_LINE_BYTES);
+        assert_eq!(format!("{}{}", tail[1].text, tail[2].text), long);
+        log.log(Source::App, "web.1", "");
+        assert_eq!(log.recent(1, &Filter::default())[0].text, "");
+    }
+
+    #[test]
+    fn filters() {
+        let log = AppLog::default();
+        log.log(Source::App, "web.1", "a");
+        log.log(Source::App, "web.2", "b");
+        log.log(Source::Kumo, "router", "c");
+        log.log(Source::App, "worker.1", "d");
+        let texts = |f: Filter| {
+            log.recent(10, &f)
+                .into_iter()
+                .map(|l| l.text)
+                .collect::<String>()
+        };
+        assert_eq!(
+            texts(Filter {
+                source: Some(Source::App),
+                dyno: None
+            }),
+            "abd"
+        );
+        assert_eq!(
+            texts(Filter {
+                source: None,
+                dyno: Some("web".into())
+            }),
+            "ab"
+        );
+        assert_eq!(
+            texts(Filter {
+                source: None,
+                dyno: Some("web.2".into())
+            }),
+            "b"
+        );
+        assert_eq!(
+            texts(Filter {
+                source: Some(Source::Kumo),
+                dyno: None
+            }),
+            "c"
+        );
+    }
+
+    #[tokio::test]
+    async fn slow_subscriber_never_blocks_and_hears_l11() {
+        let log = AppLog::default();
+        let (_, mut rx) = log.tail(0, Filter::default());
+        // Far more than the queue holds, without anyone reading: must not block.
+        for i in 0..(SUBSCRIBER_QUEUE + 500) {
+            log.log(Source::App, "web.1", &format!("n{i}"));
+        }
+        let mut got = Vec::new();
+        while let Ok(line) = rx.try_recv() {
+            got.push(line);
+        }
+        assert_eq!(got.len(), SUBSCRIBER_QUEUE);
+        log.log(Source::App, "web.1", "after");
+        let notice = rx.recv().await.unwrap();
+        assert!(
+            notice.text.starts_with("Error L11 (Tail buffer overflow)"),
+            "{}",
+            notice.text
+        );
+        assert!(
+            notice.text.contains("dropped 500 messages"),
+            "{}",
+            notice.text
+        );
+        assert_eq!(rx.recv().await.unwrap().text, "after");
+    }
+}

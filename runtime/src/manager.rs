@@ -1,0 +1,654 @@
+//! The dyno manager: converges each app's running dynos on its formation and
+//! current release, restarts crashed dynos with Heroku's backoff, replaces dynos
+//! on a new release without dropping requests, and puts idle eco apps to sleep.
+//!
+//! Each dyno (`web.1`) is one supervisor task ([`slot`]). A new release starts new
+//! supervisors beside the old ones; the old ones are stopped only once the new web
+//! dynos are up, and a stopping web dyno finishes the requests it has queued.
+
+mod slot;
+
+use crate::dynos::web::WebDyno;
+use crate::dynos::{DispatchError, DynoState, RequestBody, ResponseBody};
+use crate::engine::Engine;
+use crate::logplex::{Logplex, Source};
+use crate::router::hosts::HostTable;
+use crate::sizes::DynoSize;
+use crate::slugs::SlugCache;
+use crate::source::{AppSpec, ReleaseSource};
+use slot::{Slot, Want};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+/// Settings of the dyno manager. Defaults are Heroku's; tests shorten them.
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    /// Where unpacked slugs and dyno filesystems live.
+    pub data_dir: PathBuf,
+    /// How long one request may run before its instance is stopped. Default: 30 s.
+    pub request_deadline: Duration,
+    /// How long a stopping dyno gets to finish. Default: 30 s.
+    pub shutdown_grace: Duration,
+    /// Crash restart policy.
+    pub backoff: Backoff,
+    /// Idle time after which eco web dynos sleep. Default: 30 min.
+    pub sleep_after: Duration,
+    /// How long a request waits for a starting web dyno before H20. Default: 75 s.
+    pub boot_timeout: Duration,
+}
+
+impl ManagerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> ManagerConfig {
+        ManagerConfig {
+            data_dir: data_dir.into(),
+            request_deadline: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            backoff: Backoff::default(),
+            sleep_after: Duration::from_secs(30 * 60),
+            boot_timeout: Duration::from_secs(75),
+        }
+    }
+}
+
+/// Heroku's crash policy: a dyno that crashes is restarted at once the first
+/// time; if it keeps crashing within `boot_window` of starting, it waits
+/// `first_cooloff`, then twice that, and so on up to `max_cooloff`.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    /// Default: 10 min.
+    pub boot_window: Duration,
+    /// Default: 10 min.
+    pub first_cooloff: Duration,
+    /// Default: 24 h.
+    pub max_cooloff: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            boot_window: Duration::from_secs(600),
+            first_cooloff: Duration::from_secs(600),
+            max_cooloff: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before restart number `consecutive` (1 = the first crash).
+    pub fn cooloff(&self, consecutive: u32) -> Duration {
+        if consecutive <= 1 {
+            return Duration::ZERO;
+        }
+        let doublings = (consecutive - 2).min(30);
+        self.first_cooloff
+            .saturating_mul(1 << doublings)
+            .min(self.max_cooloff)
+    }
+}
+
+/// Why the router cannot hand a request to a web dyno.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    NoSuchApp,
+    /// H80.
+    Maintenance,
+    /// H81: nothing deployed.
+    NothingDeployed,
+    /// H14: no web dynos in the formation.
+    NoWebDynos,
+    /// H10: the web dynos crashed.
+    Crashed,
+    /// H20: no web dyno came up in time.
+    BootTimeout,
+}
+
+/// What `ps` shows of a dyno.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynoStatus {
+    pub name: String,
+    pub process_type: String,
+    pub state: DynoState,
+    pub release: u64,
+    pub size: DynoSize,
+    pub command: String,
+    pub since: OffsetDateTime,
+}
+
+/// The dyno manager of one Kumo process.
+pub struct DynoManager {
+    config: ManagerConfig,
+    engine: Arc<Engine>,
+    logplex: Arc<Logplex>,
+    source: Arc<dyn ReleaseSource>,
+    slugs: SlugCache,
+    apps: RwLock<HashMap<String, Arc<AppRuntime>>>,
+    hosts: RwLock<HostTable>,
+    router_port: AtomicU16,
+    started: Instant,
+}
+
+/// The running side of one app.
+pub struct AppRuntime {
+    name: String,
+    converging: tokio::sync::Mutex<()>,
+    view: RwLock<WebView>,
+    slots: Mutex<Vec<Slot>>,
+    changed: Notify,
+    last_request_ms: AtomicU64,
+    restarts: Mutex<BTreeMap<String, u64>>,
+}
+
+/// What the router reads on every request.
+#[derive(Default)]
+struct WebView {
+    maintenance: bool,
+    deployed: bool,
+    web_quantity: u32,
+    sleeps: bool,
+    sleeping: bool,
+    dynos: Vec<Arc<WebDyno>>,
+}
+
+impl DynoManager {
+    pub fn new(
+        config: ManagerConfig,
+        engine: Arc<Engine>,
+        logplex: Arc<Logplex>,
+        source: Arc<dyn ReleaseSource>,
+        domain: &str,
+    ) -> Arc<DynoManager> {
+        let slugs = SlugCache::new(config.data_dir.join("slugs"), source.clone());
+        Arc::new(DynoManager {
+            slugs,
+            engine,
+            logplex,
+            source,
+            apps: RwLock::default(),
+            hosts: RwLock::new(HostTable::new(domain)),
+            router_port: AtomicU16::new(0),
+            started: Instant::now(),
+            config,
+        })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn logplex(&self) -> &Arc<Logplex> {
+        &self.logplex
+    }
+
+    pub fn config(&self) -> &ManagerConfig {
+        &self.config
+    }
+
+    /// The router's port, given to web dynos as `PORT`.
+    pub fn set_router_port(&self, port: u16) {
+        self.router_port.store(port, Ordering::Relaxed);
+    }
+
+    /// Converges every app the source knows, and starts the sleep sweeper.
+    pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        for spec in self.source.apps().await? {
+            self.converge(&spec.name).await;
+        }
+        let weak = Arc::downgrade(self);
+        let every =
+            (self.config.sleep_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(manager) = weak.upgrade() else {
+                    return;
+                };
+                manager.put_idle_apps_to_sleep().await;
+            }
+        });
+        Ok(())
+    }
+
+    /// Which app serves `host`, by `<app>.<domain>` or a custom domain.
+    pub fn app_for_host(&self, host: &str) -> Option<String> {
+        self.hosts
+            .read()
+            .expect("hosts lock poisoned")
+            .app_for(host)
+    }
+
+    /// Brings `app`'s dynos in line with what the source says now: starts, stops
+    /// and replaces dynos; tears everything down if the app is gone.
+    pub async fn converge(self: &Arc<Self>, app: &str) {
+        let runtime = self.runtime(app);
+        let _guard = runtime.converging.lock().await;
+        let spec = match self.source.app(app).await {
+            Ok(spec) => spec,
+            Err(e) => {
+                tracing::error!(app, error = %e, "reading the app's desired state failed");
+                return;
+            }
+        };
+        let Some(spec) = spec else {
+            self.remove_app(app, &runtime).await;
+            return;
+        };
+        self.hosts
+            .write()
+            .expect("hosts lock poisoned")
+            .set(&spec.name, &spec.domains);
+        self.converge_runtime(&runtime, &spec).await;
+    }
+
+    /// Restarts the dynos of `app`: all of them, one process type (`web`) or one dyno (`web.1`).
+    pub async fn restart(self: &Arc<Self>, app: &str, which: Option<&str>) {
+        let runtime = self.runtime(app);
+        {
+            let mut restarts = runtime.restarts.lock().expect("restarts lock poisoned");
+            *restarts.entry(which.unwrap_or("").to_string()).or_default() += 1;
+        }
+        self.converge(app).await;
+    }
+
+    /// The dynos of `app`, as `ps` shows them.
+    pub fn dynos(&self, app: &str) -> Vec<DynoStatus> {
+        let Some(runtime) = self
+            .apps
+            .read()
+            .expect("apps lock poisoned")
+            .get(app)
+            .cloned()
+        else {
+            return Vec::new();
+        };
+        let slots = runtime.slots.lock().expect("slots lock poisoned");
+        let mut list: Vec<DynoStatus> = slots.iter().map(|s| s.status().get()).collect();
+        if runtime.view.read().expect("view lock poisoned").sleeping {
+            for status in &mut list {
+                if status.process_type == "web" {
+                    status.state = DynoState::Idle;
+                }
+            }
+        }
+        list.sort_by(|a, b| {
+            (&a.process_type, dyno_index(&a.name)).cmp(&(&b.process_type, dyno_index(&b.name)))
+        });
+        list
+    }
+
+    /// Picks a web dyno of `app` for one request: the less busy of two chosen at
+    /// random. Wakes a sleeping app and waits for starting dynos, up to the boot timeout.
+    pub async fn pick(self: &Arc<Self>, app: &str) -> Result<Arc<WebDyno>, RouteError> {
+        let runtime = self
+            .apps
+            .read()
+            .expect("apps lock poisoned")
+            .get(app)
+            .cloned()
+            .ok_or(RouteError::NoSuchApp)?;
+        runtime
+            .last_request_ms
+            .store(self.now_ms(), Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + self.config.boot_timeout;
+        loop {
+            let changed = runtime.changed.notified();
+            {
+                let view = runtime.view.read().expect("view lock poisoned");
+                if view.maintenance {
+                    return Err(RouteError::Maintenance);
+                }
+                if !view.deployed {
+                    return Err(RouteError::NothingDeployed);
+                }
+                if view.web_quantity == 0 {
+                    return Err(RouteError::NoWebDynos);
+                }
+                if let Some(dyno) = choose(&view.dynos) {
+                    return Ok(dyno);
+                }
+                if view.sleeping {
+                    drop(view);
+                    self.wake(&runtime);
+                } else if runtime.web_all_crashed() {
+                    return Err(RouteError::Crashed);
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(RouteError::BootTimeout);
+            }
+        }
+    }
+
+    /// Sends `request` to a web dyno of `app`, trying another if the chosen one is stopping.
+    pub async fn dispatch(
+        self: &Arc<Self>,
+        app: &str,
+        mut request: http::Request<RequestBody>,
+    ) -> Result<(String, http::Response<ResponseBody>), DispatchFailure> {
+        loop {
+            let dyno = self.pick(app).await.map_err(DispatchFailure::Route)?;
+            match dyno.handle(request).await {
+                Ok(response) => return Ok((dyno.name().to_string(), response)),
+                Err(DispatchError::Closed(back)) => {
+                    request = back;
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => return Err(DispatchFailure::Dyno(dyno.name().to_string(), e)),
+            }
+        }
+    }
+
+    fn runtime(&self, app: &str) -> Arc<AppRuntime> {
+        if let Some(runtime) = self.apps.read().expect("apps lock poisoned").get(app) {
+            return runtime.clone();
+        }
+        let mut apps = self.apps.write().expect("apps lock poisoned");
+        apps.entry(app.to_string())
+            .or_insert_with(|| {
+                Arc::new(AppRuntime {
+                    name: app.to_string(),
+                    converging: tokio::sync::Mutex::new(()),
+                    view: RwLock::default(),
+                    slots: Mutex::default(),
+                    changed: Notify::new(),
+                    last_request_ms: AtomicU64::new(self.now_ms()),
+                    restarts: Mutex::default(),
+                })
+            })
+            .clone()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn log(&self, app: &str, dyno: &str, text: &str) {
+        self.logplex.log(app, Source::Kumo, dyno, text);
+    }
+
+    async fn remove_app(&self, app: &str, runtime: &Arc<AppRuntime>) {
+        self.hosts.write().expect("hosts lock poisoned").remove(app);
+        let slots: Vec<Slot> =
+            std::mem::take(&mut *runtime.slots.lock().expect("slots lock poisoned"));
+        *runtime.view.write().expect("view lock poisoned") = WebView::default();
+        runtime.changed.notify_waiters();
+        for slot in &slots {
+            slot.stop(false);
+        }
+        self.apps.write().expect("apps lock poisoned").remove(app);
+        for slot in slots {
+            slot.stopped().await;
+        }
+        self.logplex.forget(app);
+    }
+
+    async fn converge_runtime(self: &Arc<Self>, runtime: &Arc<AppRuntime>, spec: &AppSpec) {
+        let app = &spec.name;
+        let web = spec.formation.get("web").copied();
+        {
+            let mut view = runtime.view.write().expect("view lock poisoned");
+            view.maintenance = spec.maintenance;
+            view.deployed = spec.release.is_some();
+            view.web_quantity = web.map_or(0, |w| w.quantity);
+            view.sleeps = web.is_some_and(|w| w.size.sleeps());
+            if !view.sleeps {
+                view.sleeping = false;
+            }
+        }
+        runtime.changed.notify_waiters();
+        let sleeping = runtime.view.read().expect("view lock poisoned").sleeping;
+
+        let mut wanted: Vec<(String, String, Want)> = Vec::new();
+        let mut slug = None;
+        if let Some(release) = &spec.release {
+            match self.slugs.get(&release.slug).await {
+                Ok(s) => slug = Some(s),
+                Err(e) => {
+                    self.log(
+                        app,
+                        "api",
+                        &format!(
+                            "Error R17 (Checksum error) -> release v{} cannot start: {e:#}",
+                            release.version
+                        ),
+                    );
+                }
+            }
+            if let Some(slug) = &slug {
+                let restarts = runtime
+                    .restarts
+                    .lock()
+                    .expect("restarts lock poisoned")
+                    .clone();
+                for (process_type, entry) in &spec.formation {
+                    if process_type == "release"
+                        || !slug.manifest.process_types.contains_key(process_type)
+                    {
+                        continue;
+                    }
+                    if process_type == "web" && sleeping {
+                        continue;
+                    }
+                    for index in 1..=entry.quantity {
+                        let name = format!("{process_type}.{index}");
+                        let restart = restarts.get("").copied().unwrap_or(0)
+                            + restarts.get(process_type).copied().unwrap_or(0)
+                            + restarts.get(&name).copied().unwrap_or(0);
+                        wanted.push((
+                            name,
+                            process_type.clone(),
+                            Want {
+                                release: release.version,
+                                size: entry.size,
+                                restart,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+
+        // Keep slots that already run what is wanted; start the rest.
+        let fresh: Vec<(String, String, Want)> = {
+            let slots = runtime.slots.lock().expect("slots lock poisoned");
+            wanted
+                .iter()
+                .filter(|(name, _, want)| {
+                    !slots.iter().any(|s| s.name() == name && s.want() == *want)
+                })
+                .cloned()
+                .collect()
+        };
+        let mut started = Vec::new();
+        if let (Some(release), Some(slug)) = (&spec.release, &slug) {
+            for (name, process_type, want) in fresh {
+                let process = slug.manifest.process_types[&process_type].clone();
+                let spec = slot::SlotSpec {
+                    name,
+                    process_type,
+                    process,
+                    want,
+                    release: release.clone(),
+                    slug: slug.clone(),
+                };
+                let slot = Slot::start(self.clone(), runtime.clone(), spec);
+                started.push(slot.status());
+                runtime
+                    .slots
+                    .lock()
+                    .expect("slots lock poisoned")
+                    .push(slot);
+            }
+        }
+
+        // Replaced dynos stop only once their successors are up (or crashed), so
+        // a client sending requests in a loop sees no failure.
+        let deadline = tokio::time::Instant::now() + self.config.boot_timeout;
+        for status in &started {
+            status.wait_settled(deadline).await;
+        }
+        let retiring: Vec<Slot> = {
+            let mut slots = runtime.slots.lock().expect("slots lock poisoned");
+            let (keep, retire): (Vec<Slot>, Vec<Slot>) =
+                std::mem::take(&mut *slots).into_iter().partition(|s| {
+                    wanted
+                        .iter()
+                        .any(|(name, _, want)| s.name() == name && s.want() == *want)
+                });
+            *slots = keep;
+            retire
+        };
+        for slot in &retiring {
+            slot.stop(false);
+        }
+        tokio::spawn(async move {
+            for slot in retiring {
+                slot.stopped().await;
+            }
+        });
+    }
+
+    fn wake(self: &Arc<Self>, runtime: &Arc<AppRuntime>) {
+        {
+            let mut view = runtime.view.write().expect("view lock poisoned");
+            if !view.sleeping {
+                return;
+            }
+            view.sleeping = false;
+        }
+        for index in 1..=runtime
+            .view
+            .read()
+            .expect("view lock poisoned")
+            .web_quantity
+        {
+            let dyno = format!("web.{index}");
+            self.log(&runtime.name, &dyno, "Unidling");
+            self.log(&runtime.name, &dyno, "State changed from idle to starting");
+        }
+        let manager = self.clone();
+        let app = runtime.name.clone();
+        tokio::spawn(async move { manager.converge(&app).await });
+    }
+
+    async fn put_idle_apps_to_sleep(self: &Arc<Self>) {
+        let now = self.now_ms();
+        let idle_ms = self.config.sleep_after.as_millis() as u64;
+        let apps: Vec<Arc<AppRuntime>> = self
+            .apps
+            .read()
+            .expect("apps lock poisoned")
+            .values()
+            .cloned()
+            .collect();
+        for runtime in apps {
+            let should_sleep =
+                {
+                    let view = runtime.view.read().expect("view lock poisoned");
+                    view.sleeps && !view.sleeping && !view.dynos.is_empty()
+                } && now.saturating_sub(runtime.last_request_ms.load(Ordering::Relaxed)) >= idle_ms;
+            if !should_sleep {
+                continue;
+            }
+            let _guard = runtime.converging.lock().await;
+            runtime.view.write().expect("view lock poisoned").sleeping = true;
+            let web: Vec<Slot> = {
+                let mut slots = runtime.slots.lock().expect("slots lock poisoned");
+                let (web, rest): (Vec<Slot>, Vec<Slot>) = std::mem::take(&mut *slots)
+                    .into_iter()
+                    .partition(|s| s.process_type() == "web");
+                *slots = rest;
+                web
+            };
+            for slot in &web {
+                self.log(&runtime.name, slot.name(), "Idling");
+                slot.stop(true);
+            }
+            for slot in web {
+                slot.stopped().await;
+            }
+        }
+    }
+}
+
+/// A request that no web dyno answered.
+#[derive(Debug)]
+pub enum DispatchFailure {
+    Route(RouteError),
+    /// The named dyno took the request and failed it.
+    Dyno(String, DispatchError),
+}
+
+impl AppRuntime {
+    fn web_all_crashed(&self) -> bool {
+        let slots = self.slots.lock().expect("slots lock poisoned");
+        let mut web = slots
+            .iter()
+            .filter(|s| s.process_type() == "web")
+            .peekable();
+        web.peek().is_some() && web.all(|s| s.status().get().state == DynoState::Crashed)
+    }
+
+    fn publish(&self, dyno: Arc<WebDyno>) {
+        self.view
+            .write()
+            .expect("view lock poisoned")
+            .dynos
+            .push(dyno);
+        self.changed.notify_waiters();
+    }
+
+    fn unpublish(&self, dyno: &Arc<WebDyno>) {
+        self.view
+            .write()
+            .expect("view lock poisoned")
+            .dynos
+            .retain(|d| !Arc::ptr_eq(d, dyno));
+        self.changed.notify_waiters();
+    }
+
+    fn state_changed(&self) {
+        self.changed.notify_waiters();
+    }
+}
+
+fn choose(dynos: &[Arc<WebDyno>]) -> Option<Arc<WebDyno>> {
+    match dynos.len() {
+        0 => None,
+        1 => Some(dynos[0].clone()),
+        n => {
+            let a = &dynos[rand::random_range(0..n)];
+            let b = &dynos[rand::random_range(0..n)];
+            Some(if b.in_flight() < a.in_flight() {
+                b.clone()
+            } else {
+                a.clone()
+            })
+        }
+    }
+}
+
+fn dyno_index(name: &str) -> u64 {
+    name.rsplit_once('.')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_follows_heroku() {
+        let b = Backoff::default();
+        assert_eq!(b.cooloff(1), Duration::ZERO);
+        assert_eq!(b.cooloff(2), Duration::from_secs(600));
+        assert_eq!(b.cooloff(3), Duration::from_secs(1200));
+        assert_eq!(b.cooloff(4), Duration::from_secs(2400));
+        assert_eq!(b.cooloff(40), Duration::from_secs(24 * 3600));
+    }
+}

@@ -1,0 +1,302 @@
+//! One dyno's supervisor: starts it, publishes a web dyno to the router once it
+//! is up, restarts it after a crash with the backoff, and stops it gracefully.
+
+use super::{AppRuntime, DynoManager, DynoStatus};
+use crate::dynos::command::{self, Exit};
+use crate::dynos::web::WebDyno;
+use crate::dynos::{DynoSpec, DynoState};
+use crate::sizes::DynoSize;
+use crate::slugs::UnpackedSlug;
+use crate::source::ReleaseSpec;
+use kumo_slug::{ProcessKind, ProcessType};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What a dyno should be running; a dyno whose `Want` differs is replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Want {
+    pub release: u64,
+    pub size: DynoSize,
+    /// Bumped by `ps:restart`.
+    pub restart: u64,
+}
+
+pub(super) struct SlotSpec {
+    pub name: String,
+    pub process_type: String,
+    pub process: ProcessType,
+    pub want: Want,
+    pub release: ReleaseSpec,
+    pub slug: Arc<UnpackedSlug>,
+}
+
+/// How a supervisor is told to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    Running,
+    Stop,
+    /// Stop because the app sleeps: the dyno ends `idle`, not `down`.
+    Idle,
+}
+
+/// A dyno under supervision.
+pub(super) struct Slot {
+    name: String,
+    process_type: String,
+    want: Want,
+    status: Arc<SlotStatus>,
+    run: watch::Sender<Run>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A dyno's current status, shared with its supervisor.
+pub(super) struct SlotStatus {
+    status: Mutex<DynoStatus>,
+    state: watch::Sender<DynoState>,
+}
+
+impl SlotStatus {
+    pub fn get(&self) -> DynoStatus {
+        self.status.lock().expect("status lock poisoned").clone()
+    }
+
+    /// Waits until the dyno is up or crashed, or `deadline` passes.
+    pub async fn wait_settled(&self, deadline: tokio::time::Instant) {
+        let mut rx = self.state.subscribe();
+        let settled =
+            rx.wait_for(|s| matches!(s, DynoState::Up | DynoState::Crashed | DynoState::Down));
+        let _ = tokio::time::timeout_at(deadline, settled).await;
+    }
+}
+
+impl Slot {
+    pub fn start(manager: Arc<DynoManager>, runtime: Arc<AppRuntime>, spec: SlotSpec) -> Slot {
+        let command = std::iter::once(spec.process.component.as_str())
+            .chain(spec.process.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let status = Arc::new(SlotStatus {
+            status: Mutex::new(DynoStatus {
+                name: spec.name.clone(),
+                process_type: spec.process_type.clone(),
+                state: DynoState::Down,
+                release: spec.release.version,
+                size: spec.want.size,
+                command,
+                since: OffsetDateTime::now_utc(),
+            }),
+            state: watch::channel(DynoState::Down).0,
+        });
+        let (run, run_rx) = watch::channel(Run::Running);
+        let slot = Slot {
+            name: spec.name.clone(),
+            process_type: spec.process_type.clone(),
+            want: spec.want,
+            status: status.clone(),
+            run,
+            task: Mutex::new(None),
+        };
+        let supervisor = Supervisor {
+            manager,
+            runtime,
+            spec,
+            status,
+            run: run_rx,
+        };
+        *slot.task.lock().expect("task lock poisoned") = Some(tokio::spawn(supervisor.run()));
+        slot
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn process_type(&self) -> &str {
+        &self.process_type
+    }
+
+    pub fn want(&self) -> Want {
+        self.want
+    }
+
+    pub fn status(&self) -> Arc<SlotStatus> {
+        self.status.clone()
+    }
+
+    /// Asks the dyno to stop; `idle` when the app goes to sleep.
+    pub fn stop(&self, idle: bool) {
+        let _ = self.run.send(if idle { Run::Idle } else { Run::Stop });
+    }
+
+    /// Waits for the supervisor to end.
+    pub async fn stopped(self) {
+        let task = self.task.lock().expect("task lock poisoned").take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+struct Supervisor {
+    manager: Arc<DynoManager>,
+    runtime: Arc<AppRuntime>,
+    spec: SlotSpec,
+    status: Arc<SlotStatus>,
+    run: watch::Receiver<Run>,
+}
+
+impl Supervisor {
+    async fn run(mut self) {
+        let mut consecutive_crashes = 0u32;
+        loop {
+            self.set_state(DynoState::Starting);
+            let command = self.status.get().command;
+            self.log(&format!("Starting process with command `{command}`"));
+            let launched = Instant::now();
+            let ended = match self.spec.process.kind {
+                ProcessKind::Http | ProcessKind::Cgi => self.run_web().await,
+                ProcessKind::Command => self.run_command().await,
+            };
+            if let Some(final_state) = ended {
+                self.set_state(final_state);
+                return;
+            }
+            // Crashed.
+            self.set_state(DynoState::Crashed);
+            let backoff = self.manager.config.backoff;
+            consecutive_crashes = if launched.elapsed() < backoff.boot_window {
+                consecutive_crashes + 1
+            } else {
+                1
+            };
+            let cooloff = backoff.cooloff(consecutive_crashes);
+            let mut run = self.run.clone();
+            let stop = async move { run.wait_for(|r| *r != Run::Running).await.is_ok() };
+            if let Ok(true) = tokio::time::timeout(cooloff, stop).await {
+                self.set_state(DynoState::Down);
+                return;
+            }
+            if *self.run.borrow() != Run::Running {
+                self.set_state(DynoState::Down);
+                return;
+            }
+        }
+    }
+
+    fn dyno_spec(&self, prepared: Arc<crate::engine::Prepared>) -> DynoSpec {
+        DynoSpec {
+            app: self.runtime.name.clone(),
+            name: self.spec.name.clone(),
+            release: self.spec.release.clone(),
+            slug: self.spec.slug.clone(),
+            process_type: self.spec.process_type.clone(),
+            process: self.spec.process.clone(),
+            size: self.spec.want.size,
+            prepared,
+            engine: self.manager.engine.clone(),
+            log: self.manager.logplex.app(&self.runtime.name),
+            dynos_dir: self.manager.config.data_dir.join("dynos"),
+            port: self
+                .manager
+                .router_port
+                .load(std::sync::atomic::Ordering::Relaxed),
+            request_deadline: self.manager.config.request_deadline,
+        }
+    }
+
+    async fn prepare(&self) -> Option<DynoSpec> {
+        match self
+            .manager
+            .engine
+            .prepare(&self.spec.slug, &self.spec.process)
+            .await
+        {
+            Ok(prepared) => Some(self.dyno_spec(prepared)),
+            Err(e) => {
+                self.log(&format!("Error R10 (Boot failure) -> {e}"));
+                None
+            }
+        }
+    }
+
+    /// Runs a web dyno until told to stop. `None` means it crashed.
+    async fn run_web(&mut self) -> Option<DynoState> {
+        let spec = self.prepare().await?;
+        let dyno = match WebDyno::start(spec).await {
+            Ok(dyno) => dyno,
+            Err(e) => {
+                self.log(&format!("Error R10 (Boot failure) -> {e:#}"));
+                return None;
+            }
+        };
+        self.set_state(DynoState::Up);
+        self.runtime.publish(dyno.clone());
+        let mode = match self.run.wait_for(|r| *r != Run::Running).await {
+            Ok(mode) => *mode,
+            Err(_) => Run::Stop,
+        };
+        self.runtime.unpublish(&dyno);
+        self.log("Stopping all processes with SIGTERM");
+        dyno.stop();
+        let grace = self.manager.config.shutdown_grace;
+        if dyno.wait_stopped(grace).await {
+            self.log("Process exited with status 143");
+        } else {
+            self.log(&Exit::Killed.describe(grace));
+        }
+        Some(if mode == Run::Idle {
+            DynoState::Idle
+        } else {
+            DynoState::Down
+        })
+    }
+
+    /// Runs a worker until it ends (a crash: `None`) or is told to stop.
+    async fn run_command(&mut self) -> Option<DynoState> {
+        let spec = self.prepare().await?;
+        let grace = self.manager.config.shutdown_grace;
+        let (stop, mut task) = command::start(spec, grace);
+        self.set_state(DynoState::Up);
+        let mut run = self.run.clone();
+        let stop_asked = async move {
+            let _ = run.wait_for(|r| *r != Run::Running).await;
+        };
+        let ended = tokio::select! {
+            exit = &mut task => Some(exit),
+            () = stop_asked => None,
+        };
+        if let Some(exit) = ended {
+            let exit = exit
+                .unwrap_or_else(|e| Exit::Crashed(format!("Error R99 (Platform error) -> {e}")));
+            self.log(&exit.describe(grace));
+            return None;
+        }
+        self.log("Stopping all processes with SIGTERM");
+        stop.stop();
+        let exit = task.await.unwrap_or(Exit::Killed);
+        self.log(&exit.describe(grace));
+        Some(DynoState::Down)
+    }
+
+    fn set_state(&self, state: DynoState) {
+        let previous = {
+            let mut status = self.status.status.lock().expect("status lock poisoned");
+            let previous = status.state;
+            status.state = state;
+            status.since = OffsetDateTime::now_utc();
+            previous
+        };
+        if previous != state {
+            self.log(&format!("State changed from {previous} to {state}"));
+        }
+        self.status.state.send_replace(state);
+        self.runtime.state_changed();
+    }
+
+    fn log(&self, text: &str) {
+        self.manager.log(&self.runtime.name, &self.spec.name, text);
+    }
+}

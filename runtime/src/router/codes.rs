@@ -1,0 +1,240 @@
+//! The router's failure codes (Heroku's H-codes), their pages, and its log line.
+
+use std::fmt::Write as _;
+
+/// A routing failure, answered with Heroku's code, status and page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// App crashed.
+    H10,
+    /// Request timeout.
+    H12,
+    /// Connection closed without response.
+    H13,
+    /// No web dynos running.
+    H14,
+    /// Bad response from the app.
+    H17,
+    /// Server request interrupted.
+    H18,
+    /// App boot timeout.
+    H20,
+    /// Client request interrupted.
+    H27,
+    /// Maintenance mode.
+    H80,
+    /// Blank app: nothing deployed.
+    H81,
+    /// Platform error.
+    H99,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::H10 => "H10",
+            Code::H12 => "H12",
+            Code::H13 => "H13",
+            Code::H14 => "H14",
+            Code::H17 => "H17",
+            Code::H18 => "H18",
+            Code::H20 => "H20",
+            Code::H27 => "H27",
+            Code::H80 => "H80",
+            Code::H81 => "H81",
+            Code::H99 => "H99",
+        }
+    }
+
+    pub fn desc(self) -> &'static str {
+        match self {
+            Code::H10 => "App crashed",
+            Code::H12 => "Request timeout",
+            Code::H13 => "Connection closed without response",
+            Code::H14 => "No web processes running",
+            Code::H17 => "Poorly formatted HTTP response",
+            Code::H18 => "Server Request Interrupted",
+            Code::H20 => "App boot timeout",
+            Code::H27 => "Client Request Interrupted",
+            Code::H80 => "Maintenance mode",
+            Code::H81 => "Blank app",
+            Code::H99 => "Platform error",
+        }
+    }
+
+    /// The status the client gets.
+    pub fn status(self) -> u16 {
+        match self {
+            Code::H27 => 499,
+            Code::H81 => 502,
+            _ => 503,
+        }
+    }
+
+    /// The log level of the router line: H27 is a warning, H80 is information.
+    pub fn level(self) -> &'static str {
+        match self {
+            Code::H27 => "warning",
+            Code::H80 => "info",
+            _ => "error",
+        }
+    }
+
+    /// The HTML page sent with the status.
+    pub fn page(self) -> String {
+        let (title, text) = match self {
+            Code::H80 => (
+                "Offline for Maintenance",
+                "This app is in maintenance mode. Please check back soon.",
+            ),
+            Code::H81 => (
+                "Nothing deployed yet",
+                "No code has been deployed to this app. Deploy with <code>kumo deploy</code>.",
+            ),
+            _ => (
+                "Application Error",
+                "An error occurred in the application and your page could not be served. \
+                 If you are the application owner, check your logs for details with <code>kumo logs --tail</code>.",
+            ),
+        };
+        page(title, text, self.as_str())
+    }
+}
+
+/// The page for a host that names no app.
+pub fn no_such_app_page() -> String {
+    page(
+        "No such app",
+        "There is no app configured at that hostname.",
+        "",
+    )
+}
+
+fn page(title: &str, text: &str, code: &str) -> String {
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
+         <body><h1>{title}</h1><p>{text}</p>"
+    );
+    if !code.is_empty() {
+        let _ = write!(html, "<p><small>kumo {code}</small></p>");
+    }
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// One request as the router logs it, in Heroku's router format.
+#[derive(Clone, Debug, Default)]
+pub struct RouterLine {
+    pub code: Option<Code>,
+    pub method: String,
+    pub path: String,
+    pub host: String,
+    pub request_id: String,
+    pub fwd: String,
+    pub dyno: String,
+    pub connect_ms: u128,
+    pub service_ms: u128,
+    pub status: u16,
+    pub bytes: u64,
+    pub protocol: &'static str,
+}
+
+impl RouterLine {
+    /// `at=info method=GET path="/" host=… request_id=… fwd="…" dyno=web.1 connect=0ms service=3ms status=200 bytes=42 protocol=http`
+    pub fn render(&self) -> String {
+        let mut line = String::new();
+        match self.code {
+            Some(code) => {
+                let _ = write!(
+                    line,
+                    "at={} code={} desc=\"{}\" ",
+                    code.level(),
+                    code.as_str(),
+                    code.desc()
+                );
+            }
+            None => line.push_str("at=info "),
+        }
+        let _ = write!(
+            line,
+            "method={} path=\"{}\" host={} request_id={} fwd=\"{}\" dyno={} connect={}ms service={}ms status={} bytes={} protocol={}",
+            self.method,
+            escape(&self.path),
+            self.host,
+            self.request_id,
+            escape(&self.fwd),
+            self.dyno,
+            self.connect_ms,
+            self.service_ms,
+            self.status,
+            self.bytes,
+            self.protocol
+        );
+        line
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(line: RouterLine, expected: &str) {
+        assert_eq!(line.render(), expected);
+    }
+
+    #[test]
+    fn router_lines() {
+        let base = RouterLine {
+            code: None,
+            method: "GET".into(),
+            path: "/".into(),
+            host: "myapp.localhost".into(),
+            request_id: "f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7".into(),
+            fwd: "127.0.0.1".into(),
+            dyno: "web.1".into(),
+            connect_ms: 0,
+            service_ms: 3,
+            status: 200,
+            bytes: 42,
+            protocol: "http",
+        };
+        check(
+            base.clone(),
+            "at=info method=GET path=\"/\" host=myapp.localhost request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 \
+             fwd=\"127.0.0.1\" dyno=web.1 connect=0ms service=3ms status=200 bytes=42 protocol=http",
+        );
+        check(
+            RouterLine {
+                code: Some(Code::H12),
+                service_ms: 30001,
+                status: 503,
+                bytes: 0,
+                ..base.clone()
+            },
+            "at=error code=H12 desc=\"Request timeout\" method=GET path=\"/\" host=myapp.localhost \
+             request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno=web.1 connect=0ms \
+             service=30001ms status=503 bytes=0 protocol=http",
+        );
+        check(
+            RouterLine {
+                code: Some(Code::H80),
+                dyno: String::new(),
+                status: 503,
+                path: "/a\"b".into(),
+                ..base.clone()
+            },
+            "at=info code=H80 desc=\"Maintenance mode\" method=GET path=\"/a\\\"b\" host=myapp.localhost \
+             request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno= connect=0ms service=3ms \
+             status=503 bytes=42 protocol=http",
+        );
+        assert_eq!(Code::H27.status(), 499);
+        assert_eq!(Code::H27.level(), "warning");
+        assert!(Code::H10.page().contains("Application Error"));
+    }
+}

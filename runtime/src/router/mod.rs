@@ -1,0 +1,489 @@
+//! The router: a hyper server that sends each request for `<app>.<domain>` (or a
+//! custom domain) to one of the app's web dynos, adds Heroku's forwarding
+//! headers, enforces Heroku's limits, answers failures with H-codes, and writes
+//! one router line per request to the app's Logplex stream.
+//!
+//! Bodies stream both ways: the request body is read by the guest as it arrives,
+//! the response body is sent as the guest writes it.
+
+pub mod codes;
+pub mod hosts;
+
+use crate::dynos::{DispatchError, RequestBody, ResponseBody};
+use crate::logplex::Source;
+use crate::manager::{DispatchFailure, DynoManager, RouteError};
+use bytes::Bytes;
+use codes::{Code, RouterLine};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Longest request line and header line, in bytes (Heroku: 8192).
+pub const MAX_LINE_BYTES: usize = 8192;
+/// Most header fields in one request (Heroku: 1000).
+pub const MAX_HEADERS: usize = 1000;
+
+/// Settings of the router.
+#[derive(Clone, Debug)]
+pub struct RouterConfig {
+    /// Time from the request reaching the dyno to the first response byte before H12. Default: 30 s.
+    pub request_timeout: Duration,
+    /// Time a client gets to send its request headers. Default: 30 s.
+    pub header_timeout: Duration,
+    /// Most client connections open at once. Default: 10,000.
+    pub max_connections: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// The router of one Kumo process.
+pub struct Router {
+    manager: Arc<DynoManager>,
+    config: RouterConfig,
+    port: u16,
+}
+
+impl Router {
+    pub fn new(manager: Arc<DynoManager>, config: RouterConfig, port: u16) -> Arc<Router> {
+        manager.set_router_port(port);
+        Arc::new(Router {
+            manager,
+            config,
+            port,
+        })
+    }
+
+    /// Accepts connections on `listener` until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let connections = Arc::new(Semaphore::new(self.config.max_connections));
+        loop {
+            let Ok(permit) = connections.clone().acquire_owned().await else {
+                return;
+            };
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "router accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let router = self.clone();
+            let header_timeout = self.config.header_timeout;
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let router = router.clone();
+                    async move { Ok::<_, Infallible>(router.route(req, peer).await) }
+                });
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .keep_alive(true)
+                    .max_headers(MAX_HEADERS)
+                    .max_buf_size(MAX_HEADERS * 64 + 2 * MAX_LINE_BYTES)
+                    .header_read_timeout(header_timeout);
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Routes one request and returns what the client gets.
+    pub async fn route(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<RouterBody> {
+        let started = Instant::now();
+        let request_start_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| request.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        if let Some(problem) = check_limits(&request) {
+            return plain(problem.0, problem.1);
+        }
+        let Some(app) = self.manager.app_for_host(&host) else {
+            return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
+        };
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| valid_request_id(id))
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let fwd = forwarded_for(request.headers(), peer);
+        let mut line = RouterLine {
+            method: request.method().to_string(),
+            path: request
+                .uri()
+                .path_and_query()
+                .map_or("/".to_string(), |pq| pq.to_string()),
+            host: host.clone(),
+            request_id: request_id.clone(),
+            fwd: fwd.clone(),
+            protocol: "http",
+            ..RouterLine::default()
+        };
+        // If the client goes away while we wait, this logs H27 when the future is dropped.
+        let mut pending = PendingLine {
+            manager: &self.manager,
+            app: app.clone(),
+            line: Some(line.clone()),
+            started,
+        };
+
+        let forwarded = self.forward(request, &request_id, &fwd, request_start_ms);
+        let dispatch = self.manager.dispatch(&app, forwarded);
+        let outcome = tokio::time::timeout(self.config.request_timeout, dispatch).await;
+        pending.line = None;
+        line.service_ms = started.elapsed().as_millis();
+        let failure = match outcome {
+            Ok(Ok((dyno, response))) => {
+                line.dyno = dyno;
+                line.status = response.status().as_u16();
+                let (mut parts, body) = response.into_parts();
+                parts
+                    .headers
+                    .append(header::VIA, HeaderValue::from_static("1.1 kumo"));
+                let body = Counted {
+                    inner: body,
+                    bytes: 0,
+                    log: Some((self.manager.clone(), app, line, started)),
+                };
+                return Response::from_parts(parts, RouterBody::Dyno(body));
+            }
+            Ok(Err(DispatchFailure::Route(e))) => match e {
+                RouteError::NoSuchApp => {
+                    return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
+                }
+                RouteError::Maintenance => Code::H80,
+                RouteError::NothingDeployed => Code::H81,
+                RouteError::NoWebDynos => Code::H14,
+                RouteError::Crashed => Code::H10,
+                RouteError::BootTimeout => Code::H20,
+            },
+            Ok(Err(DispatchFailure::Dyno(dyno, e))) => {
+                line.dyno = dyno;
+                match e {
+                    DispatchError::Crashed(_) => Code::H13,
+                    DispatchError::Deadline => Code::H12,
+                    DispatchError::BadResponse(_) => Code::H17,
+                    DispatchError::Closed(_) | DispatchError::Platform(_) => Code::H99,
+                }
+            }
+            Err(_) => Code::H12,
+        };
+        line.code = Some(failure);
+        line.status = failure.status();
+        self.manager
+            .logplex()
+            .log(&app, Source::Kumo, "router", &line.render());
+        html(
+            StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            failure.page(),
+        )
+    }
+
+    /// The request as the dyno sees it: Heroku's forwarding headers added, hop-by-hop headers removed.
+    fn forward(
+        &self,
+        request: Request<Incoming>,
+        request_id: &str,
+        fwd: &str,
+        start_ms: u128,
+    ) -> Request<RequestBody> {
+        let (mut parts, body) = request.into_parts();
+        let headers = &mut parts.headers;
+        for hop in [
+            header::CONNECTION,
+            header::TE,
+            header::TRAILER,
+            header::TRANSFER_ENCODING,
+            header::UPGRADE,
+            header::PROXY_AUTHORIZATION,
+            HeaderName::from_static("keep-alive"),
+            HeaderName::from_static("proxy-connection"),
+        ] {
+            headers.remove(hop);
+        }
+        let mut set = |name: &'static str, value: String| {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        };
+        set("x-forwarded-for", fwd.to_string());
+        set("x-forwarded-proto", "http".to_string());
+        set("x-forwarded-port", self.port.to_string());
+        set("x-request-id", request_id.to_string());
+        set("x-request-start", start_ms.to_string());
+        headers.append(header::VIA, HeaderValue::from_static("1.1 kumo"));
+        let body = body
+            .map_err(wasmtime_wasi_http::Error::Hyper)
+            .boxed_unsync();
+        Request::from_parts(parts, body)
+    }
+}
+
+/// What the client receives: a dyno's streamed body, or a page from the router.
+pub enum RouterBody {
+    Dyno(Counted),
+    Page(Full<Bytes>),
+}
+
+impl Body for RouterBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            RouterBody::Dyno(body) => Pin::new(body).poll_frame(cx),
+            RouterBody::Page(page) => Pin::new(page)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RouterBody::Dyno(body) => body.inner.is_end_stream(),
+            RouterBody::Page(page) => page.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RouterBody::Dyno(body) => body.inner.size_hint(),
+            RouterBody::Page(page) => page.size_hint(),
+        }
+    }
+}
+
+/// A dyno's response body that counts the bytes sent and writes the router line when it ends.
+pub struct Counted {
+    inner: ResponseBody,
+    bytes: u64,
+    log: Option<(Arc<DynoManager>, String, RouterLine, Instant)>,
+}
+
+impl Counted {
+    fn finish(&mut self) {
+        if let Some((manager, app, mut line, started)) = self.log.take() {
+            line.bytes = self.bytes;
+            line.service_ms = started.elapsed().as_millis();
+            manager
+                .logplex()
+                .log(&app, Source::Kumo, "router", &line.render());
+        }
+    }
+}
+
+impl Body for Counted {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => self.finish(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Logs H27 if the request future is dropped (the client left) before it was answered.
+struct PendingLine<'a> {
+    manager: &'a Arc<DynoManager>,
+    app: String,
+    line: Option<RouterLine>,
+    started: Instant,
+}
+
+impl Drop for PendingLine<'_> {
+    fn drop(&mut self) {
+        if let Some(mut line) = self.line.take() {
+            line.code = Some(Code::H27);
+            line.status = Code::H27.status();
+            line.service_ms = self.started.elapsed().as_millis();
+            self.manager
+                .logplex()
+                .log(&self.app, Source::Kumo, "router", &line.render());
+        }
+    }
+}
+
+/// Heroku's limits on the request line and header lines; `None` if the request is within them.
+fn check_limits<B>(request: &Request<B>) -> Option<(StatusCode, &'static str)> {
+    let line =
+        request.method().as_str().len() + request.uri().to_string().len() + " HTTP/1.1".len() + 1;
+    if line > MAX_LINE_BYTES {
+        return Some((
+            StatusCode::URI_TOO_LONG,
+            "request line too long: the limit is 8192 bytes\n",
+        ));
+    }
+    if request
+        .headers()
+        .iter()
+        .any(|(name, value)| name.as_str().len() + 2 + value.len() > MAX_LINE_BYTES)
+    {
+        return Some((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "header line too long: the limit is 8192 bytes per header\n",
+        ));
+    }
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        return Some((StatusCode::BAD_REQUEST, "more than one Host header\n"));
+    }
+    None
+}
+
+/// Keeps a client's `X-Request-Id` if it is 20 to 200 characters of `[A-Za-z0-9+/=-]`.
+pub fn valid_request_id(id: &str) -> bool {
+    (20..=200).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-'))
+}
+
+fn forwarded_for(headers: &http::HeaderMap, peer: SocketAddr) -> String {
+    let ip = peer.ip().to_string();
+    match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.trim().is_empty() => format!("{}, {ip}", existing.trim()),
+        _ => ip,
+    }
+}
+
+fn html(status: StatusCode, page: String) -> Response<RouterBody> {
+    let mut response = Response::new(RouterBody::Page(Full::new(Bytes::from(page))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
+    response
+        .headers_mut()
+        .insert(header::VIA, HeaderValue::from_static("1.1 kumo"));
+    response
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<RouterBody> {
+    let mut response = Response::new(RouterBody::Page(Full::new(Bytes::from_static(
+        text.as_bytes(),
+    ))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        assert!(valid_request_id("abcdefghij0123456789"));
+        assert!(valid_request_id(&"a".repeat(200)));
+        assert!(!valid_request_id("short"));
+        assert!(!valid_request_id(&"a".repeat(201)));
+        assert!(!valid_request_id("abcdefghij0123456789 with space"));
+        assert!(valid_request_id("f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7"));
+    }
+
+    #[test]
+    fn limits() {
+        let ok = Request::get("/")
+            .header("host", "a.localhost")
+            .body(())
+            .unwrap();
+        assert_eq!(check_limits(&ok), None);
+        let long = Request::get(format!("/{}", "x".repeat(8200)))
+            .body(())
+            .unwrap();
+        assert_eq!(
+            check_limits(&long).map(|p| p.0),
+            Some(StatusCode::URI_TOO_LONG)
+        );
+        let big = Request::get("/")
+            .header("x-big", "y".repeat(8191))
+            .body(())
+            .unwrap();
+        assert_eq!(
+            check_limits(&big).map(|p| p.0),
+            Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        );
+        let two = Request::get("/")
+            .header("host", "a")
+            .header("host", "b")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            check_limits(&two).map(|p| p.0),
+            Some(StatusCode::BAD_REQUEST)
+        );
+    }
+
+    #[test]
+    fn forwarded() {
+        let peer: SocketAddr = "127.0.0.2:5555".parse().unwrap();
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(forwarded_for(&headers, peer), "127.0.0.2");
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.1.1.1"));
+        assert_eq!(forwarded_for(&headers, peer), "10.1.1.1, 127.0.0.2");
+    }
+}
