@@ -5,6 +5,8 @@
 //! that matches Kumo's wasmtime, so the runtime only ever runs components.
 //! The builder neither links wasmtime's runtime nor touches the database.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod componentize;
 
 pub use componentize::{ModuleKind, componentize, module_kind};

@@ -6,6 +6,8 @@
 //! formation, [`router`] sends HTTP to web dynos, and [`logplex`] collates every line.
 //! The control plane feeds it through the [`source::ReleaseSource`] trait.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod dynos;
 pub mod engine;
 pub mod logplex;

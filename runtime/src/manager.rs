@@ -141,6 +141,8 @@ pub struct AppRuntime {
     changed: Notify,
     last_request_ms: AtomicU64,
     restarts: Mutex<BTreeMap<String, u64>>,
+    /// The web dynos as they were when the app went to sleep, shown as `idle`.
+    asleep: Mutex<Vec<DynoStatus>>,
 }
 
 /// What the router reads on every request.
@@ -268,11 +270,14 @@ impl DynoManager {
         let slots = runtime.slots.lock().expect("slots lock poisoned");
         let mut list: Vec<DynoStatus> = slots.iter().map(|s| s.status().get()).collect();
         if runtime.view.read().expect("view lock poisoned").sleeping {
-            for status in &mut list {
-                if status.process_type == "web" {
-                    status.state = DynoState::Idle;
-                }
-            }
+            list.extend(
+                runtime
+                    .asleep
+                    .lock()
+                    .expect("asleep lock poisoned")
+                    .iter()
+                    .cloned(),
+            );
         }
         list.sort_by(|a, b| {
             (&a.process_type, dyno_index(&a.name)).cmp(&(&b.process_type, dyno_index(&b.name)))
@@ -334,7 +339,7 @@ impl DynoManager {
             match dyno.handle(request).await {
                 Ok(response) => return Ok((dyno.name().to_string(), response)),
                 Err(DispatchError::Closed(back)) => {
-                    request = back;
+                    request = *back;
                     tokio::task::yield_now().await;
                 }
                 Err(e) => return Err(DispatchFailure::Dyno(dyno.name().to_string(), e)),
@@ -357,6 +362,7 @@ impl DynoManager {
                     changed: Notify::new(),
                     last_request_ms: AtomicU64::new(self.now_ms()),
                     restarts: Mutex::default(),
+                    asleep: Mutex::default(),
                 })
             })
             .clone()
@@ -520,6 +526,7 @@ impl DynoManager {
             }
             view.sleeping = false;
         }
+        runtime.asleep.lock().expect("asleep lock poisoned").clear();
         for index in 1..=runtime
             .view
             .read()
@@ -568,9 +575,13 @@ impl DynoManager {
                 self.log(&runtime.name, slot.name(), "Idling");
                 slot.stop(true);
             }
+            let mut asleep = Vec::new();
             for slot in web {
+                let status = slot.status();
                 slot.stopped().await;
+                asleep.push(status.get());
             }
+            *runtime.asleep.lock().expect("asleep lock poisoned") = asleep;
         }
     }
 }

@@ -405,7 +405,8 @@ mod tests {
 
     #[test]
     fn hostile_entries_are_refused_and_leave_nothing() {
-        let cases: &[(&[(&str, tar::EntryType, &[u8])], &str)] = &[
+        type Entry<'a> = (&'a str, tar::EntryType, &'a [u8]);
+        let cases: &[(&[Entry], &str)] = &[
             (
                 &[("app/../../evil", tar::EntryType::Regular, b"x")],
                 "`..` are not allowed",

@@ -9,6 +9,8 @@
 //! checks the digest, the schema version and the `must_understand` list before a
 //! single file is written, and refuses entries that would escape the destination.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod archive;
 mod manifest;
 

@@ -336,5 +336,6 @@ fn uuid_like() -> String {
 
 /// A request id the router keeps (20–200 characters).
 pub fn request_id(tag: &str) -> String {
-    format!("kumo-test-{tag}-{}", uuid_like()).replace('_', "-")
+    // Padded so it always has the 20 characters the router needs to keep it.
+    format!("kumo-test-{tag}-{:0>12}", uuid_like()).replace('_', "-")
 }

@@ -262,7 +262,9 @@ fn split_head(output: &[u8]) -> Option<(&[u8], &[u8])> {
 mod tests {
     use super::*;
 
-    fn check(output: &str, expected: Result<(u16, &[(&str, &str)], &str), &str>) {
+    type Expected<'a> = Result<(u16, &'a [(&'a str, &'a str)], &'a str), &'a str>;
+
+    fn check(output: &str, expected: Expected) {
         match (parse_response(output.as_bytes()), expected) {
             (Ok(r), Ok((status, headers, body))) => {
                 assert_eq!(r.status().as_u16(), status, "{output:?}");

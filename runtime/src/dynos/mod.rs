@@ -128,7 +128,7 @@ impl DynoSpec {
 #[derive(Debug)]
 pub enum DispatchError {
     /// The dyno is stopping and took no new work; the request is handed back to try elsewhere.
-    Closed(http::Request<RequestBody>),
+    Closed(Box<http::Request<RequestBody>>),
     /// The instance failed before it sent a response.
     Crashed(String),
     /// The instance ran past its deadline before it sent a response.

@@ -129,7 +129,7 @@ impl WebDyno {
         let _done = InFlight(&self.in_flight);
         let (respond, response) = oneshot::channel();
         if let Err(e) = self.jobs.send(Job { request, respond }).await {
-            return Err(DispatchError::Closed(e.into_inner().request));
+            return Err(DispatchError::Closed(Box::new(e.into_inner().request)));
         }
         response.await.unwrap_or_else(|_| {
             Err(DispatchError::Platform(

@@ -55,7 +55,8 @@ pub(super) struct Slot {
 /// A dyno's current status, shared with its supervisor.
 pub(super) struct SlotStatus {
     status: Mutex<DynoStatus>,
-    state: watch::Sender<DynoState>,
+    /// Becomes true once the dyno first comes up, crashes or ends.
+    settled: watch::Sender<bool>,
 }
 
 impl SlotStatus {
@@ -65,10 +66,8 @@ impl SlotStatus {
 
     /// Waits until the dyno is up or crashed, or `deadline` passes.
     pub async fn wait_settled(&self, deadline: tokio::time::Instant) {
-        let mut rx = self.state.subscribe();
-        let settled =
-            rx.wait_for(|s| matches!(s, DynoState::Up | DynoState::Crashed | DynoState::Down));
-        let _ = tokio::time::timeout_at(deadline, settled).await;
+        let mut rx = self.settled.subscribe();
+        let _ = tokio::time::timeout_at(deadline, rx.wait_for(|settled| *settled)).await;
     }
 }
 
@@ -88,7 +87,7 @@ impl Slot {
                 command,
                 since: OffsetDateTime::now_utc(),
             }),
-            state: watch::channel(DynoState::Down).0,
+            settled: watch::channel(false).0,
         });
         let (run, run_rx) = watch::channel(Run::Running);
         let slot = Slot {
@@ -292,7 +291,9 @@ impl Supervisor {
         if previous != state {
             self.log(&format!("State changed from {previous} to {state}"));
         }
-        self.status.state.send_replace(state);
+        if state != DynoState::Starting {
+            self.status.settled.send_replace(true);
+        }
         self.runtime.state_changed();
     }
 

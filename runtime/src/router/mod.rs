@@ -254,6 +254,8 @@ impl Router {
 }
 
 /// What the client receives: a dyno's streamed body, or a page from the router.
+// The dyno variant is the common case; boxing it would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub enum RouterBody {
     Dyno(Counted),
     Page(Full<Bytes>),
