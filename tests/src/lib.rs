@@ -317,9 +317,9 @@ pub async fn send(
     }
 }
 
-/// Compiled components shared by every test run, keyed by slug digest.
+/// Compiled components shared by every test and run, keyed by engine and slug digest.
 fn compile_cache() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/kumo-test-compiled");
+    let dir = std::env::temp_dir().join("kumo-test-compiled");
     std::fs::create_dir_all(&dir).expect("compile cache dir");
     dir
 }
