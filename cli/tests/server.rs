@@ -1,6 +1,8 @@
 //! `kumo server` as a user runs it: the stable start-up lines, the demo app
 //! answering through the router, and clear errors for bad flags.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
