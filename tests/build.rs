@@ -66,7 +66,9 @@ fn run() -> Result<(), String> {
         "command/Cargo.toml",
         "command/src",
     ] {
-        println!("cargo:rerun-if-changed={}", components.join(path).display());
+        // Relative to this package, so a checkout in another folder that shares the
+        // target dir (as scripts/test does) checks its own sources, not the old ones.
+        println!("cargo:rerun-if-changed=components/{path}");
     }
 
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());

@@ -4,7 +4,8 @@
 use anyhow::Context as _;
 use kumo_runtime::manager::DynoManager;
 use kumo_runtime::sizes::DynoSize;
-use kumo_runtime::source::{AppSpec, MemorySource, ReleaseSpec};
+use kumo_runtime::slugs::SlugStore;
+use kumo_runtime::state::State;
 use kumo_slug::{Manifest, ProcessKind, ProcessType};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,14 +34,22 @@ const SOURCES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Builds the demo app (its build cache stays in the data folder), deploys it and returns its URL.
+/// Builds the demo app (its build cache stays in the data folder), deploys it as
+/// the admin's app `demo` on first start, and returns its URL.
 pub async fn deploy(
     data_dir: &Path,
-    source: &Arc<MemorySource>,
+    state: &State,
+    slugs: &SlugStore,
     manager: &Arc<DynoManager>,
     domain: &str,
     port: u16,
 ) -> anyhow::Result<String> {
+    let url = format!("http://demo.{domain}:{port}/");
+    if let Some(app) = state.app("demo").await?
+        && state.current_release(&app).await?.is_some()
+    {
+        return Ok(url);
+    }
     let root = data_dir.join("demo");
     let src = root.join("src");
     for (path, text) in SOURCES {
@@ -77,16 +86,33 @@ pub async fn deploy(
     let packed = kumo_slug::pack(&app_dir, &Manifest::new(types), &root.join("slug.tar.zst"))?;
     println!("-----> Slug {} ({} KB)", packed.digest, packed.size / 1024);
 
-    source.add_slug(packed.digest.clone(), &packed.path);
-    source.put_app(
-        AppSpec::new("demo")
-            .with_release(ReleaseSpec {
-                version: 1,
-                slug: packed.digest,
-                config: BTreeMap::new(),
-            })
-            .scale("web", 1, DynoSize::Standard1X),
-    );
+    slugs
+        .put(&packed.digest, std::fs::read(&packed.path)?.into())
+        .await?;
+    let admin = state
+        .admin()
+        .await?
+        .context("the admin account is missing")?;
+    let app = match state.app("demo").await? {
+        Some(app) => app,
+        None => state.create_app(&admin, "demo").await?,
+    };
+    let description = format!("Deploy {}", packed.digest.short());
+    state
+        .append_release(
+            &app,
+            Some(packed.digest.to_string()),
+            BTreeMap::new(),
+            &description,
+            &admin.email,
+        )
+        .await?;
+    state
+        .scale(
+            &app,
+            &[("web".to_string(), Some(1), Some(DynoSize::Standard1X))],
+        )
+        .await?;
     manager.converge("demo").await;
-    Ok(format!("http://demo.{domain}:{port}/"))
+    Ok(url)
 }

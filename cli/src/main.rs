@@ -16,7 +16,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the platform: dyno manager, router and Logplex in one process.
+    /// Run the platform: Platform API, dyno manager, router and Logplex in one process.
     Server(ServerArgs),
 }
 
@@ -29,6 +29,13 @@ struct ServerArgs {
     /// Address the router listens on; port 0 picks a free port. Default: 127.0.0.1:8080.
     #[arg(long, default_value = "127.0.0.1:8080")]
     router_listen: String,
+    /// Address the Platform API listens on; port 0 picks a free port. Default: 127.0.0.1:5000.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    api_listen: String,
+    /// Where state is kept: `sqlite:///path/kumo.db` or `postgres://user:pass@host/db`.
+    /// Default: SQLite in the data folder.
+    #[arg(long, env = "KUMO_DATABASE_URL")]
+    database_url: Option<String>,
     /// Apps are served at `<app>.<domain>`. Default: localhost, so `http://myapp.localhost:8080/` works in a browser.
     #[arg(long, default_value = "localhost")]
     domain: String,

@@ -3,11 +3,13 @@
 
 use crate::ServerArgs;
 use anyhow::Context as _;
+use kumo_runtime::api::Platform;
 use kumo_runtime::engine::{Engine, EngineConfig};
 use kumo_runtime::logplex::Logplex;
 use kumo_runtime::manager::{DynoManager, ManagerConfig};
 use kumo_runtime::router::{Router, RouterConfig};
-use kumo_runtime::source::MemorySource;
+use kumo_runtime::slugs::SlugStore;
+use kumo_runtime::state::{LedgerSource, State};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +17,9 @@ use std::sync::Arc;
 /// Validated settings of `kumo server`.
 pub struct Settings {
     pub data_dir: PathBuf,
+    pub database_url: String,
     pub router_listen: SocketAddr,
+    pub api_listen: SocketAddr,
     pub domain: String,
     pub demo: bool,
 }
@@ -34,6 +38,25 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
             args.router_listen
         )
     })?;
+    let api_listen = args.api_listen.parse().with_context(|| {
+        format!(
+            "invalid --api-listen `{}`: use an address like 127.0.0.1:5000",
+            args.api_listen
+        )
+    })?;
+    let database_url = match args.database_url {
+        Some(url)
+            if url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://") =>
+        {
+            url
+        }
+        Some(url) => anyhow::bail!(
+            "invalid --database-url `{url}`: use sqlite:///path/kumo.db or postgres://user:pass@host/db"
+        ),
+        None => format!("sqlite://{}", data_dir.join("kumo.db").display()),
+    };
     let domain = args.domain.trim_matches('.').to_ascii_lowercase();
     if domain.is_empty() || domain.contains(['/', ':', ' ']) {
         anyhow::bail!(
@@ -43,7 +66,9 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
     }
     Ok(Settings {
         data_dir,
+        database_url,
         router_listen,
+        api_listen,
         domain,
         demo: args.demo,
     })
@@ -60,30 +85,62 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data folder {}", settings.data_dir.display()))?;
+    let state = State::open(&settings.database_url).await?;
+    let slugs = SlugStore::local(&settings.data_dir.join("slug-store"))?;
+    if let Some(token) = state.ensure_admin("admin@kumo.local").await? {
+        let path = settings.data_dir.join("admin-token");
+        write_private(&path, &format!("{token}\n"))?;
+        println!(
+            "Admin account admin@kumo.local created; its API token (also in {}):",
+            path.display()
+        );
+        println!("  {token}");
+    }
+
     let engine = Engine::new(&EngineConfig::new(settings.data_dir.join("compiled")))?;
     let logplex = Logplex::new();
-    let source = Arc::new(MemorySource::new());
+    let source = Arc::new(LedgerSource {
+        state: state.clone(),
+        slugs: slugs.clone(),
+    });
     let manager = DynoManager::new(
         ManagerConfig::new(&settings.data_dir),
         engine,
         logplex,
-        source.clone(),
+        source,
         &settings.domain,
     );
-    manager.start().await?;
 
-    let listener = tokio::net::TcpListener::bind(settings.router_listen)
+    let router_listener = tokio::net::TcpListener::bind(settings.router_listen)
         .await
         .with_context(|| format!("binding the router to {}", settings.router_listen))?;
-    let router_addr = listener.local_addr()?;
+    let router_addr = router_listener.local_addr()?;
     let router = Router::new(manager.clone(), RouterConfig::default(), router_addr.port());
-    let serving = tokio::spawn(router.serve(listener));
+    manager.start().await?;
+
+    let api_listener = tokio::net::TcpListener::bind(settings.api_listen)
+        .await
+        .with_context(|| format!("binding the API to {}", settings.api_listen))?;
+    let api_addr = api_listener.local_addr()?;
+    let platform = Arc::new(Platform {
+        state: state.clone(),
+        slugs: slugs.clone(),
+        manager: manager.clone(),
+        domain: settings.domain.clone(),
+        router_port: router_addr.port(),
+    });
+    let api = tokio::spawn(async move {
+        axum::serve(api_listener, kumo_runtime::api::router(platform)).await
+    });
+    let routing = tokio::spawn(router.serve(router_listener));
+    println!("API listening on http://{api_addr}");
     println!("Router listening on http://{router_addr}");
 
     if settings.demo {
         let url = crate::demo::deploy(
             &settings.data_dir,
-            &source,
+            &state,
+            &slugs,
             &manager,
             &settings.domain,
             router_addr.port(),
@@ -94,10 +151,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
 
     tokio::select! {
-        _ = serving => anyhow::bail!("the router stopped"),
+        _ = routing => anyhow::bail!("the router stopped"),
+        result = api => anyhow::bail!("the API stopped: {result:?}"),
         _ = tokio::signal::ctrl_c() => {
             println!("Shutting down");
             Ok(())
         }
     }
+}
+
+/// Writes a secret readable by its owner only (mode 0600).
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }

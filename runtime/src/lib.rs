@@ -8,6 +8,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod api;
 pub mod dynos;
 pub mod engine;
 pub mod logplex;
@@ -16,6 +17,7 @@ pub mod router;
 pub mod sizes;
 pub mod slugs;
 pub mod source;
+pub mod state;
 
 pub use manager::{DynoManager, ManagerConfig};
 pub use source::{AppSpec, MemorySource, ReleaseSource, ReleaseSpec};

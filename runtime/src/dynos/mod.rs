@@ -124,6 +124,21 @@ impl DynoSpec {
     }
 }
 
+/// A response extension set by web dynos: becomes true if the instance failed
+/// after sending the response head, so the body the client got is cut short (H18).
+#[derive(Clone, Debug, Default)]
+pub struct Interrupted(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Interrupted {
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// Why a web dyno did not answer a request.
 #[derive(Debug)]
 pub enum DispatchError {

@@ -8,7 +8,7 @@
 use super::fs::DynoFs;
 use super::host::{DynoHost, DynoMemory, new_store};
 use super::output::LogOutput;
-use super::{DispatchError, DynoSpec, RequestBody, ResponseBody, describe_failure};
+use super::{DispatchError, DynoSpec, Interrupted, RequestBody, ResponseBody, describe_failure};
 use crate::engine::Prepared;
 use crate::logplex::Source;
 use anyhow::Context as _;
@@ -212,15 +212,21 @@ impl HttpInstance {
     /// Serves one request. Returns the instance if it can serve another.
     async fn serve(mut self, shared: &Shared, job: Job) -> Option<HttpInstance> {
         let slot = Arc::new(Mutex::new(Some(job.respond)));
+        let interrupted = Interrupted::default();
         let setup = (|| -> wasmtime::Result<_> {
             let mut http = self.store.data_mut().http();
             let request = http.new_incoming_request(Scheme::Http, job.request)?;
             let answer = slot.clone();
+            let flag = interrupted.clone();
             let out = http.new_response_outparam_from_callback(move |response| {
                 if let Some(tx) = answer.lock().expect("response slot poisoned").take() {
-                    let _ = tx.send(
-                        response.map_err(|code| DispatchError::BadResponse(format!("{code:?}"))),
-                    );
+                    let response = response
+                        .map(|mut r| {
+                            r.extensions_mut().insert(flag);
+                            r
+                        })
+                        .map_err(|code| DispatchError::BadResponse(format!("{code:?}")));
+                    let _ = tx.send(response);
                 }
             })?;
             Ok((request, out))
@@ -252,6 +258,8 @@ impl HttpInstance {
                 Some(self)
             }
             Some(Err(e)) => {
+                // Mark the response cut short before the instance (and with it the body) goes away.
+                interrupted.set();
                 let why = describe_failure(&e, self.store.data().limiter.denied, shared.memory.cap);
                 shared.log_kumo(&why);
                 reply(&slot, Err(DispatchError::Crashed(why)));

@@ -139,6 +139,8 @@ pub struct RouterLine {
     pub status: u16,
     pub bytes: u64,
     pub protocol: &'static str,
+    /// Which side closed the connection, for H18 (`backend`).
+    pub sock: Option<&'static str>,
 }
 
 impl RouterLine {
@@ -172,6 +174,9 @@ impl RouterLine {
             self.bytes,
             self.protocol
         );
+        if let Some(sock) = self.sock {
+            let _ = write!(line, " sock={sock}");
+        }
         line
     }
 }
@@ -203,6 +208,7 @@ mod tests {
             status: 200,
             bytes: 42,
             protocol: "http",
+            sock: None,
         };
         check(
             base.clone(),
@@ -232,6 +238,16 @@ mod tests {
             "at=info code=H80 desc=\"Maintenance mode\" method=GET path=\"/a\\\"b\" host=myapp.localhost \
              request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno= connect=0ms service=3ms \
              status=503 bytes=42 protocol=http",
+        );
+        check(
+            RouterLine {
+                code: Some(Code::H18),
+                sock: Some("backend"),
+                ..base.clone()
+            },
+            "at=error code=H18 desc=\"Server Request Interrupted\" method=GET path=\"/\" host=myapp.localhost \
+             request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno=web.1 connect=0ms service=3ms \
+             status=200 bytes=42 protocol=http sock=backend",
         );
         assert_eq!(Code::H27.status(), 499);
         assert_eq!(Code::H27.level(), "warning");

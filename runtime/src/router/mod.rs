@@ -9,7 +9,7 @@
 pub mod codes;
 pub mod hosts;
 
-use crate::dynos::{DispatchError, RequestBody, ResponseBody};
+use crate::dynos::{DispatchError, Interrupted, RequestBody, ResponseBody};
 use crate::logplex::Source;
 use crate::manager::{DispatchFailure, DynoManager, RouteError};
 use bytes::Bytes;
@@ -177,6 +177,7 @@ impl Router {
                 let body = Counted {
                     inner: body,
                     bytes: 0,
+                    interrupted: parts.extensions.remove::<Interrupted>(),
                     log: Some((self.manager.clone(), app, line, started)),
                 };
                 return Response::from_parts(parts, RouterBody::Dyno(body));
@@ -296,12 +297,18 @@ impl Body for RouterBody {
 pub struct Counted {
     inner: ResponseBody,
     bytes: u64,
+    interrupted: Option<Interrupted>,
     log: Option<(Arc<DynoManager>, String, RouterLine, Instant)>,
 }
 
 impl Counted {
-    fn finish(&mut self) {
+    /// Writes the router line; `interrupted` when the dyno failed mid-response (H18).
+    fn finish(&mut self, interrupted: bool) {
         if let Some((manager, app, mut line, started)) = self.log.take() {
+            if interrupted || self.interrupted.as_ref().is_some_and(Interrupted::is_set) {
+                line.code = Some(Code::H18);
+                line.sock = Some("backend");
+            }
             line.bytes = self.bytes;
             line.service_ms = started.elapsed().as_millis();
             manager
@@ -326,7 +333,8 @@ impl Body for Counted {
                     self.bytes += data.len() as u64;
                 }
             }
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => self.finish(),
+            Poll::Ready(None) => self.finish(false),
+            Poll::Ready(Some(Err(_))) => self.finish(true),
             Poll::Pending => {}
         }
         polled
@@ -335,7 +343,7 @@ impl Body for Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.finish();
+        self.finish(false);
     }
 }
 

@@ -1,6 +1,6 @@
-//! The runtime's side of slugs: each slug a dyno needs is fetched from the
-//! [`ReleaseSource`] and unpacked once into `<slug dir>/<digest>/`, where every
-//! dyno of every release that uses it copies its files from.
+//! Each slug a dyno needs is fetched from the [`ReleaseSource`] and unpacked once
+//! into `<slug dir>/<digest>/`, where every dyno of every release that uses it
+//! copies its files from.
 
 use crate::source::ReleaseSource;
 use anyhow::Context as _;

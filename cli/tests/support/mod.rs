@@ -1,0 +1,210 @@
+//! Starting the real `kumo server` for a test and talking to its API and router.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running `kumo server`; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub api_port: u16,
+    pub router_port: u16,
+    pub token: String,
+    pub lines: Vec<String>,
+    pub data: std::path::PathBuf,
+    rx: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `kumo server` on free ports with its data in `data`, plus `extra` flags;
+    /// waits until it prints `until` (default: the router line).
+    pub fn start(data: &std::path::Path, extra: &[&str], until: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
+            .args([
+                "server",
+                "--router-listen",
+                "127.0.0.1:0",
+                "--api-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kumo server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server {
+            child,
+            api_port: 0,
+            router_port: 0,
+            token: String::new(),
+            lines: Vec::new(),
+            data: data.into(),
+            rx,
+        };
+        server.wait_for_line(until, Duration::from_secs(300));
+        for line in &server.lines {
+            if let Some(port) = line.strip_prefix("API listening on http://127.0.0.1:") {
+                server.api_port = port.parse().unwrap();
+            }
+            if let Some(port) = line.strip_prefix("Router listening on http://127.0.0.1:") {
+                server.router_port = port.parse().unwrap();
+            }
+        }
+        server.token = std::fs::read_to_string(data.join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        server
+    }
+
+    /// Waits until the server prints a line containing `needle`.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        if let Some(line) = self.lines.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(remaining) {
+                Ok(line) => {
+                    self.lines.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "kumo server never printed {needle:?}; it printed:\n{}",
+                    self.lines.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Calls the API with the admin token (or `token`) and returns (status, headers, body).
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> Reply {
+        let token = token.unwrap_or(&self.token);
+        let mut headers = vec![(
+            "Accept".to_string(),
+            "application/vnd.heroku+json; version=3".to_string(),
+        )];
+        if !token.is_empty() {
+            headers.push(("Authorization".to_string(), format!("Bearer {token}")));
+        }
+        if body.is_some() {
+            headers.push(("Content-Type".to_string(), "application/json".to_string()));
+        }
+        http(
+            self.api_port,
+            "127.0.0.1",
+            method,
+            path,
+            &headers,
+            body.unwrap_or(""),
+        )
+    }
+
+    /// A GET through the router to `<app>.localhost`.
+    pub fn get(&self, app: &str, path: &str) -> Reply {
+        http(
+            self.router_port,
+            &format!("{app}.localhost"),
+            "GET",
+            path,
+            &[],
+            "",
+        )
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection, `Connection: close`.
+pub fn http(
+    port: u16,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> Reply {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Reply {
+        status,
+        head: head.to_string(),
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}

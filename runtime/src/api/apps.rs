@@ -1,0 +1,164 @@
+//! `/account` and `/apps`.
+
+use super::{ApiError, Caller, Platform};
+use crate::state::App;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub async fn account(Caller(account): Caller) -> Json<Value> {
+    Json(json!({
+        "id": account.id,
+        "email": account.email,
+        "name": account.email,
+        "allow_tracking": false,
+        "beta": false,
+        "verified": true,
+        "two_factor_authentication": false,
+        "created_at": account.created_at,
+        "updated_at": account.created_at,
+        "last_login": null,
+        "default_organization": null,
+        "default_team": null,
+        "sms_number": null,
+        "suspended_at": null,
+        "delinquent_at": null,
+        "identity_provider": null,
+        "federated": false,
+    }))
+}
+
+/// An app in Heroku's JSON shape.
+pub fn app_json(platform: &Platform, app: &App, released_at: Option<String>) -> Value {
+    json!({
+        "id": app.id,
+        "name": app.name,
+        "web_url": platform.web_url(&app.name),
+        "git_url": null,
+        "maintenance": app.maintenance,
+        "owner": { "id": app.owner_id, "email": app.owner_email },
+        "organization": null,
+        "team": null,
+        "space": null,
+        "region": { "id": "00000000-0000-0000-0000-000000000001", "name": "local" },
+        "stack": { "id": "00000000-0000-0000-0000-000000000002", "name": "kumo-1" },
+        "build_stack": { "id": "00000000-0000-0000-0000-000000000002", "name": "kumo-1" },
+        "buildpack_provided_description": null,
+        "acm": false,
+        "archived_at": null,
+        "internal_routing": null,
+        "repo_size": null,
+        "slug_size": null,
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+        "released_at": released_at,
+    })
+}
+
+async fn released_at(platform: &Platform, app: &App) -> Result<Option<String>, ApiError> {
+    Ok(platform
+        .state
+        .current_release(app)
+        .await?
+        .map(|r| r.created_at))
+}
+
+pub async fn list(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let mut apps = Vec::new();
+    for app in platform.state.apps_for(&caller.0).await? {
+        let released = released_at(&platform, &app).await?;
+        apps.push(app_json(&platform, &app, released));
+    }
+    Ok(Json(Value::Array(apps)))
+}
+
+#[derive(Deserialize)]
+pub struct CreateApp {
+    name: Option<String>,
+}
+
+pub async fn create(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    body: Option<Json<CreateApp>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = match body.and_then(|Json(b)| b.name) {
+        Some(name) => name,
+        None => generated_name(),
+    };
+    let app = platform.state.create_app(&caller.0, &name).await?;
+    platform.converge(&app.name);
+    Ok((StatusCode::CREATED, Json(app_json(&platform, &app, None))))
+}
+
+pub async fn info(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let released = released_at(&platform, &app).await?;
+    Ok(Json(app_json(&platform, &app, released)))
+}
+
+#[derive(Deserialize)]
+pub struct UpdateApp {
+    maintenance: Option<bool>,
+    name: Option<String>,
+}
+
+pub async fn update(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Result<Json<UpdateApp>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let mut app = platform.app_for(&caller, &name).await?;
+    if let Some(new_name) = body.name.filter(|n| *n != app.name) {
+        return Err(ApiError::invalid(format!(
+            "renaming apps is not supported yet: create `{new_name}` and deploy to it instead"
+        )));
+    }
+    if let Some(on) = body.maintenance {
+        app = platform.state.set_maintenance(&app, on).await?;
+        platform.converge(&app.name);
+    }
+    let released = released_at(&platform, &app).await?;
+    Ok(Json(app_json(&platform, &app, released)))
+}
+
+pub async fn destroy(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let released = released_at(&platform, &app).await?;
+    platform.state.delete_app(&app).await?;
+    platform.converge(&app.name);
+    Ok(Json(app_json(&platform, &app, released)))
+}
+
+/// A name like Heroku's `sharp-rain-4821`.
+fn generated_name() -> String {
+    const ADJECTIVES: &[&str] = &[
+        "calm", "sharp", "quiet", "bold", "brisk", "gentle", "lucky", "misty", "rapid", "sunny",
+    ];
+    const NOUNS: &[&str] = &[
+        "rain", "cloud", "river", "forest", "meadow", "harbor", "summit", "breeze", "canyon",
+        "dawn",
+    ];
+    format!(
+        "{}-{}-{}",
+        ADJECTIVES[rand::random_range(0..ADJECTIVES.len())],
+        NOUNS[rand::random_range(0..NOUNS.len())],
+        rand::random_range(1000..10000)
+    )
+}

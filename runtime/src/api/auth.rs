@@ -1,0 +1,68 @@
+//! Who is calling: `Authorization: Bearer <token>` (or Basic with the token as
+//! password, as Heroku's clients send from `~/.netrc`).
+
+use super::{ApiError, Platform};
+use crate::state::Account;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use std::sync::Arc;
+
+/// The authenticated account of a request.
+pub struct Caller(pub Account);
+
+impl FromRequestParts<Arc<Platform>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(ApiError::unauthorized)?;
+        let token = token_from(header).ok_or_else(ApiError::unauthorized)?;
+        match platform.state.account_for_token(&token).await? {
+            Some(account) => Ok(Caller(account)),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// The token in an `Authorization` header value.
+fn token_from(header: &str) -> Option<String> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => Some(rest.trim().to_string()).filter(|t| !t.is_empty()),
+        "basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            let (_, password) = text.split_once(':')?;
+            Some(password.to_string()).filter(|t| !t.is_empty())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        assert_eq!(token_from("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token_from("bearer  abc ").as_deref(), Some("abc"));
+        // "me@example.com:abc"
+        assert_eq!(
+            token_from("Basic bWVAZXhhbXBsZS5jb206YWJj").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(token_from("Bearer ").as_deref(), None);
+        assert_eq!(token_from("Token abc").as_deref(), None);
+        assert_eq!(token_from("Basic !!!").as_deref(), None);
+    }
+}

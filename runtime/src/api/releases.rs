@@ -1,0 +1,211 @@
+//! `/apps/{app}/releases` and `/apps/{app}/config-vars`.
+
+use super::{ApiError, Caller, Platform};
+use crate::state::{App, Release};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn release_json(app: &App, release: &Release, current: bool) -> Value {
+    json!({
+        "id": release.id,
+        "version": release.version,
+        "description": release.description,
+        "status": release.status,
+        "current": current,
+        "slug": release.slug_digest.as_ref().map(|d| json!({ "id": d })),
+        "user": { "id": release.user_email, "email": release.user_email },
+        "app": { "id": app.id, "name": app.name },
+        "addon_plan_names": [],
+        "artifacts": [],
+        "eligible_for_rollback": true,
+        "output_stream_url": null,
+        "created_at": release.created_at,
+        "updated_at": release.created_at,
+    })
+}
+
+async fn current_version(platform: &Platform, app: &App) -> Result<i64, ApiError> {
+    Ok(platform
+        .state
+        .current_release(app)
+        .await?
+        .map_or(0, |r| r.version))
+}
+
+pub async fn list(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let current = current_version(&platform, &app).await?;
+    let releases = platform.state.releases(&app).await?;
+    Ok(Json(Value::Array(
+        releases
+            .iter()
+            .map(|r| release_json(&app, r, r.version == current))
+            .collect(),
+    )))
+}
+
+pub async fn info(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, release)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let release = platform
+        .state
+        .release(&app, &release)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("Couldn't find release {release} of {name}."))
+        })?;
+    let current = current_version(&platform, &app).await?;
+    Ok(Json(release_json(
+        &app,
+        &release,
+        release.version == current,
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct CreateRelease {
+    /// A slug digest to release.
+    slug: Option<String>,
+    /// A release to roll back to (id or version).
+    release: Option<String>,
+    description: Option<String>,
+}
+
+/// `POST /apps/{app}/releases`: `{slug}` releases a slug; `{release}` rolls back to it.
+pub async fn create(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Result<Json<CreateRelease>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body?;
+    let app = platform.app_for(&caller, &name).await?;
+    let release = match (body.slug, body.release) {
+        (_, Some(target)) => {
+            let target = platform
+                .state
+                .release(&app, &target)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("Couldn't find release {target} of {name}."))
+                })?;
+            platform
+                .state
+                .rollback(&app, &target, &caller.0.email)
+                .await?
+        }
+        (Some(slug), None) => {
+            let digest =
+                kumo_slug::Digest::parse(&slug).map_err(|e| ApiError::invalid(e.to_string()))?;
+            if !platform
+                .slugs
+                .contains(&digest)
+                .await
+                .map_err(crate::state::StateError::from)?
+            {
+                return Err(ApiError::not_found(format!(
+                    "Couldn't find slug {slug}: upload it first."
+                )));
+            }
+            let config = platform
+                .state
+                .current_release(&app)
+                .await?
+                .map(|r| r.config)
+                .unwrap_or_default();
+            let description = body
+                .description
+                .unwrap_or_else(|| format!("Deploy {}", digest.short()));
+            platform
+                .state
+                .append_release(&app, Some(slug), config, &description, &caller.0.email)
+                .await?
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "send `slug` to release a slug or `release` to roll back",
+            ));
+        }
+    };
+    platform.converge(&app.name);
+    Ok((
+        StatusCode::CREATED,
+        Json(release_json(&app, &release, true)),
+    ))
+}
+
+pub async fn config_vars(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<BTreeMap<String, String>>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    Ok(Json(
+        platform
+            .state
+            .current_release(&app)
+            .await?
+            .map(|r| r.config)
+            .unwrap_or_default(),
+    ))
+}
+
+pub async fn release_config_vars(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, release)): Path<(String, String)>,
+) -> Result<Json<BTreeMap<String, String>>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let release = platform
+        .state
+        .release(&app, &release)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("Couldn't find release {release} of {name}."))
+        })?;
+    Ok(Json(release.config))
+}
+
+/// `PATCH /apps/{app}/config-vars`: a map of changes, `null` deletes; one release.
+pub async fn update_config_vars(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Result<Json<Map<String, Value>>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<BTreeMap<String, String>>, ApiError> {
+    let Json(body) = body?;
+    let app = platform.app_for(&caller, &name).await?;
+    let mut changes = BTreeMap::new();
+    for (key, value) in body {
+        let value = match value {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "config var `{key}` must be a string or null"
+                )));
+            }
+        };
+        changes.insert(key, value);
+    }
+    let release = platform
+        .state
+        .set_config(&app, &changes, &caller.0.email)
+        .await?;
+    platform.converge(&app.name);
+    Ok(Json(release.config))
+}

@@ -1,0 +1,253 @@
+//! Apps, who may act on them, their formation and their custom domains.
+
+use super::{Account, Result, State, StateError, new_id, now, text};
+use crate::sizes::DynoSize;
+use sqlx::{AssertSqlSafe, Row};
+
+/// At most this many dynos per app, as on Heroku.
+pub const MAX_DYNOS_PER_APP: i64 = 100;
+
+/// An app as the ledger holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub owner_id: String,
+    pub owner_email: String,
+    pub maintenance: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One process type's line of the formation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FormationLine {
+    pub process_type: String,
+    pub quantity: i64,
+    pub size: DynoSize,
+    pub updated_at: String,
+}
+
+/// Checks an app name against Heroku's rule: `^[a-z][a-z0-9-]{1,28}[a-z0-9]$`.
+pub fn check_app_name(name: &str) -> Result<()> {
+    let bytes = name.as_bytes();
+    let ok = (3..=30).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[bytes.len() - 1] != b'-';
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::Invalid(format!(
+            "invalid app name `{name}`: use 3 to 30 lowercase letters, digits and dashes, starting with a letter and not ending with a dash"
+        )))
+    }
+}
+
+const APP_COLUMNS: &str =
+    "a.id, a.name, a.owner_id, o.email AS owner_email, a.maintenance, a.created_at, a.updated_at";
+
+fn app_from_row(row: &sqlx::any::AnyRow) -> Result<App> {
+    Ok(App {
+        id: text(row, "id")?,
+        name: text(row, "name")?,
+        owner_id: text(row, "owner_id")?,
+        owner_email: text(row, "owner_email")?,
+        maintenance: row.try_get::<i64, _>("maintenance")? != 0,
+        created_at: text(row, "created_at")?,
+        updated_at: text(row, "updated_at")?,
+    })
+}
+
+impl State {
+    pub async fn create_app(&self, owner: &Account, name: &str) -> Result<App> {
+        check_app_name(name)?;
+        let mut tx = self.pool().begin().await?;
+        let taken = sqlx::query("SELECT id FROM apps WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StateError::Conflict(format!(
+                "Name {name} is already taken"
+            )));
+        }
+        let (id, at) = (new_id(), now());
+        sqlx::query(
+            "INSERT INTO apps (id, name, owner_id, maintenance, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(&owner.id)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(App {
+            id,
+            name: name.to_string(),
+            owner_id: owner.id.clone(),
+            owner_email: owner.email.clone(),
+            maintenance: false,
+            created_at: at.clone(),
+            updated_at: at,
+        })
+    }
+
+    /// The apps `account` may see: its own, or all of them for an admin.
+    pub async fn apps_for(&self, account: &Account) -> Result<Vec<App>> {
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM apps a JOIN accounts o ON o.id = a.owner_id
+             WHERE a.owner_id = $1 OR $2 = 1 ORDER BY a.name"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(&account.id)
+            .bind(i64::from(account.admin))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(app_from_row).collect()
+    }
+
+    /// Every app, for the data plane's start-up.
+    pub async fn all_apps(&self) -> Result<Vec<App>> {
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM apps a JOIN accounts o ON o.id = a.owner_id ORDER BY a.name"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(app_from_row).collect()
+    }
+
+    /// An app by name or id.
+    pub async fn app(&self, name_or_id: &str) -> Result<Option<App>> {
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM apps a JOIN accounts o ON o.id = a.owner_id WHERE a.name = $1 OR a.id = $1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(name_or_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(app_from_row).transpose()
+    }
+
+    pub async fn set_maintenance(&self, app: &App, on: bool) -> Result<App> {
+        sqlx::query("UPDATE apps SET maintenance = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(on))
+            .bind(now())
+            .bind(&app.id)
+            .execute(self.pool())
+            .await?;
+        self.app(&app.id)
+            .await?
+            .ok_or_else(|| StateError::NotFound("Couldn't find that app.".to_string()))
+    }
+
+    /// Deletes an app with its releases, formation and domains, in one transaction.
+    pub async fn delete_app(&self, app: &App) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for table in ["domains", "formation", "releases"] {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE app_id = $1"
+            )))
+            .bind(&app.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM apps WHERE id = $1")
+            .bind(&app.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn formation(&self, app: &App) -> Result<Vec<FormationLine>> {
+        let rows = sqlx::query(
+            "SELECT process_type, quantity, size, updated_at FROM formation WHERE app_id = $1 ORDER BY process_type",
+        )
+        .bind(&app.id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let size: String = text(row, "size")?;
+                Ok(FormationLine {
+                    process_type: text(row, "process_type")?,
+                    quantity: row.try_get("quantity")?,
+                    size: size.parse().unwrap_or_default(),
+                    updated_at: text(row, "updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Applies formation updates (`type`, optional quantity, optional size) in one transaction.
+    /// Keeps the total at most [`MAX_DYNOS_PER_APP`].
+    pub async fn scale(
+        &self,
+        app: &App,
+        updates: &[(String, Option<i64>, Option<DynoSize>)],
+    ) -> Result<Vec<FormationLine>> {
+        let mut lines = self.formation(app).await?;
+        for (process_type, quantity, size) in updates {
+            if quantity.is_some_and(|q| q < 0) {
+                return Err(StateError::Invalid(format!(
+                    "invalid quantity for `{process_type}`: use 0 or more"
+                )));
+            }
+            match lines.iter_mut().find(|l| &l.process_type == process_type) {
+                Some(line) => {
+                    if let Some(q) = quantity {
+                        line.quantity = *q;
+                    }
+                    if let Some(s) = size {
+                        line.size = *s;
+                    }
+                }
+                None => lines.push(FormationLine {
+                    process_type: process_type.clone(),
+                    quantity: quantity.unwrap_or(0),
+                    size: size.unwrap_or_default(),
+                    updated_at: now(),
+                }),
+            }
+        }
+        let total: i64 = lines.iter().map(|l| l.quantity).sum();
+        if total > MAX_DYNOS_PER_APP {
+            return Err(StateError::Invalid(format!(
+                "Cannot run more than {MAX_DYNOS_PER_APP} dynos per app: the formation would have {total}"
+            )));
+        }
+        let mut tx = self.pool().begin().await?;
+        for line in &lines {
+            sqlx::query("DELETE FROM formation WHERE app_id = $1 AND process_type = $2")
+                .bind(&app.id)
+                .bind(&line.process_type)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO formation (app_id, process_type, quantity, size, updated_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&app.id)
+            .bind(&line.process_type)
+            .bind(line.quantity)
+            .bind(line.size.name())
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.formation(app).await
+    }
+
+    pub async fn domains(&self, app: &App) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT hostname FROM domains WHERE app_id = $1 ORDER BY hostname")
+            .bind(&app.id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|row| text(row, "hostname")).collect()
+    }
+}

@@ -1,0 +1,195 @@
+//! The platform's state: accounts, apps, the release ledger, formations and
+//! domains, in SQLite (the embedded default) or Postgres, through sqlx.
+//!
+//! Every change is one transaction, so a server killed at any moment restarts
+//! into exactly the last committed state. The same SQL runs on both databases.
+
+mod accounts;
+mod apps;
+mod releases;
+mod source;
+
+pub use accounts::Account;
+pub use apps::{App, FormationLine};
+pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
+pub use releases::{MAX_CONFIG_BYTES, Release, check_config};
+pub use source::LedgerSource;
+
+use anyhow::Context as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+use std::str::FromStr;
+use time::OffsetDateTime;
+
+/// Why a state change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Database(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StateError {
+    fn from(e: sqlx::Error) -> Self {
+        StateError::Database(e.into())
+    }
+}
+
+pub type Result<T, E = StateError> = std::result::Result<T, E>;
+
+/// The database behind the platform.
+#[derive(Clone)]
+pub struct State {
+    pool: AnyPool,
+}
+
+/// Schema changes, applied in order, each once.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        admin BIGINT NOT NULL,
+        created_at TEXT NOT NULL
+    )",
+    "CREATE TABLE tokens (
+        token_hash TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        created_at TEXT NOT NULL
+    )",
+    "CREATE TABLE apps (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        owner_id TEXT NOT NULL REFERENCES accounts(id),
+        maintenance BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )",
+    "CREATE TABLE releases (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        version BIGINT NOT NULL,
+        slug_digest TEXT,
+        config TEXT NOT NULL,
+        status TEXT NOT NULL,
+        description TEXT NOT NULL,
+        user_email TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (app_id, version)
+    )",
+    "CREATE TABLE formation (
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        process_type TEXT NOT NULL,
+        quantity BIGINT NOT NULL,
+        size TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (app_id, process_type)
+    )",
+    "CREATE TABLE domains (
+        hostname TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL
+    )",
+];
+
+impl State {
+    /// Opens (creating if needed) the database at `url`: `sqlite:///path/kumo.db` or `postgres://…`.
+    pub async fn open(url: &str) -> anyhow::Result<State> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let url = if sqlite && !url.contains('?') {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_string()
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("invalid database URL `{url}`"))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 1 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        use sqlx::Executor as _;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening the database {}", redact(&url)))?;
+        let state = State { pool };
+        state.migrate().await?;
+        Ok(state)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS kumo_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&self.pool)
+            .await
+            .context("creating the migrations table")?;
+        for (index, sql) in MIGRATIONS.iter().enumerate() {
+            let version = index as i64 + 1;
+            let mut tx = self.pool.begin().await?;
+            let done = sqlx::query("SELECT version FROM kumo_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_none() {
+                sqlx::query(*sql)
+                    .execute(&mut *tx)
+                    .await
+                    .with_context(|| format!("migration {version}"))?;
+                sqlx::query("INSERT INTO kumo_migrations (version) VALUES ($1)")
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Timestamps are stored as RFC 3339 text, the same on both databases.
+pub(crate) fn now() -> String {
+    format_time(OffsetDateTime::now_utc())
+}
+
+pub(crate) fn format_time(t: OffsetDateTime) -> String {
+    // Heroku's API writes `2012-01-01T12:00:00Z`: seconds, UTC.
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub(crate) fn text(row: &sqlx::any::AnyRow, column: &str) -> Result<String> {
+    Ok(row.try_get::<String, _>(column)?)
+}
+
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((before, after)) => match before.rsplit_once(':') {
+            Some((user, _)) if user.contains("//") => format!("{user}:****@{after}"),
+            _ => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}

@@ -1,0 +1,236 @@
+//! The release ledger: append-only, numbered v1, v2, …, each a slug and a
+//! snapshot of the config vars. Config changes and rollbacks are new releases.
+
+use super::{App, Result, State, StateError, new_id, now, text};
+use sqlx::{AssertSqlSafe, Row};
+use std::collections::BTreeMap;
+
+/// Config vars may add up to this many bytes (keys and values) per app.
+pub const MAX_CONFIG_BYTES: usize = 32 * 1024;
+
+/// One entry of the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub id: String,
+    pub app_id: String,
+    pub version: i64,
+    /// `None` for releases made before anything was deployed (config changes).
+    pub slug_digest: Option<String>,
+    pub config: BTreeMap<String, String>,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub description: String,
+    pub user_email: String,
+    pub created_at: String,
+}
+
+const COLUMNS: &str =
+    "id, app_id, version, slug_digest, config, status, description, user_email, created_at";
+
+fn release_from_row(row: &sqlx::any::AnyRow) -> Result<Release> {
+    let config: String = text(row, "config")?;
+    Ok(Release {
+        id: text(row, "id")?,
+        app_id: text(row, "app_id")?,
+        version: row.try_get("version")?,
+        slug_digest: row.try_get::<Option<String>, _>("slug_digest")?,
+        config: serde_json::from_str(&config).map_err(|e| StateError::Database(e.into()))?,
+        status: text(row, "status")?,
+        description: text(row, "description")?,
+        user_email: text(row, "user_email")?,
+        created_at: text(row, "created_at")?,
+    })
+}
+
+/// Checks config var keys (`^\w+$`, not `KUMO_…`) and the 32 kB total.
+pub fn check_config(config: &BTreeMap<String, String>) -> Result<()> {
+    for key in config.keys() {
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(StateError::Invalid(format!(
+                "invalid config var name `{key}`: use only letters, digits and underscores"
+            )));
+        }
+        if key.starts_with("KUMO_") {
+            return Err(StateError::Invalid(format!(
+                "config var `{key}` is reserved: names starting with KUMO_ are set by the platform"
+            )));
+        }
+    }
+    let total: usize = config.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_CONFIG_BYTES {
+        return Err(StateError::Invalid(format!(
+            "config vars would take {total} bytes, over the limit of {MAX_CONFIG_BYTES} bytes per app: remove or shorten some"
+        )));
+    }
+    Ok(())
+}
+
+impl State {
+    /// The app's releases, oldest first.
+    pub async fn releases(&self, app: &App) -> Result<Vec<Release>> {
+        let sql = format!("SELECT {COLUMNS} FROM releases WHERE app_id = $1 ORDER BY version");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(&app.id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(release_from_row).collect()
+    }
+
+    /// A release by version number (`3` or `v3`) or id.
+    pub async fn release(&self, app: &App, version_or_id: &str) -> Result<Option<Release>> {
+        let version: i64 = version_or_id.trim_start_matches('v').parse().unwrap_or(-1);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM releases WHERE app_id = $1 AND (version = $2 OR id = $3)"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(&app.id)
+            .bind(version)
+            .bind(version_or_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(release_from_row).transpose()
+    }
+
+    /// The newest succeeded release.
+    pub async fn current_release(&self, app: &App) -> Result<Option<Release>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM releases WHERE app_id = $1 AND status = 'succeeded' ORDER BY version DESC LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(&app.id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(release_from_row).transpose()
+    }
+
+    /// Appends a release of `slug_digest` (or the current slug when `None`) with `config`.
+    pub async fn append_release(
+        &self,
+        app: &App,
+        slug_digest: Option<String>,
+        config: BTreeMap<String, String>,
+        description: &str,
+        user_email: &str,
+    ) -> Result<Release> {
+        check_config(&config)?;
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query("SELECT MAX(version) AS v FROM releases WHERE app_id = $1")
+            .bind(&app.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let version = row.try_get::<Option<i64>, _>("v")?.unwrap_or(0) + 1;
+        let release = Release {
+            id: new_id(),
+            app_id: app.id.clone(),
+            version,
+            slug_digest,
+            config,
+            status: "succeeded".to_string(),
+            description: description.to_string(),
+            user_email: user_email.to_string(),
+            created_at: now(),
+        };
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO releases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )))
+        .bind(&release.id)
+        .bind(&release.app_id)
+        .bind(release.version)
+        .bind(&release.slug_digest)
+        .bind(serde_json::to_string(&release.config).map_err(|e| StateError::Database(e.into()))?)
+        .bind(&release.status)
+        .bind(&release.description)
+        .bind(&release.user_email)
+        .bind(&release.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(release)
+    }
+
+    /// Applies config changes (`None` deletes) as a new release with the current slug.
+    pub async fn set_config(
+        &self,
+        app: &App,
+        changes: &BTreeMap<String, Option<String>>,
+        user_email: &str,
+    ) -> Result<Release> {
+        let current = self.current_release(app).await?;
+        let mut config = current
+            .as_ref()
+            .map(|r| r.config.clone())
+            .unwrap_or_default();
+        let (mut set, mut removed) = (Vec::new(), Vec::new());
+        for (key, value) in changes {
+            match value {
+                Some(value) => {
+                    config.insert(key.clone(), value.clone());
+                    set.push(key.as_str());
+                }
+                None => {
+                    if config.remove(key).is_some() {
+                        removed.push(key.as_str());
+                    }
+                }
+            }
+        }
+        let description = match (set.is_empty(), removed.is_empty()) {
+            (false, true) => format!("Set {} config vars", set.join(", ")),
+            (true, false) => format!("Remove {} config vars", removed.join(", ")),
+            (false, false) => format!(
+                "Set {} and remove {} config vars",
+                set.join(", "),
+                removed.join(", ")
+            ),
+            (true, true) => "Update config vars".to_string(),
+        };
+        let slug = current.and_then(|r| r.slug_digest);
+        self.append_release(app, slug, config, &description, user_email)
+            .await
+    }
+
+    /// A new release copying the slug and config of `target`.
+    pub async fn rollback(&self, app: &App, target: &Release, user_email: &str) -> Result<Release> {
+        let description = format!("Rollback to v{}", target.version);
+        self.append_release(
+            app,
+            target.slug_digest.clone(),
+            target.config.clone(),
+            &description,
+            user_email,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pairs: &[(&str, &str)], expected: Result<(), &str>) {
+        let config: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match (check_config(&config), expected) {
+            (Ok(()), Ok(())) => {}
+            (Err(e), Err(want)) => {
+                assert!(e.to_string().contains(want), "{e} should contain {want}")
+            }
+            (got, want) => panic!("{pairs:?}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn config_rules() {
+        check(&[("FOO", "bar"), ("lower_case_1", "")], Ok(()));
+        check(
+            &[("BAD-KEY", "x")],
+            Err("invalid config var name `BAD-KEY`"),
+        );
+        check(&[("", "x")], Err("invalid config var name"));
+        check(&[("KUMO_APP_NAME", "x")], Err("reserved"));
+        let big = "x".repeat(MAX_CONFIG_BYTES);
+        check(&[("BIG", &big)], Err("over the limit of 32768 bytes"));
+    }
+}
