@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod componentize;
+pub mod prebuilt;
 pub mod rust;
 
 pub use componentize::{ModuleKind, componentize, module_kind};

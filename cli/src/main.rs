@@ -1,5 +1,7 @@
 //! `kumo`: the command users type. `kumo server` runs the platform in one process.
 
+mod client;
+mod commands;
 mod demo;
 mod server;
 
@@ -18,6 +20,49 @@ struct Cli {
 enum Command {
     /// Run the platform: Platform API, dyno manager, router and Logplex in one process.
     Server(ServerArgs),
+    /// List your apps.
+    Apps {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an app (a name is generated if you give none).
+    #[command(name = "apps:create")]
+    AppsCreate { name: Option<String> },
+    /// Show an app's config vars.
+    Config {
+        #[arg(short, long)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set config vars: a new release, and the dynos restart.
+    #[command(name = "config:set")]
+    ConfigSet {
+        #[arg(short, long)]
+        app: String,
+        /// KEY=value pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    /// List an app's releases.
+    Releases {
+        #[arg(short, long)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy to an app. So far: a prebuilt component with --wasm.
+    Deploy {
+        #[arg(short, long)]
+        app: String,
+        /// A Wasm component, or a WASI preview 1 module, to deploy as it is.
+        #[arg(long, required = true)]
+        wasm: PathBuf,
+        /// The process type it runs as. Default: web.
+        #[arg(long, default_value = "web")]
+        process: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -44,6 +89,27 @@ struct ServerArgs {
     demo: bool,
 }
 
+/// Runs a command that talks to the Platform API.
+fn run_user_command(command: Command) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = client::Client::from_env()?;
+        match command {
+            Command::Server(_) => unreachable!("handled in main"),
+            Command::Apps { json } => commands::apps::list(&client, json).await,
+            Command::AppsCreate { name } => commands::apps::create(&client, name).await,
+            Command::Config { app, json } => commands::config::show(&client, &app, json).await,
+            Command::ConfigSet { app, pairs } => commands::config::set(&client, &app, &pairs).await,
+            Command::Releases { app, json } => commands::releases::list(&client, &app, json).await,
+            Command::Deploy { app, wasm, process } => {
+                commands::deploy::wasm(&client, &app, &wasm, &process).await
+            }
+        }
+    })
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -55,6 +121,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => server::settings(args).and_then(server::run),
+        command => run_user_command(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

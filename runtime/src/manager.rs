@@ -215,6 +215,22 @@ impl DynoManager {
         Ok(())
     }
 
+    /// Checks that every process type of slug `digest` can run here: the slug
+    /// unpacks and each component compiles (once; the code is cached) and links.
+    pub async fn check_slug(
+        &self,
+        digest: &kumo_slug::Digest,
+    ) -> Result<kumo_slug::Manifest, String> {
+        let slug = self.slugs.get(digest).await.map_err(|e| format!("{e:#}"))?;
+        for (name, process) in &slug.manifest.process_types {
+            self.engine
+                .prepare(&slug, process)
+                .await
+                .map_err(|e| format!("process type `{name}`: {e}"))?;
+        }
+        Ok(slug.manifest.clone())
+    }
+
     /// Which app serves `host`, by `<app>.<domain>` or a custom domain.
     pub fn app_for_host(&self, host: &str) -> Option<String> {
         self.hosts

@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod formation;
 mod releases;
+mod slugs;
 
 pub use auth::Caller;
 pub use error::ApiError;
@@ -79,6 +80,12 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route(
             "/apps/{app}/releases/{release}/config-vars",
             get(releases::release_config_vars),
+        )
+        .route(
+            "/apps/{app}/slugs",
+            axum::routing::post(slugs::create).layer(axum::extract::DefaultBodyLimit::max(
+                slugs::MAX_SLUG_BYTES + 1,
+            )),
         )
         .route(
             "/apps/{app}/formation",

@@ -119,6 +119,22 @@ pub async fn create(
                     "Couldn't find slug {slug}: upload it first."
                 )));
             }
+            // New process types join the formation: `web` with one dyno, the others with none.
+            let manifest = platform
+                .manager
+                .check_slug(&digest)
+                .await
+                .map_err(ApiError::invalid)?;
+            let existing = platform.state.formation(&app).await?;
+            let added: Vec<_> = manifest
+                .process_types
+                .keys()
+                .filter(|t| *t != "release" && !existing.iter().any(|l| &l.process_type == *t))
+                .map(|t| (t.clone(), Some(i64::from(t == "web")), None))
+                .collect();
+            if !added.is_empty() {
+                platform.state.scale(&app, &added).await?;
+            }
             let config = platform
                 .state
                 .current_release(&app)

@@ -1,0 +1,113 @@
+//! The Platform API client the user commands share: `KUMO_HOST` (default
+//! `http://127.0.0.1:5000`) and `KUMO_API_KEY` (default: the local server's
+//! admin token), Heroku's Accept header, and `{id, message}` errors as messages.
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+
+pub struct Client {
+    host: String,
+    port: u16,
+    token: String,
+}
+
+impl Client {
+    /// The client for `KUMO_HOST` with the token from `KUMO_API_KEY` or the local admin token.
+    pub fn from_env() -> anyhow::Result<Client> {
+        let url =
+            std::env::var("KUMO_HOST").unwrap_or_else(|_| "http://127.0.0.1:5000".to_string());
+        let rest = url.strip_prefix("http://").with_context(|| {
+            format!("invalid KUMO_HOST `{url}`: use an http:// URL like http://127.0.0.1:5000")
+        })?;
+        let authority = rest.trim_end_matches('/');
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse()
+                    .with_context(|| format!("invalid port in KUMO_HOST `{url}`"))?,
+            ),
+            None => (authority.to_string(), 80),
+        };
+        let token = match std::env::var("KUMO_API_KEY") {
+            Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
+            _ => local_admin_token().context("no API token: set KUMO_API_KEY to your token")?,
+        };
+        Ok(Client { host, port, token })
+    }
+
+    /// Sends one request; returns the JSON body, or the API's message as the error.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let (content_type, bytes) = match body {
+            Some(json) => ("application/json", Bytes::from(json.to_string())),
+            None => ("application/json", Bytes::new()),
+        };
+        self.send(method, path, content_type, bytes).await
+    }
+
+    /// Sends raw bytes (a slug upload).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> anyhow::Result<Value> {
+        let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot reach the Kumo API at {}:{}: is `kumo server` running?",
+                    self.host, self.port
+                )
+            })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", format!("{}:{}", self.host, self.port))
+            .header("accept", "application/vnd.heroku+json; version=3")
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", content_type)
+            .header(
+                "user-agent",
+                concat!("kumo-cli/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(body))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .context("the API closed the connection")?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message = json["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("the API answered {status}"));
+            anyhow::bail!("{message}");
+        }
+        Ok(json)
+    }
+}
+
+fn local_admin_token() -> anyhow::Result<String> {
+    let dir = match std::env::var_os("KUMO_DATA_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => dirs::data_dir().context("no data folder")?.join("kumo"),
+    };
+    let path = dir.join("admin-token");
+    Ok(std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .trim()
+        .to_string())
+}

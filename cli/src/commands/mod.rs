@@ -1,0 +1,6 @@
+//! The user commands, named as Heroku's CLI names them.
+
+pub mod apps;
+pub mod config;
+pub mod deploy;
+pub mod releases;

@@ -1,0 +1,36 @@
+//! `kumo releases`.
+
+use crate::client::Client;
+
+pub async fn list(client: &Client, app: &str, json_out: bool) -> anyhow::Result<()> {
+    let releases = client
+        .call("GET", &format!("/apps/{app}/releases"), None)
+        .await?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&releases)?);
+        return Ok(());
+    }
+    let list = releases.as_array().cloned().unwrap_or_default();
+    let current = list
+        .iter()
+        .find(|r| r["current"] == true)
+        .and_then(|r| r["version"].as_i64());
+    match current {
+        Some(v) => println!("=== {app} Releases - Current: v{v}"),
+        None => println!("=== {app} Releases"),
+    }
+    for release in list.iter().rev() {
+        println!(
+            "v{:<4} {:<40} {:<24} {}",
+            release["version"].as_i64().unwrap_or(0),
+            release["description"].as_str().unwrap_or_default(),
+            release["user"]["email"].as_str().unwrap_or_default(),
+            release["created_at"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('T', " ")
+                .trim_end_matches('Z'),
+        );
+    }
+    Ok(())
+}

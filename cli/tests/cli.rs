@@ -1,0 +1,173 @@
+//! The `kumo` user commands against a real server: create an app, deploy a
+//! prebuilt component, set config, list releases; and errors that say what to fix.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::process::{Command, Output};
+use support::Server;
+
+fn kumo(server: &Server, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(args)
+        .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
+        .env("KUMO_API_KEY", &server.token)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn wait_for_body(server: &Server, app: &str, expected: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let reply = server.get(app, "/");
+        if reply.status == 200 && reply.body.contains(expected) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{app} never answered {expected:?}: {} {}",
+            reply.status,
+            reply.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn create_deploy_configure_and_list() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+
+    let out = stdout(&kumo(&server, &["apps:create", "hello-app"]));
+    assert_eq!(
+        out,
+        format!(
+            "Creating ⬢ hello-app... done\nhttp://hello-app.localhost:{}/\n",
+            server.router_port
+        )
+    );
+
+    let out = stdout(&kumo(
+        &server,
+        &[
+            "deploy",
+            "-a",
+            "hello-app",
+            "--wasm",
+            kumo_tests::components::HELLO,
+        ],
+    ));
+    assert!(out.contains("-----> Uploading slug "), "{out}");
+    assert!(out.contains("-----> Releasing... done, v1\n"), "{out}");
+    assert!(
+        out.ends_with(&format!(
+            "http://hello-app.localhost:{}/ deployed to Kumo\n",
+            server.router_port
+        )),
+        "{out}"
+    );
+    wait_for_body(&server, "hello-app", "hello from kumo");
+
+    let out = stdout(&kumo(
+        &server,
+        &[
+            "config:set",
+            "-a",
+            "hello-app",
+            "GREETING=hi there",
+            "MODE=test",
+        ],
+    ));
+    assert_eq!(
+        out,
+        "Setting GREETING, MODE and restarting ⬢ hello-app... done, v2\nGREETING: hi there\nMODE:     test\n"
+    );
+    let out = stdout(&kumo(&server, &["config", "-a", "hello-app"]));
+    assert!(out.starts_with("=== hello-app Config Vars\n"), "{out}");
+
+    let out = stdout(&kumo(&server, &["releases", "-a", "hello-app"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "=== hello-app Releases - Current: v2");
+    assert!(
+        lines[1].starts_with("v2") && lines[1].contains("Set GREETING, MODE config vars"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("v1") && lines[2].contains("Deploy "),
+        "{out}"
+    );
+    assert!(lines[2].contains("admin@kumo.local"), "{out}");
+
+    // A WASI preview 1 CGI program is converted and runs as a CGI web process.
+    stdout(&kumo(&server, &["apps:create", "cgi-app"]));
+    let out = stdout(&kumo(
+        &server,
+        &[
+            "deploy",
+            "-a",
+            "cgi-app",
+            "--wasm",
+            kumo_tests::components::CGI,
+        ],
+    ));
+    assert!(out.contains("done, v1"), "{out}");
+    wait_for_body(&server, "cgi-app", "method=GET");
+
+    let out = stdout(&kumo(&server, &["apps"]));
+    assert_eq!(out, "=== My Apps\ncgi-app\nhello-app\n");
+}
+
+#[test]
+fn errors_say_what_to_fix_and_exit_non_zero() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+
+    let out = kumo(&server, &["apps:create", "Bad_Name"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid app name `Bad_Name`"),
+        "{out:?}"
+    );
+
+    stdout(&kumo(&server, &["apps:create", "target"]));
+    let junk = data.path().join("junk.wasm");
+    std::fs::write(&junk, "this is not wasm").unwrap();
+    let out = kumo(
+        &server,
+        &["deploy", "-a", "target", "--wasm", junk.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a Wasm file"),
+        "{out:?}"
+    );
+
+    let out = kumo(&server, &["config:set", "-a", "target", "NOEQUALS"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`NOEQUALS` is invalid: write KEY=value"),
+        "{out:?}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["apps"])
+        .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
+        .env("KUMO_API_KEY", "kumo_wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Invalid credentials provided."),
+        "{out:?}"
+    );
+}

@@ -1,0 +1,86 @@
+//! `POST /apps/{app}/slugs`: upload a slug archive. Kumo takes the archive in
+//! the request body (Heroku hands out an upload URL instead); it is verified,
+//! stored by digest, and every component is compiled before the slug is accepted.
+
+use super::{ApiError, Caller, Platform};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use kumo_slug::Digest;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Slugs over this size are refused, as on Heroku.
+pub const MAX_SLUG_BYTES: usize = 500 << 20;
+
+pub async fn create(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    if body.len() > MAX_SLUG_BYTES {
+        return Err(ApiError::invalid(format!(
+            "Compiled slug size: {} MB is too large (max is 500 MB)",
+            body.len() >> 20
+        )));
+    }
+    let digest = Digest::of(&body);
+    // Unpack into a scratch folder first: a bad archive is refused before it is stored.
+    let check = body.clone();
+    let expected = digest.clone();
+    let manifest = tokio::task::spawn_blocking(move || {
+        let scratch = tempfile::tempdir()?;
+        Ok::<_, anyhow::Error>(kumo_slug::unpack_bytes(
+            &check,
+            &expected,
+            &scratch.path().join("slug"),
+            Default::default(),
+        )?)
+    })
+    .await
+    .map_err(|e| ApiError::invalid(format!("checking the slug failed: {e}")))?
+    .map_err(|e| ApiError::invalid(format!("invalid slug: {e:#}")))?;
+    if manifest.process_types.is_empty() {
+        return Err(ApiError::invalid(
+            "the slug declares no process types: add at least `web` or `worker`",
+        ));
+    }
+    platform
+        .slugs
+        .put(&digest, body.clone())
+        .await
+        .map_err(crate::state::StateError::from)?;
+    platform
+        .manager
+        .check_slug(&digest)
+        .await
+        .map_err(|e| ApiError::invalid(format!("the slug cannot run: {e}")))?;
+    let process_types: serde_json::Map<String, Value> = manifest
+        .process_types
+        .iter()
+        .map(|(name, p)| {
+            let command = std::iter::once(p.component.as_str())
+                .chain(p.args.iter().map(String::as_str))
+                .collect::<Vec<_>>();
+            (name.clone(), Value::String(command.join(" ")))
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": digest.as_str(),
+            "checksum": format!("SHA256:{}", digest.hex()),
+            "process_types": process_types,
+            "size": body.len(),
+            "stack": { "id": "00000000-0000-0000-0000-000000000002", "name": manifest.stack },
+            "buildpack_provided_description": manifest.buildpack,
+            "commit": null,
+            "commit_description": null,
+            "app": { "id": app.id, "name": app.name },
+            "blob": null,
+        })),
+    ))
+}
