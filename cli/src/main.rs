@@ -52,6 +52,79 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show an app's details.
+    #[command(name = "apps:info")]
+    AppsInfo {
+        #[arg(short, long)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an app, its releases and its dynos.
+    #[command(name = "apps:destroy")]
+    AppsDestroy {
+        #[arg(short, long)]
+        app: String,
+        /// The app's name again, to confirm.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Print one config var's value.
+    #[command(name = "config:get")]
+    ConfigGet {
+        #[arg(short, long)]
+        app: String,
+        key: String,
+    },
+    /// Remove config vars: a new release, and the dynos restart.
+    #[command(name = "config:unset")]
+    ConfigUnset {
+        #[arg(short, long)]
+        app: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Make a new release copying an old one's slug and config (default: the previous release).
+    Rollback {
+        #[arg(short, long)]
+        app: String,
+        /// The release to go back to, like v3.
+        release: Option<String>,
+    },
+    /// List an app's dynos.
+    Ps {
+        #[arg(short, long)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scale process types: `web=3`, `worker=1`, `web=2:standard-2X`.
+    #[command(name = "ps:scale")]
+    PsScale {
+        #[arg(short, long)]
+        app: String,
+        #[arg(required = true)]
+        changes: Vec<String>,
+    },
+    /// Restart all dynos, a process type (`web`) or one dyno (`web.1`).
+    #[command(name = "ps:restart")]
+    PsRestart {
+        #[arg(short, long)]
+        app: String,
+        dyno: Option<String>,
+    },
+    /// Put an app in maintenance mode: the router answers 503 (H80).
+    #[command(name = "maintenance:on")]
+    MaintenanceOn {
+        #[arg(short, long)]
+        app: String,
+    },
+    /// Take an app out of maintenance mode.
+    #[command(name = "maintenance:off")]
+    MaintenanceOff {
+        #[arg(short, long)]
+        app: String,
+    },
     /// Deploy to an app. So far: a prebuilt component with --wasm.
     Deploy {
         #[arg(short, long)]
@@ -103,6 +176,28 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             Command::Config { app, json } => commands::config::show(&client, &app, json).await,
             Command::ConfigSet { app, pairs } => commands::config::set(&client, &app, &pairs).await,
             Command::Releases { app, json } => commands::releases::list(&client, &app, json).await,
+            Command::AppsInfo { app, json } => commands::apps::info(&client, &app, json).await,
+            Command::AppsDestroy { app, confirm } => {
+                commands::apps::destroy(&client, &app, confirm.as_deref()).await
+            }
+            Command::ConfigGet { app, key } => commands::config::get(&client, &app, &key).await,
+            Command::ConfigUnset { app, keys } => {
+                commands::config::unset(&client, &app, &keys).await
+            }
+            Command::Rollback { app, release } => {
+                commands::releases::rollback(&client, &app, release.as_deref()).await
+            }
+            Command::Ps { app, json } => commands::ps::list(&client, &app, json).await,
+            Command::PsScale { app, changes } => commands::ps::scale(&client, &app, &changes).await,
+            Command::PsRestart { app, dyno } => {
+                commands::ps::restart(&client, &app, dyno.as_deref()).await
+            }
+            Command::MaintenanceOn { app } => {
+                commands::apps::maintenance(&client, &app, true).await
+            }
+            Command::MaintenanceOff { app } => {
+                commands::apps::maintenance(&client, &app, false).await
+            }
             Command::Deploy { app, wasm, process } => {
                 commands::deploy::wasm(&client, &app, &wasm, &process).await
             }

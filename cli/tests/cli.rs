@@ -171,3 +171,105 @@ fn errors_say_what_to_fix_and_exit_non_zero() {
         "{out:?}"
     );
 }
+
+#[test]
+fn scale_restart_rollback_maintenance_and_destroy() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "ops"]));
+    stdout(&kumo(
+        &server,
+        &["deploy", "-a", "ops", "--wasm", kumo_tests::components::ENV],
+    ));
+    wait_for_body(&server, "ops", "DYNO=web.1");
+
+    let out = stdout(&kumo(
+        &server,
+        &["ps:scale", "-a", "ops", "web=2:standard-2X"],
+    ));
+    assert_eq!(
+        out,
+        "Scaling dynos... done, now running web at 2:standard-2X\n"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = stdout(&kumo(&server, &["ps", "-a", "ops"]));
+        // While dynos are replaced, the old ones show too; wait for the new formation alone.
+        if out.starts_with("=== web (standard-2X): `app.wasm` (2)\n")
+            && out.contains("web.1: up")
+            && out.contains("web.2: up")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "web.2 never came up:\n{out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = kumo(&server, &["ps:scale", "-a", "ops", "web=lots"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("`lots` in `web=lots` is not a number of dynos")
+    );
+    assert_eq!(
+        stdout(&kumo(&server, &["ps:restart", "-a", "ops", "web.1"])),
+        "Restarting web.1 dyno on ⬢ ops... done\n"
+    );
+
+    stdout(&kumo(&server, &["config:set", "-a", "ops", "COLOR=red"]));
+    wait_for_body(&server, "ops", "COLOR=red");
+    assert_eq!(
+        stdout(&kumo(&server, &["config:get", "-a", "ops", "COLOR"])),
+        "red\n"
+    );
+    assert_eq!(
+        stdout(&kumo(&server, &["rollback", "-a", "ops"])),
+        "Rolling back ⬢ ops... done, v3\n"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.get("ops", "/").body.contains("COLOR=red") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rollback never took effect"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = stdout(&kumo(&server, &["releases", "-a", "ops"]));
+    assert!(
+        out.lines().nth(1).unwrap().contains("Rollback to v1"),
+        "{out}"
+    );
+    assert_eq!(
+        stdout(&kumo(&server, &["config:unset", "-a", "ops", "NOTHING"])),
+        "Unsetting NOTHING and restarting ⬢ ops... done, v4\n"
+    );
+
+    assert_eq!(
+        stdout(&kumo(&server, &["maintenance:on", "-a", "ops"])),
+        "Enabling maintenance mode for ⬢ ops... done\n"
+    );
+    let out = stdout(&kumo(&server, &["apps:info", "-a", "ops"]));
+    assert!(out.contains("Maintenance: on"), "{out}");
+    stdout(&kumo(&server, &["maintenance:off", "-a", "ops"]));
+
+    let out = kumo(&server, &["apps:destroy", "-a", "ops"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run again with --confirm ops"));
+    assert_eq!(
+        stdout(&kumo(
+            &server,
+            &["apps:destroy", "-a", "ops", "--confirm", "ops"]
+        )),
+        "Destroying ⬢ ops... done\n"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.get("ops", "/").status != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a destroyed app must stop being routed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

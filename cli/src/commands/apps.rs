@@ -29,3 +29,57 @@ pub async fn create(client: &Client, name: Option<String>) -> anyhow::Result<()>
     println!("{}", app["web_url"].as_str().unwrap_or_default());
     Ok(())
 }
+
+pub async fn info(client: &Client, app: &str, json_out: bool) -> anyhow::Result<()> {
+    let info = client.call("GET", &format!("/apps/{app}"), None).await?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(());
+    }
+    println!("=== {app}");
+    println!(
+        "Owner:       {}",
+        info["owner"]["email"].as_str().unwrap_or_default()
+    );
+    println!(
+        "Stack:       {}",
+        info["stack"]["name"].as_str().unwrap_or_default()
+    );
+    println!(
+        "Web URL:     {}",
+        info["web_url"].as_str().unwrap_or_default()
+    );
+    println!(
+        "Maintenance: {}",
+        if info["maintenance"] == true {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    Ok(())
+}
+
+pub async fn destroy(client: &Client, app: &str, confirm: Option<&str>) -> anyhow::Result<()> {
+    if confirm != Some(app) {
+        anyhow::bail!("this deletes {app} and everything it has: run again with --confirm {app}");
+    }
+    client.call("DELETE", &format!("/apps/{app}"), None).await?;
+    println!("Destroying ⬢ {app}... done");
+    Ok(())
+}
+
+pub async fn maintenance(client: &Client, app: &str, on: bool) -> anyhow::Result<()> {
+    client
+        .call(
+            "PATCH",
+            &format!("/apps/{app}"),
+            Some(json!({ "maintenance": on })),
+        )
+        .await?;
+    println!(
+        "{} maintenance mode for ⬢ {app}... done",
+        if on { "Enabling" } else { "Disabling" }
+    );
+    Ok(())
+}

@@ -64,3 +64,35 @@ fn print_vars(config: &Value) {
         );
     }
 }
+
+pub async fn get(client: &Client, app: &str, key: &str) -> anyhow::Result<()> {
+    let config = client
+        .call("GET", &format!("/apps/{app}/config-vars"), None)
+        .await?;
+    println!("{}", config[key].as_str().unwrap_or_default());
+    Ok(())
+}
+
+pub async fn unset(client: &Client, app: &str, keys: &[String]) -> anyhow::Result<()> {
+    let changes: Map<String, Value> = keys.iter().map(|k| (k.clone(), Value::Null)).collect();
+    client
+        .call(
+            "PATCH",
+            &format!("/apps/{app}/config-vars"),
+            Some(Value::Object(changes)),
+        )
+        .await?;
+    let releases = client
+        .call("GET", &format!("/apps/{app}/releases"), None)
+        .await?;
+    let version = releases
+        .as_array()
+        .and_then(|r| r.last())
+        .and_then(|r| r["version"].as_i64())
+        .unwrap_or(0);
+    println!(
+        "Unsetting {} and restarting ⬢ {app}... done, v{version}",
+        keys.join(", ")
+    );
+    Ok(())
+}

@@ -3,4 +3,5 @@
 pub mod apps;
 pub mod config;
 pub mod deploy;
+pub mod ps;
 pub mod releases;

@@ -34,3 +34,39 @@ pub async fn list(client: &Client, app: &str, json_out: bool) -> anyhow::Result<
     }
     Ok(())
 }
+
+/// `kumo rollback [vN]`: a new release copying vN's slug and config (default: the one before current).
+pub async fn rollback(client: &Client, app: &str, target: Option<&str>) -> anyhow::Result<()> {
+    let target = match target {
+        Some(t) => t.trim_start_matches('v').to_string(),
+        None => {
+            let releases = client
+                .call("GET", &format!("/apps/{app}/releases"), None)
+                .await?;
+            let list = releases.as_array().cloned().unwrap_or_default();
+            let current = list
+                .iter()
+                .position(|r| r["current"] == true)
+                .unwrap_or(list.len());
+            let previous = current.checked_sub(1).and_then(|i| list.get(i));
+            previous
+                .and_then(|r| r["version"].as_i64())
+                .map(|v| v.to_string())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{app} has no release before the current one to roll back to")
+                })?
+        }
+    };
+    let release = client
+        .call(
+            "POST",
+            &format!("/apps/{app}/releases"),
+            Some(serde_json::json!({ "release": target })),
+        )
+        .await?;
+    println!(
+        "Rolling back ⬢ {app}... done, v{}",
+        release["version"].as_i64().unwrap_or(0)
+    );
+    Ok(())
+}

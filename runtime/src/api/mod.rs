@@ -6,6 +6,7 @@
 
 mod apps;
 mod auth;
+mod dynos;
 mod error;
 mod formation;
 mod releases;
@@ -80,6 +81,14 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route(
             "/apps/{app}/releases/{release}/config-vars",
             get(releases::release_config_vars),
+        )
+        .route(
+            "/apps/{app}/dynos",
+            get(dynos::list).delete(dynos::restart_all),
+        )
+        .route(
+            "/apps/{app}/dynos/{dyno}",
+            axum::routing::delete(dynos::restart_one),
         )
         .route(
             "/apps/{app}/slugs",

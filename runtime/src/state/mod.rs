@@ -167,7 +167,7 @@ pub(crate) fn now() -> String {
     format_time(OffsetDateTime::now_utc())
 }
 
-pub(crate) fn format_time(t: OffsetDateTime) -> String {
+pub fn format_time(t: OffsetDateTime) -> String {
     // Heroku's API writes `2012-01-01T12:00:00Z`: seconds, UTC.
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");

@@ -1,0 +1,63 @@
+//! `GET /apps/{app}/dynos` and `DELETE /apps/{app}/dynos[/{dyno}]` (restart).
+
+use super::{ApiError, Caller, Platform};
+use crate::manager::DynoStatus;
+use crate::state::App;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn dyno_json(app: &App, dyno: &DynoStatus) -> Value {
+    json!({
+        "id": format!("{}-{}", app.id, dyno.name),
+        "name": dyno.name,
+        "type": dyno.process_type,
+        "state": dyno.state.as_str(),
+        "size": dyno.size.name(),
+        "command": dyno.command,
+        "release": { "id": dyno.release.to_string(), "version": dyno.release },
+        "app": { "id": app.id, "name": app.name },
+        "attach_url": null,
+        "created_at": crate::state::format_time(dyno.since),
+        "updated_at": crate::state::format_time(dyno.since),
+    })
+}
+
+pub async fn list(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let dynos = platform.manager.dynos(&app.name);
+    Ok(Json(Value::Array(
+        dynos.iter().map(|d| dyno_json(&app, d)).collect(),
+    )))
+}
+
+pub async fn restart_all(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    restart(&platform, &app.name, None);
+    Ok((StatusCode::ACCEPTED, Json(json!({}))))
+}
+
+pub async fn restart_one(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, dyno)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    restart(&platform, &app.name, Some(dyno));
+    Ok((StatusCode::ACCEPTED, Json(json!({}))))
+}
+
+fn restart(platform: &Platform, app: &str, which: Option<String>) {
+    let (manager, app) = (platform.manager.clone(), app.to_string());
+    tokio::spawn(async move { manager.restart(&app, which.as_deref()).await });
+}
