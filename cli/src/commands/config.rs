@@ -33,14 +33,7 @@ pub async fn set(client: &Client, app: &str, pairs: &[String]) -> anyhow::Result
             Some(Value::Object(changes.clone())),
         )
         .await?;
-    let releases = client
-        .call("GET", &format!("/apps/{app}/releases"), None)
-        .await?;
-    let version = releases
-        .as_array()
-        .and_then(|r| r.last())
-        .and_then(|r| r["version"].as_i64())
-        .unwrap_or(0);
+    let version = latest_version(client, app).await?;
     println!("Setting {label} and restarting ⬢ {app}... done, v{version}");
     let shown: Map<String, Value> = config
         .as_object()
@@ -51,6 +44,18 @@ pub async fn set(client: &Client, app: &str, pairs: &[String]) -> anyhow::Result
         .collect();
     print_vars(&Value::Object(shown));
     Ok(())
+}
+
+/// The number of the app's newest release.
+async fn latest_version(client: &Client, app: &str) -> anyhow::Result<i64> {
+    let releases = client
+        .call("GET", &format!("/apps/{app}/releases"), None)
+        .await?;
+    Ok(releases
+        .as_array()
+        .and_then(|r| r.last())
+        .and_then(|r| r["version"].as_i64())
+        .unwrap_or(0))
 }
 
 fn print_vars(config: &Value) {
@@ -82,14 +87,7 @@ pub async fn unset(client: &Client, app: &str, keys: &[String]) -> anyhow::Resul
             Some(Value::Object(changes)),
         )
         .await?;
-    let releases = client
-        .call("GET", &format!("/apps/{app}/releases"), None)
-        .await?;
-    let version = releases
-        .as_array()
-        .and_then(|r| r.last())
-        .and_then(|r| r["version"].as_i64())
-        .unwrap_or(0);
+    let version = latest_version(client, app).await?;
     println!(
         "Unsetting {} and restarting ⬢ {app}... done, v{version}",
         keys.join(", ")

@@ -29,6 +29,13 @@ fn release_json(app: &App, release: &Release, current: bool) -> Value {
     })
 }
 
+/// A release of `app` by version (`3`, `v3`) or id, or Heroku's 404.
+async fn find_release(platform: &Platform, app: &App, release: &str) -> Result<Release, ApiError> {
+    platform.state.release(app, release).await?.ok_or_else(|| {
+        ApiError::not_found(format!("Couldn't find release {release} of {}.", app.name))
+    })
+}
+
 async fn current_version(platform: &Platform, app: &App) -> Result<i64, ApiError> {
     Ok(platform
         .state
@@ -59,13 +66,7 @@ pub async fn info(
     Path((name, release)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    let release = platform
-        .state
-        .release(&app, &release)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("Couldn't find release {release} of {name}."))
-        })?;
+    let release = find_release(&platform, &app, &release).await?;
     let current = current_version(&platform, &app).await?;
     Ok(Json(release_json(
         &app,
@@ -94,13 +95,7 @@ pub async fn create(
     let app = platform.app_for(&caller, &name).await?;
     let release = match (body.slug, body.release) {
         (_, Some(target)) => {
-            let target = platform
-                .state
-                .release(&app, &target)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("Couldn't find release {target} of {name}."))
-                })?;
+            let target = find_release(&platform, &app, &target).await?;
             platform
                 .state
                 .rollback(&app, &target, &caller.0.email)
@@ -184,13 +179,7 @@ pub async fn release_config_vars(
     Path((name, release)): Path<(String, String)>,
 ) -> Result<Json<BTreeMap<String, String>>, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    let release = platform
-        .state
-        .release(&app, &release)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("Couldn't find release {release} of {name}."))
-        })?;
+    let release = find_release(&platform, &app, &release).await?;
     Ok(Json(release.config))
 }
 
