@@ -100,6 +100,40 @@ impl Client {
     }
 }
 
+impl Client {
+    /// GETs a `logplex_url` and hands each piece of text to `out` as it arrives.
+    pub async fn stream(&self, url: &str, out: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow::anyhow!("unexpected log URL `{url}`"))?;
+        let (authority, path) = rest
+            .split_once('/')
+            .map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+        let stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .with_context(|| format!("cannot reach the log stream at {authority}"))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let request = http::Request::builder()
+            .uri(&path)
+            .header("host", authority)
+            .body(Full::new(Bytes::new()))?;
+        let mut response = sender.send_request(request).await?;
+        if !response.status().is_success() {
+            anyhow::bail!("the log stream answered {}", response.status());
+        }
+        while let Some(frame) = response.body_mut().frame().await {
+            if let Some(data) = frame?.data_ref() {
+                out(&String::from_utf8_lossy(data));
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+            }
+        }
+        Ok(())
+    }
+}
+
 fn local_admin_token() -> anyhow::Result<String> {
     let dir = match std::env::var_os("KUMO_DATA_DIR") {
         Some(dir) => std::path::PathBuf::from(dir),

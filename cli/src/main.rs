@@ -125,6 +125,23 @@ enum Command {
         #[arg(short, long)]
         app: String,
     },
+    /// Show an app's logs: the recent lines, and with --tail every new one.
+    Logs {
+        #[arg(short, long)]
+        app: String,
+        /// How many recent lines (at most 1500). Default: 100.
+        #[arg(short = 'n', long = "num", default_value_t = 100)]
+        num: usize,
+        /// Keep streaming new lines.
+        #[arg(short, long)]
+        tail: bool,
+        /// Only lines from this source: app or kumo.
+        #[arg(short, long)]
+        source: Option<String>,
+        /// Only lines from this dyno (web.1) or process type (web).
+        #[arg(short, long)]
+        dyno: Option<String>,
+    },
     /// Deploy to an app. So far: a prebuilt component with --wasm.
     Deploy {
         #[arg(short, long)]
@@ -197,6 +214,16 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             }
             Command::MaintenanceOff { app } => {
                 commands::apps::maintenance(&client, &app, false).await
+            }
+            Command::Logs {
+                app,
+                num,
+                tail,
+                source,
+                dyno,
+            } => {
+                commands::logs::show(&client, &app, num, tail, source.as_deref(), dyno.as_deref())
+                    .await
             }
             Command::Deploy { app, wasm, process } => {
                 commands::deploy::wasm(&client, &app, &wasm, &process).await

@@ -128,6 +128,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         manager: manager.clone(),
         domain: settings.domain.clone(),
         router_port: router_addr.port(),
+        api_url: format!("http://{api_addr}"),
+        log_sessions: Default::default(),
     });
     let api = tokio::spawn(async move {
         axum::serve(api_listener, kumo_runtime::api::router(platform)).await

@@ -273,3 +273,65 @@ fn scale_restart_rollback_maintenance_and_destroy() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn logs_show_and_tail_app_and_router_lines() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "chatty"]));
+    stdout(&kumo(
+        &server,
+        &[
+            "deploy",
+            "-a",
+            "chatty",
+            "--wasm",
+            kumo_tests::components::LOGGER,
+        ],
+    ));
+    wait_for_body(&server, "chatty", "logged");
+
+    let out = stdout(&kumo(&server, &["logs", "-a", "chatty", "-n", "1500"]));
+    assert!(out.contains(" app[web.1]: out line 1\n"), "{out}");
+    assert!(out.contains(" app[web.1]: err line 1\n"), "{out}");
+    assert!(
+        out.contains(" kumo[router]: at=info method=GET path=\"/\" host=chatty.localhost"),
+        "{out}"
+    );
+    assert!(
+        out.contains(" kumo[web.1]: State changed from starting to up\n"),
+        "{out}"
+    );
+    let app_only = stdout(&kumo(&server, &["logs", "-a", "chatty", "--source", "app"]));
+    assert!(
+        app_only.contains("out line 1") && !app_only.contains("kumo[router]"),
+        "{app_only}"
+    );
+    let two = stdout(&kumo(
+        &server,
+        &["logs", "-a", "chatty", "-n", "2", "--source", "app"],
+    ));
+    assert_eq!(two.lines().count(), 2, "{two}");
+    let bad = kumo(&server, &["logs", "-a", "chatty", "--source", "nope"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown log source `nope`"));
+
+    // --tail streams new lines as requests arrive.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args([
+            "logs", "-a", "chatty", "--tail", "-n", "0", "--source", "app",
+        ])
+        .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
+        .env("KUMO_API_KEY", &server.token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(server.get("chatty", "/").status, 200);
+    let first = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.ends_with(" app[web.1]: out line 1"), "{first}");
+}

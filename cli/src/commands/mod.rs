@@ -3,5 +3,6 @@
 pub mod apps;
 pub mod config;
 pub mod deploy;
+pub mod logs;
 pub mod ps;
 pub mod releases;

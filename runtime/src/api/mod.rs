@@ -9,11 +9,13 @@ mod auth;
 mod dynos;
 mod error;
 mod formation;
+mod logs;
 mod releases;
 mod slugs;
 
 pub use auth::Caller;
 pub use error::ApiError;
+pub use logs::LogSessions;
 
 use crate::manager::DynoManager;
 use crate::slugs::SlugStore;
@@ -34,6 +36,9 @@ pub struct Platform {
     pub domain: String,
     /// The router's public port, for `web_url`.
     pub router_port: u16,
+    /// This API's own URL (`http://127.0.0.1:5000`), for `logplex_url`.
+    pub api_url: String,
+    pub log_sessions: LogSessions,
 }
 
 impl Platform {
@@ -64,6 +69,11 @@ pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/account", get(apps::account))
+        .route(
+            "/apps/{app}/log-sessions",
+            axum::routing::post(logs::create),
+        )
+        .route("/log-sessions/{id}", get(logs::stream))
         .route("/apps", get(apps::list).post(apps::create))
         .route(
             "/apps/{app}",
