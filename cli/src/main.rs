@@ -142,6 +142,27 @@ enum Command {
         #[arg(short, long)]
         dyno: Option<String>,
     },
+    /// List an app's domains.
+    Domains {
+        #[arg(short, long)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Route a custom hostname to an app.
+    #[command(name = "domains:add")]
+    DomainsAdd {
+        #[arg(short, long)]
+        app: String,
+        hostname: String,
+    },
+    /// Stop routing a custom hostname to an app.
+    #[command(name = "domains:remove")]
+    DomainsRemove {
+        #[arg(short, long)]
+        app: String,
+        hostname: String,
+    },
     /// Deploy to an app. So far: a prebuilt component with --wasm.
     Deploy {
         #[arg(short, long)]
@@ -224,6 +245,13 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             } => {
                 commands::logs::show(&client, &app, num, tail, source.as_deref(), dyno.as_deref())
                     .await
+            }
+            Command::Domains { app, json } => commands::domains::list(&client, &app, json).await,
+            Command::DomainsAdd { app, hostname } => {
+                commands::domains::add(&client, &app, &hostname).await
+            }
+            Command::DomainsRemove { app, hostname } => {
+                commands::domains::remove(&client, &app, &hostname).await
             }
             Command::Deploy { app, wasm, process } => {
                 commands::deploy::wasm(&client, &app, &wasm, &process).await

@@ -335,3 +335,64 @@ fn logs_show_and_tail_app_and_router_lines() {
     let _ = child.wait();
     assert!(first.ends_with(" app[web.1]: out line 1"), "{first}");
 }
+
+#[test]
+fn custom_domains_route_to_the_app() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "branded"]));
+    stdout(&kumo(
+        &server,
+        &[
+            "deploy",
+            "-a",
+            "branded",
+            "--wasm",
+            kumo_tests::components::HELLO,
+        ],
+    ));
+    wait_for_body(&server, "branded", "hello from kumo");
+
+    let out = stdout(&kumo(
+        &server,
+        &["domains:add", "-a", "branded", "WWW.Example.TEST"],
+    ));
+    assert_eq!(out, "Adding www.example.test to ⬢ branded... done\n");
+    let out = stdout(&kumo(&server, &["domains", "-a", "branded"]));
+    assert_eq!(
+        out,
+        "=== branded Kumo Domain\nbranded.localhost\n\n=== branded Custom Domains\nwww.example.test\n"
+    );
+    let routed = |host: &str| support::http(server.router_port, host, "GET", "/", &[], "");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while routed("www.example.test").status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the custom domain was never routed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(routed("www.example.test").body, "hello from kumo\n");
+
+    stdout(&kumo(&server, &["apps:create", "other"]));
+    let taken = kumo(&server, &["domains:add", "-a", "other", "www.example.test"]);
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("www.example.test is already in use"));
+    let bad = kumo(&server, &["domains:add", "-a", "other", "not a host"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid hostname"));
+
+    assert_eq!(
+        stdout(&kumo(
+            &server,
+            &["domains:remove", "-a", "branded", "www.example.test"]
+        )),
+        "Removing www.example.test from ⬢ branded... done\n"
+    );
+    while routed("www.example.test").status != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a removed domain must stop being routed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -3,6 +3,7 @@
 pub mod apps;
 pub mod config;
 pub mod deploy;
+pub mod domains;
 pub mod logs;
 pub mod ps;
 pub mod releases;

@@ -6,6 +6,7 @@
 
 mod apps;
 mod auth;
+mod domains;
 mod dynos;
 mod error;
 mod formation;
@@ -69,6 +70,11 @@ pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/account", get(apps::account))
+        .route("/apps/{app}/domains", get(domains::list).post(domains::add))
+        .route(
+            "/apps/{app}/domains/{hostname}",
+            axum::routing::delete(domains::remove),
+        )
         .route(
             "/apps/{app}/log-sessions",
             axum::routing::post(logs::create),

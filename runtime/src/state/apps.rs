@@ -243,6 +243,59 @@ impl State {
         self.formation(app).await
     }
 
+    /// Adds a custom domain; a hostname belongs to one app only.
+    pub async fn add_domain(&self, app: &App, hostname: &str) -> Result<String> {
+        let hostname = hostname.trim().trim_end_matches('.').to_ascii_lowercase();
+        let valid = !hostname.is_empty()
+            && hostname.len() <= 253
+            && hostname.contains('.')
+            && hostname.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !valid {
+            return Err(StateError::Invalid(format!(
+                "invalid hostname `{hostname}`: use a domain name like www.example.com"
+            )));
+        }
+        let mut tx = self.pool().begin().await?;
+        let taken = sqlx::query("SELECT app_id FROM domains WHERE hostname = $1")
+            .bind(&hostname)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(StateError::Conflict(format!(
+                "{hostname} is already in use by an app"
+            )));
+        }
+        sqlx::query("INSERT INTO domains (hostname, app_id, created_at) VALUES ($1, $2, $3)")
+            .bind(&hostname)
+            .bind(&app.id)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(hostname)
+    }
+
+    pub async fn remove_domain(&self, app: &App, hostname: &str) -> Result<()> {
+        let removed = sqlx::query("DELETE FROM domains WHERE app_id = $1 AND hostname = $2")
+            .bind(&app.id)
+            .bind(hostname.trim().trim_end_matches('.').to_ascii_lowercase())
+            .execute(self.pool())
+            .await?;
+        if removed.rows_affected() == 0 {
+            return Err(StateError::NotFound(format!(
+                "Couldn't find domain {hostname} on {}.",
+                app.name
+            )));
+        }
+        Ok(())
+    }
+
     pub async fn domains(&self, app: &App) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT hostname FROM domains WHERE app_id = $1 ORDER BY hostname")
             .bind(&app.id)
