@@ -163,6 +163,22 @@ enum Command {
         app: String,
         hostname: String,
     },
+    /// Show one release (default: the current one) and its config vars.
+    #[command(name = "releases:info")]
+    ReleasesInfo {
+        #[arg(short, long)]
+        app: String,
+        release: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a dyno; a dyno of the formation starts again (use ps:scale to remove it).
+    #[command(name = "ps:stop")]
+    PsStop {
+        #[arg(short, long)]
+        app: String,
+        dyno: String,
+    },
     /// Deploy to an app. So far: a prebuilt component with --wasm.
     Deploy {
         #[arg(short, long)]
@@ -253,6 +269,10 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             Command::DomainsRemove { app, hostname } => {
                 commands::domains::remove(&client, &app, &hostname).await
             }
+            Command::ReleasesInfo { app, release, json } => {
+                commands::releases::info(&client, &app, release.as_deref(), json).await
+            }
+            Command::PsStop { app, dyno } => commands::ps::stop(&client, &app, &dyno).await,
             Command::Deploy { app, wasm, process } => {
                 commands::deploy::wasm(&client, &app, &wasm, &process).await
             }

@@ -241,6 +241,22 @@ fn scale_restart_rollback_maintenance_and_destroy() {
         out.lines().nth(1).unwrap().contains("Rollback to v1"),
         "{out}"
     );
+    let out = stdout(&kumo(&server, &["releases:info", "-a", "ops", "v2"]));
+    assert!(
+        out.starts_with(
+            "=== Release v2\nBy:          admin@kumo.local\nChange:      Set COLOR config vars\n"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with("=== v2 Config vars\nCOLOR: red\n"), "{out}");
+    let missing = kumo(&server, &["ps:stop", "-a", "ops", "worker.9"]);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("Couldn't find dyno worker.9 on ops.")
+    );
+    assert_eq!(
+        stdout(&kumo(&server, &["ps:stop", "-a", "ops", "web.2"])),
+        "Stopping web.2 dyno on ⬢ ops... done\n"
+    );
     assert_eq!(
         stdout(&kumo(&server, &["config:unset", "-a", "ops", "NOTHING"])),
         "Unsetting NOTHING and restarting ⬢ ops... done, v4\n"

@@ -111,3 +111,15 @@ pub async fn restart(client: &Client, app: &str, dyno: Option<&str>) -> anyhow::
     }
     Ok(())
 }
+
+pub async fn stop(client: &Client, app: &str, dyno: &str) -> anyhow::Result<()> {
+    client
+        .call(
+            "POST",
+            &format!("/apps/{app}/dynos/{dyno}/actions/stop"),
+            None,
+        )
+        .await?;
+    println!("Stopping {dyno} dyno on ⬢ {app}... done");
+    Ok(())
+}

@@ -70,3 +70,67 @@ pub async fn rollback(client: &Client, app: &str, target: Option<&str>) -> anyho
     );
     Ok(())
 }
+
+/// `kumo releases:info [vN]` (default: the current release).
+pub async fn info(
+    client: &Client,
+    app: &str,
+    release: Option<&str>,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let release = match release {
+        Some(r) => {
+            client
+                .call(
+                    "GET",
+                    &format!("/apps/{app}/releases/{}", r.trim_start_matches('v')),
+                    None,
+                )
+                .await?
+        }
+        None => {
+            let releases = client
+                .call("GET", &format!("/apps/{app}/releases"), None)
+                .await?;
+            releases
+                .as_array()
+                .and_then(|list| list.iter().find(|r| r["current"] == true).cloned())
+                .ok_or_else(|| anyhow::anyhow!("{app} has no releases yet"))?
+        }
+    };
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&release)?);
+        return Ok(());
+    }
+    let version = release["version"].as_i64().unwrap_or(0);
+    let config = client
+        .call(
+            "GET",
+            &format!("/apps/{app}/releases/{version}/config-vars"),
+            None,
+        )
+        .await?;
+    println!("=== Release v{version}");
+    println!(
+        "By:          {}",
+        release["user"]["email"].as_str().unwrap_or_default()
+    );
+    println!(
+        "Change:      {}",
+        release["description"].as_str().unwrap_or_default()
+    );
+    println!(
+        "Status:      {}",
+        release["status"].as_str().unwrap_or_default()
+    );
+    println!(
+        "When:        {}",
+        release["created_at"].as_str().unwrap_or_default()
+    );
+    println!();
+    println!("=== v{version} Config vars");
+    for (key, value) in config.as_object().into_iter().flatten() {
+        println!("{key}: {}", value.as_str().unwrap_or_default());
+    }
+    Ok(())
+}

@@ -57,6 +57,28 @@ pub async fn restart_one(
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
+/// `POST /apps/{app}/dynos/{dyno}/actions/stop`. As on Heroku's common runtime, a
+/// dyno of the formation is started again right away; `ps:scale` removes dynos for good.
+pub async fn stop(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, dyno)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    if !platform
+        .manager
+        .dynos(&app.name)
+        .iter()
+        .any(|d| d.name == dyno || d.process_type == dyno)
+    {
+        return Err(ApiError::not_found(format!(
+            "Couldn't find dyno {dyno} on {name}."
+        )));
+    }
+    restart(&platform, &app.name, Some(dyno));
+    Ok((StatusCode::ACCEPTED, Json(json!({}))))
+}
+
 fn restart(platform: &Platform, app: &str, which: Option<String>) {
     let (manager, app) = (platform.manager.clone(), app.to_string());
     tokio::spawn(async move { manager.restart(&app, which.as_deref()).await });

@@ -72,6 +72,10 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/account", get(apps::account))
         .route("/apps/{app}/domains", get(domains::list).post(domains::add))
         .route(
+            "/apps/{app}/dynos/{dyno}/actions/stop",
+            axum::routing::post(dynos::stop),
+        )
+        .route(
             "/apps/{app}/domains/{hostname}",
             axum::routing::delete(domains::remove),
         )
