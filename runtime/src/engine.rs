@@ -176,12 +176,6 @@ impl Engine {
         .cloned()
     }
 
-    /// Forgets the prepared components of a slug no dyno uses any more (the disk cache stays).
-    pub fn release_slug(&self, digest: &kumo_slug::Digest) {
-        let mut prepared = self.prepared.lock().expect("engine lock poisoned");
-        prepared.retain(|(hex, _, _), _| hex != digest.hex());
-    }
-
     async fn component(&self, slug: &UnpackedSlug, rel: &str) -> Result<Component, PrepareError> {
         let source = slug.app_dir().join(rel);
         let cached = self.cache_dir.join(slug.digest.hex()).join(format!(

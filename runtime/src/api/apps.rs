@@ -58,12 +58,14 @@ pub fn app_json(platform: &Platform, app: &App, released_at: Option<String>) -> 
     })
 }
 
-async fn released_at(platform: &Platform, app: &App) -> Result<Option<String>, ApiError> {
-    Ok(platform
+/// An app's JSON, with `released_at` read from its current release.
+async fn app_body(platform: &Platform, app: &App) -> Result<Json<Value>, ApiError> {
+    let released_at = platform
         .state
         .current_release(app)
         .await?
-        .map(|r| r.created_at))
+        .map(|r| r.created_at);
+    Ok(Json(app_json(platform, app, released_at)))
 }
 
 pub async fn list(
@@ -72,8 +74,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let mut apps = Vec::new();
     for app in platform.state.apps_for(&caller.0).await? {
-        let released = released_at(&platform, &app).await?;
-        apps.push(app_json(&platform, &app, released));
+        apps.push(app_body(&platform, &app).await?.0);
     }
     Ok(Json(Value::Array(apps)))
 }
@@ -103,8 +104,7 @@ pub async fn info(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    let released = released_at(&platform, &app).await?;
-    Ok(Json(app_json(&platform, &app, released)))
+    app_body(&platform, &app).await
 }
 
 #[derive(Deserialize)]
@@ -130,8 +130,7 @@ pub async fn update(
         app = platform.state.set_maintenance(&app, on).await?;
         platform.converge(&app.name);
     }
-    let released = released_at(&platform, &app).await?;
-    Ok(Json(app_json(&platform, &app, released)))
+    app_body(&platform, &app).await
 }
 
 pub async fn destroy(
@@ -140,10 +139,10 @@ pub async fn destroy(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    let released = released_at(&platform, &app).await?;
+    let body = app_body(&platform, &app).await?;
     platform.state.delete_app(&app).await?;
     platform.converge(&app.name);
-    Ok(Json(app_json(&platform, &app, released)))
+    Ok(body)
 }
 
 /// A name like Heroku's `sharp-rain-4821`.
