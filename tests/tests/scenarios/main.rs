@@ -1,0 +1,16 @@
+//! Kumo's end-to-end scenarios, one module per capability. They build into one
+//! test binary: each binary links all of wasmtime, so one per file would cost
+//! gigabytes of disk and minutes of linking.
+
+mod cgi;
+mod compile_cache;
+mod faults;
+mod files;
+mod hello;
+mod logs;
+mod reuse;
+mod rolling;
+mod router_limits;
+mod routing_errors;
+mod sleeping;
+mod worker;
