@@ -1,6 +1,7 @@
 //! The Platform API client the user commands share: `KUMO_HOST` (default
-//! `http://127.0.0.1:5000`) and `KUMO_API_KEY` (default: the local server's
-//! admin token), Heroku's Accept header, and `{id, message}` errors as messages.
+//! `http://127.0.0.1:5000`) and a token from `KUMO_API_KEY`, else `~/.netrc`
+//! (written by `kumo login`), else the local server's admin token; Heroku's
+//! Accept header, and `{id, message}` errors as messages.
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -14,8 +15,42 @@ pub struct Client {
 }
 
 impl Client {
-    /// The client for `KUMO_HOST` with the token from `KUMO_API_KEY` or the local admin token.
+    /// The client for `KUMO_HOST` with the token from `KUMO_API_KEY`, `~/.netrc` or the local admin token.
     pub fn from_env() -> anyhow::Result<Client> {
+        let (host, port) = Client::endpoint()?;
+        let token = match std::env::var("KUMO_API_KEY") {
+            Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
+            _ => match crate::netrc::get(&host)? {
+                Some((_, token)) => token,
+                None => local_admin_token().with_context(|| {
+                    format!("no API token: run `kumo login`, or set KUMO_API_KEY to your token (no entry for {host} in ~/.netrc)")
+                })?,
+            },
+        };
+        Ok(Client { host, port, token })
+    }
+
+    /// A client for `KUMO_HOST` with the given token (`kumo login` checks a token with it).
+    pub fn with_token(token: &str) -> anyhow::Result<Client> {
+        let (host, port) = Client::endpoint()?;
+        Ok(Client {
+            host,
+            port,
+            token: token.to_string(),
+        })
+    }
+
+    /// The API's host name, the key of its `~/.netrc` entry.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `KUMO_HOST`'s host name and port.
+    pub fn endpoint() -> anyhow::Result<(String, u16)> {
         let url =
             std::env::var("KUMO_HOST").unwrap_or_else(|_| "http://127.0.0.1:5000".to_string());
         let rest = url.strip_prefix("http://").with_context(|| {
@@ -30,11 +65,7 @@ impl Client {
             ),
             None => (authority.to_string(), 80),
         };
-        let token = match std::env::var("KUMO_API_KEY") {
-            Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
-            _ => local_admin_token().context("no API token: set KUMO_API_KEY to your token")?,
-        };
-        Ok(Client { host, port, token })
+        Ok((host, port))
     }
 
     /// Sends one request; returns the JSON body, or the API's message as the error.
@@ -51,6 +82,28 @@ impl Client {
         self.send(method, path, content_type, bytes).await
     }
 
+    /// GETs a whole list, following `Next-Range` from page to page.
+    pub async fn list(&self, path: &str) -> anyhow::Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut range = None;
+        loop {
+            let (json, next) = self
+                .request(
+                    "GET",
+                    path,
+                    "application/json",
+                    Bytes::new(),
+                    range.as_deref(),
+                )
+                .await?;
+            items.extend(json.as_array().cloned().unwrap_or_default());
+            match next {
+                Some(next) => range = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// Sends raw bytes (a slug upload).
     pub async fn send(
         &self,
@@ -59,6 +112,21 @@ impl Client {
         content_type: &str,
         body: Bytes,
     ) -> anyhow::Result<Value> {
+        Ok(self
+            .request(method, path, content_type, body, None)
+            .await?
+            .0)
+    }
+
+    /// Sends one request; returns its JSON body and its `Next-Range`, if any.
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+        range: Option<&str>,
+    ) -> anyhow::Result<(Value, Option<String>)> {
         let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
             .with_context(|| {
@@ -70,7 +138,11 @@ impl Client {
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
         tokio::spawn(conn);
-        let request = http::Request::builder()
+        let mut request = http::Request::builder();
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        let request = request
             .method(method)
             .uri(path)
             .header("host", format!("{}:{}", self.host, self.port))
@@ -87,6 +159,11 @@ impl Client {
             .await
             .context("the API closed the connection")?;
         let status = response.status();
+        let next = response
+            .headers()
+            .get("next-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = response.into_body().collect().await?.to_bytes();
         let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if !status.is_success() {
@@ -96,19 +173,52 @@ impl Client {
                 .unwrap_or_else(|| format!("the API answered {status}"));
             anyhow::bail!("{message}");
         }
-        Ok(json)
+        Ok((json, next))
     }
 }
 
 impl Client {
+    /// Opens `url` (an `attach_url`) with an HTTP upgrade to `protocol`.
+    pub async fn upgrade(
+        &self,
+        url: &str,
+        protocol: &str,
+    ) -> anyhow::Result<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>> {
+        let (authority, path) = split_url(url)?;
+        let stream = tokio::net::TcpStream::connect(authority.as_str())
+            .await
+            .with_context(|| format!("cannot reach {authority}"))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn.with_upgrades());
+        let request = http::Request::builder()
+            .uri(&path)
+            .header("host", &authority)
+            .header("connection", "upgrade")
+            .header("upgrade", protocol)
+            .body(Full::new(Bytes::new()))?;
+        let response = sender.send_request(request).await?;
+        if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            let status = response.status();
+            let bytes = response.into_body().collect().await?.to_bytes();
+            let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            anyhow::bail!(
+                "{}",
+                json["message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("the attach URL answered {status}"))
+            );
+        }
+        Ok(hyper_util::rt::TokioIo::new(
+            hyper::upgrade::on(response).await?,
+        ))
+    }
+
     /// GETs a `logplex_url` and hands each piece of text to `out` as it arrives.
     pub async fn stream(&self, url: &str, out: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| anyhow::anyhow!("unexpected log URL `{url}`"))?;
-        let (authority, path) = rest
-            .split_once('/')
-            .map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+        let (authority, path) = split_url(url)?;
+        let authority = authority.as_str();
         let stream = tokio::net::TcpStream::connect(authority)
             .await
             .with_context(|| format!("cannot reach the log stream at {authority}"))?;
@@ -132,6 +242,18 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// An `http://` URL's authority and path.
+fn split_url(url: &str) -> anyhow::Result<(String, String)> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("unexpected URL `{url}`: Kumo's API serves http://"))?;
+    Ok(rest
+        .split_once('/')
+        .map_or((rest.to_string(), "/".to_string()), |(a, p)| {
+            (a.to_string(), format!("/{p}"))
+        }))
 }
 
 fn local_admin_token() -> anyhow::Result<String> {

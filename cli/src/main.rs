@@ -3,6 +3,7 @@
 mod client;
 mod commands;
 mod demo;
+mod netrc;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -16,8 +17,70 @@ struct Cli {
     command: Command,
 }
 
+const APP_HELP: &str = "The app to act on (default: the app of the git remote `kumo`)";
+
+/// The app named by the git remote `kumo` of the current folder, if there is one:
+/// the last part of its URL, without `.git`.
+fn git_app() -> Option<&'static str> {
+    static APP: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    APP.get_or_init(|| {
+        let output = std::process::Command::new("git")
+            .args(["remote", "get-url", "kumo"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        let url = String::from_utf8(output.stdout).ok()?;
+        let last = url.trim().trim_end_matches('/').rsplit(['/', ':']).next()?;
+        let name = last.strip_suffix(".git").unwrap_or(last);
+        Some(name.to_string()).filter(|n| !n.is_empty())
+    })
+    .as_deref()
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Store an API key in ~/.netrc for KUMO_HOST's host (read from stdin, hidden on a terminal).
+    Login,
+    /// Remove the stored API key for KUMO_HOST's host.
+    Logout,
+    /// Print the email of the account you are using.
+    #[command(name = "auth:whoami")]
+    AuthWhoami,
+    /// Print the API key you are using.
+    #[command(name = "auth:token")]
+    AuthToken,
+    /// List every account (admin only).
+    Accounts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an account and print its API key, once (admin only).
+    #[command(name = "accounts:create")]
+    AccountsCreate { email: String },
+    /// List who can use an app: its owner and collaborators.
+    Access {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let another account use an app (everything but destroying it).
+    #[command(name = "access:add")]
+    AccessAdd {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        email: String,
+    },
+    /// Take away another account's use of an app.
+    #[command(name = "access:remove")]
+    AccessRemove {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        email: String,
+    },
     /// Run the platform: Platform API, dyno manager, router and Logplex in one process.
     Server(ServerArgs),
     /// List your apps.
@@ -31,7 +94,7 @@ enum Command {
     AppsCreate { name: Option<String> },
     /// Show an app's config vars.
     Config {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         #[arg(long)]
         json: bool,
@@ -39,7 +102,7 @@ enum Command {
     /// Set config vars: a new release, and the dynos restart.
     #[command(name = "config:set")]
     ConfigSet {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         /// KEY=value pairs.
         #[arg(required = true)]
@@ -47,7 +110,7 @@ enum Command {
     },
     /// List an app's releases.
     Releases {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         #[arg(long)]
         json: bool,
@@ -55,7 +118,7 @@ enum Command {
     /// Show an app's details.
     #[command(name = "apps:info")]
     AppsInfo {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         #[arg(long)]
         json: bool,
@@ -63,7 +126,7 @@ enum Command {
     /// Delete an app, its releases and its dynos.
     #[command(name = "apps:destroy")]
     AppsDestroy {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         /// The app's name again, to confirm.
         #[arg(long)]
@@ -72,28 +135,28 @@ enum Command {
     /// Print one config var's value.
     #[command(name = "config:get")]
     ConfigGet {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         key: String,
     },
     /// Remove config vars: a new release, and the dynos restart.
     #[command(name = "config:unset")]
     ConfigUnset {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         #[arg(required = true)]
         keys: Vec<String>,
     },
     /// Make a new release copying an old one's slug and config (default: the previous release).
     Rollback {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         /// The release to go back to, like v3.
         release: Option<String>,
     },
     /// List an app's dynos.
     Ps {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         #[arg(long)]
         json: bool,
@@ -101,7 +164,7 @@ enum Command {
     /// Scale process types: `web=3`, `worker=1`, `web=2:standard-2X`.
     #[command(name = "ps:scale")]
     PsScale {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         #[arg(required = true)]
         changes: Vec<String>,
@@ -109,25 +172,25 @@ enum Command {
     /// Restart all dynos, a process type (`web`) or one dyno (`web.1`).
     #[command(name = "ps:restart")]
     PsRestart {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         dyno: Option<String>,
     },
     /// Put an app in maintenance mode: the router answers 503 (H80).
     #[command(name = "maintenance:on")]
     MaintenanceOn {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
     },
     /// Take an app out of maintenance mode.
     #[command(name = "maintenance:off")]
     MaintenanceOff {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
     },
     /// Show an app's logs: the recent lines, and with --tail every new one.
     Logs {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         /// How many recent lines (at most 1500). Default: 100.
         #[arg(short = 'n', long = "num", default_value_t = 100)]
@@ -144,7 +207,7 @@ enum Command {
     },
     /// List an app's domains.
     Domains {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         #[arg(long)]
         json: bool,
@@ -152,21 +215,21 @@ enum Command {
     /// Route a custom hostname to an app.
     #[command(name = "domains:add")]
     DomainsAdd {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         hostname: String,
     },
     /// Stop routing a custom hostname to an app.
     #[command(name = "domains:remove")]
     DomainsRemove {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         hostname: String,
     },
     /// Show one release (default: the current one) and its config vars.
     #[command(name = "releases:info")]
     ReleasesInfo {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         release: Option<String>,
         #[arg(long)]
@@ -175,13 +238,43 @@ enum Command {
     /// Stop a dyno; a dyno of the formation starts again (use ps:scale to remove it).
     #[command(name = "ps:stop")]
     PsStop {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         dyno: String,
     },
+    /// Run a process type or a .wasm component of the current release as a one-off
+    /// dyno, attached to this terminal; exits with its exit status.
+    Run {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        /// Dyno size, like standard-2X.
+        #[arg(short, long)]
+        size: Option<String>,
+        /// Extra environment: 'A=1;B=2'.
+        #[arg(short, long)]
+        env: Option<String>,
+        /// Exit with the dyno's exit status (always the case; kept for Heroku's scripts).
+        #[arg(short = 'x', long)]
+        exit_code: bool,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Run a one-off dyno in the background; its output goes to the logs as run.N.
+    #[command(name = "run:detached")]
+    RunDetached {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        #[arg(short, long)]
+        size: Option<String>,
+        #[arg(short, long)]
+        env: Option<String>,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Deploy to an app. So far: a prebuilt component with --wasm.
     Deploy {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
         /// A Wasm component, or a WASI preview 1 module, to deploy as it is.
         #[arg(long, required = true)]
@@ -222,9 +315,30 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        match command {
+            Command::Login => return commands::auth::login().await,
+            Command::Logout => return commands::auth::logout(),
+            _ => {}
+        }
         let client = client::Client::from_env()?;
         match command {
-            Command::Server(_) => unreachable!("handled in main"),
+            Command::Server(_) | Command::Login | Command::Logout => {
+                unreachable!("handled before")
+            }
+            Command::AuthWhoami => commands::auth::whoami(&client).await,
+            Command::AuthToken => {
+                commands::auth::token(&client);
+                Ok(())
+            }
+            Command::Accounts { json } => commands::auth::accounts(&client, json).await,
+            Command::AccountsCreate { email } => {
+                commands::auth::create_account(&client, &email).await
+            }
+            Command::Access { app, json } => commands::access::list(&client, &app, json).await,
+            Command::AccessAdd { app, email } => commands::access::add(&client, &app, &email).await,
+            Command::AccessRemove { app, email } => {
+                commands::access::remove(&client, &app, &email).await
+            }
             Command::Apps { json } => commands::apps::list(&client, json).await,
             Command::AppsCreate { name } => commands::apps::create(&client, name).await,
             Command::Config { app, json } => commands::config::show(&client, &app, json).await,
@@ -271,6 +385,35 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             }
             Command::ReleasesInfo { app, release, json } => {
                 commands::releases::info(&client, &app, release.as_deref(), json).await
+            }
+            Command::Run {
+                app,
+                size,
+                env,
+                exit_code: _,
+                command,
+            } => {
+                let code = commands::run::attached(
+                    &client,
+                    &app,
+                    &command,
+                    size.as_deref(),
+                    env.as_deref(),
+                )
+                .await?;
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+                // The dyno's status is this command's; the stdin reader may still be blocked.
+                std::process::exit(code);
+            }
+            Command::RunDetached {
+                app,
+                size,
+                env,
+                command,
+            } => {
+                commands::run::detached(&client, &app, &command, size.as_deref(), env.as_deref())
+                    .await
             }
             Command::PsStop { app, dyno } => commands::ps::stop(&client, &app, &dyno).await,
             Command::Deploy { app, wasm, process } => {

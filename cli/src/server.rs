@@ -130,6 +130,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         router_port: router_addr.port(),
         api_url: format!("http://{api_addr}"),
         log_sessions: Default::default(),
+        attach_sessions: Default::default(),
     });
     let api = tokio::spawn(async move {
         axum::serve(api_listener, kumo_runtime::api::router(platform)).await

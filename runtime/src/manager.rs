@@ -6,7 +6,10 @@
 //! supervisors beside the old ones; the old ones are stopped only once the new web
 //! dynos are up, and a stopping web dyno finishes the requests it has queued.
 
+mod oneoff;
 mod slot;
+
+pub use oneoff::{MAX_TIME_TO_LIVE, OneOffRequest, Started};
 
 use crate::dynos::web::WebDyno;
 use crate::dynos::{DispatchError, DynoState, RequestBody, ResponseBody};
@@ -143,6 +146,9 @@ pub struct AppRuntime {
     restarts: Mutex<BTreeMap<String, u64>>,
     /// The web dynos as they were when the app went to sleep, shown as `idle`.
     asleep: Mutex<Vec<DynoStatus>>,
+    /// Running one-off dynos, and the number of the last one started.
+    one_offs: Mutex<Vec<oneoff::OneOff>>,
+    one_off_counter: AtomicU64,
 }
 
 /// What the router reads on every request.
@@ -285,6 +291,7 @@ impl DynoManager {
         };
         let slots = runtime.slots.lock().expect("slots lock poisoned");
         let mut list: Vec<DynoStatus> = slots.iter().map(|s| s.status().get()).collect();
+        list.extend(runtime.one_off_statuses());
         if runtime.view.read().expect("view lock poisoned").sleeping {
             list.extend(
                 runtime
@@ -379,6 +386,8 @@ impl DynoManager {
                     last_request_ms: AtomicU64::new(self.now_ms()),
                     restarts: Mutex::default(),
                     asleep: Mutex::default(),
+                    one_offs: Mutex::default(),
+                    one_off_counter: AtomicU64::new(0),
                 })
             })
             .clone()
@@ -397,6 +406,7 @@ impl DynoManager {
         let slots: Vec<Slot> =
             std::mem::take(&mut *runtime.slots.lock().expect("slots lock poisoned"));
         *runtime.view.write().expect("view lock poisoned") = WebView::default();
+        runtime.stop_one_offs();
         runtime.changed.notify_waiters();
         for slot in &slots {
             slot.stop(false);

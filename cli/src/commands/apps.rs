@@ -4,7 +4,7 @@ use crate::client::Client;
 use serde_json::json;
 
 pub async fn list(client: &Client, json_out: bool) -> anyhow::Result<()> {
-    let apps = client.call("GET", "/apps", None).await?;
+    let apps = serde_json::Value::Array(client.list("/apps").await?);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&apps)?);
         return Ok(());

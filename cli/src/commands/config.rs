@@ -48,9 +48,7 @@ pub async fn set(client: &Client, app: &str, pairs: &[String]) -> anyhow::Result
 
 /// The number of the app's newest release.
 async fn latest_version(client: &Client, app: &str) -> anyhow::Result<i64> {
-    let releases = client
-        .call("GET", &format!("/apps/{app}/releases"), None)
-        .await?;
+    let releases = serde_json::Value::Array(client.list(&format!("/apps/{app}/releases")).await?);
     Ok(releases
         .as_array()
         .and_then(|r| r.last())

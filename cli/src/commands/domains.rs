@@ -4,9 +4,7 @@ use crate::client::Client;
 use serde_json::json;
 
 pub async fn list(client: &Client, app: &str, json_out: bool) -> anyhow::Result<()> {
-    let domains = client
-        .call("GET", &format!("/apps/{app}/domains"), None)
-        .await?;
+    let domains = serde_json::Value::Array(client.list(&format!("/apps/{app}/domains")).await?);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&domains)?);
         return Ok(());

@@ -1,9 +1,12 @@
 //! The user commands, named as Heroku's CLI names them.
 
+pub mod access;
 pub mod apps;
+pub mod auth;
 pub mod config;
 pub mod deploy;
 pub mod domains;
 pub mod logs;
 pub mod ps;
 pub mod releases;
+pub mod run;

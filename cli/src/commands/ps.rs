@@ -5,9 +5,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 pub async fn list(client: &Client, app: &str, json_out: bool) -> anyhow::Result<()> {
-    let dynos = client
-        .call("GET", &format!("/apps/{app}/dynos"), None)
-        .await?;
+    let dynos = serde_json::Value::Array(client.list(&format!("/apps/{app}/dynos")).await?);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&dynos)?);
         return Ok(());

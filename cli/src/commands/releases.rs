@@ -3,9 +3,7 @@
 use crate::client::Client;
 
 pub async fn list(client: &Client, app: &str, json_out: bool) -> anyhow::Result<()> {
-    let releases = client
-        .call("GET", &format!("/apps/{app}/releases"), None)
-        .await?;
+    let releases = serde_json::Value::Array(client.list(&format!("/apps/{app}/releases")).await?);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&releases)?);
         return Ok(());
@@ -40,9 +38,8 @@ pub async fn rollback(client: &Client, app: &str, target: Option<&str>) -> anyho
     let target = match target {
         Some(t) => t.trim_start_matches('v').to_string(),
         None => {
-            let releases = client
-                .call("GET", &format!("/apps/{app}/releases"), None)
-                .await?;
+            let releases =
+                serde_json::Value::Array(client.list(&format!("/apps/{app}/releases")).await?);
             let list = releases.as_array().cloned().unwrap_or_default();
             let current = list
                 .iter()
@@ -89,9 +86,8 @@ pub async fn info(
                 .await?
         }
         None => {
-            let releases = client
-                .call("GET", &format!("/apps/{app}/releases"), None)
-                .await?;
+            let releases =
+                serde_json::Value::Array(client.list(&format!("/apps/{app}/releases")).await?);
             releases
                 .as_array()
                 .and_then(|list| list.iter().find(|r| r["current"] == true).cloned())

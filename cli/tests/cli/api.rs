@@ -2,11 +2,7 @@
 //! config vars, releases and formation; tokens and tenancy; `{id, message}`
 //! errors; and a ledger that survives a restart.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
-use support::Server;
+use crate::support::Server;
 
 #[test]
 fn apps_config_releases_and_formation() {
@@ -255,5 +251,96 @@ fn tokens_are_required_and_the_ledger_survives_a_restart() {
             .unwrap()
             .len(),
         1
+    );
+}
+
+#[test]
+fn lists_page_with_range_and_the_accept_header_is_required() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    for name in ["app-a", "app-b", "app-c", "app-d", "app-e"] {
+        let created = server.api(
+            "POST",
+            "/apps",
+            Some(&format!(r#"{{"name":"{name}"}}"#)),
+            None,
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    let page = |range: &str| {
+        crate::support::http(
+            server.api_port,
+            "127.0.0.1",
+            "GET",
+            "/apps",
+            &[
+                (
+                    "Accept".into(),
+                    "application/vnd.heroku+json; version=3".into(),
+                ),
+                ("Authorization".into(), format!("Bearer {}", server.token)),
+                ("Range".into(), range.into()),
+            ],
+            "",
+        )
+    };
+    let names = |reply: &crate::support::Reply| -> Vec<String> {
+        reply
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let header = |reply: &crate::support::Reply, name: &str| -> Option<String> {
+        reply.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(": ")?;
+            k.eq_ignore_ascii_case(name).then(|| v.to_string())
+        })
+    };
+
+    let first = page("name ..; max=2");
+    assert_eq!(first.status, 206, "{}", first.body);
+    assert_eq!(names(&first), ["app-a", "app-b"]);
+    assert_eq!(
+        header(&first, "next-range").as_deref(),
+        Some("name ]app-b..; max=2")
+    );
+    assert_eq!(header(&first, "accept-ranges").as_deref(), Some("name, id"));
+    let second = page(&header(&first, "next-range").unwrap());
+    assert_eq!(
+        (second.status, names(&second)),
+        (206, vec!["app-c".to_string(), "app-d".to_string()])
+    );
+    let last = page(&header(&second, "next-range").unwrap());
+    assert_eq!(
+        (last.status, names(&last)),
+        (200, vec!["app-e".to_string()])
+    );
+    assert_eq!(header(&last, "next-range"), None);
+    let backwards = page("name ..; max=3, order=desc");
+    assert_eq!(names(&backwards), ["app-e", "app-d", "app-c"]);
+
+    let bad = page("color ..");
+    assert_eq!(bad.status, 416);
+    assert_eq!(bad.json()["id"], "requested_range_not_satisfiable");
+
+    // Without Heroku's Accept header: 406, naming the header to send.
+    let no_accept = crate::support::http(
+        server.api_port,
+        "127.0.0.1",
+        "GET",
+        "/apps",
+        &[("Authorization".into(), format!("Bearer {}", server.token))],
+        "",
+    );
+    assert_eq!(no_accept.status, 406);
+    assert_eq!(no_accept.json()["id"], "not_acceptable");
+    assert!(
+        no_accept.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("version=3")
     );
 }

@@ -1,30 +1,8 @@
 //! The `kumo` user commands against a real server: create an app, deploy a
 //! prebuilt component, set config, list releases; and errors that say what to fix.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
-use std::process::{Command, Output};
-use support::Server;
-
-fn kumo(server: &Server, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kumo"))
-        .args(args)
-        .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
-        .env("KUMO_API_KEY", &server.token)
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::support::{self, Server, kumo, stdout};
+use std::process::Command;
 
 fn wait_for_body(server: &Server, app: &str, expected: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -1,12 +1,8 @@
 //! `kumo server` as a user runs it: the stable start-up lines, the demo app
 //! answering through the router, and clear errors for bad flags.
 
-#![allow(clippy::unwrap_used)]
-
-mod support;
-
+use crate::support::Server;
 use std::process::Command;
-use support::Server;
 
 #[test]
 fn server_demo_deploys_an_app_that_answers() {

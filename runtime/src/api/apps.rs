@@ -71,12 +71,13 @@ async fn app_body(platform: &Platform, app: &App) -> Result<Json<Value>, ApiErro
 pub async fn list(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
     let mut apps = Vec::new();
     for app in platform.state.apps_for(&caller.0).await? {
         apps.push(app_body(&platform, &app).await?.0);
     }
-    Ok(Json(Value::Array(apps)))
+    Ok(super::paging::page(&headers, apps, &["name", "id"]))
 }
 
 #[derive(Deserialize)]
@@ -139,6 +140,12 @@ pub async fn destroy(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
+    if app.owner_id != caller.0.id && !caller.0.admin {
+        return Err(ApiError::forbidden(format!(
+            "Only the owner of {name}, {}, can destroy it.",
+            app.owner_email
+        )));
+    }
     let body = app_body(&platform, &app).await?;
     platform.state.delete_app(&app).await?;
     platform.converge(&app.name);

@@ -29,14 +29,15 @@ pub async fn list(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
     let own = format!("{}.{}", app.name, platform.domain);
     let mut domains = vec![domain_json(&platform, &app, &own, "heroku")];
     for hostname in platform.state.domains(&app).await? {
         domains.push(domain_json(&platform, &app, &hostname, "custom"));
     }
-    Ok(Json(Value::Array(domains)))
+    Ok(super::paging::page(&headers, domains, &["hostname", "id"]))
 }
 
 #[derive(Deserialize)]

@@ -29,12 +29,12 @@ pub async fn list(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
     let dynos = platform.manager.dynos(&app.name);
-    Ok(Json(Value::Array(
-        dynos.iter().map(|d| dyno_json(&app, d)).collect(),
-    )))
+    let items = dynos.iter().map(|d| dyno_json(&app, d)).collect();
+    Ok(super::paging::page(&headers, items, &["name", "id"]))
 }
 
 pub async fn restart_all(
@@ -65,6 +65,14 @@ pub async fn stop(
     Path((name, dyno)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let app = platform.app_for(&caller, &name).await?;
+    if dyno.starts_with("run.") {
+        if !platform.manager.stop_one_off(&app.name, &dyno) {
+            return Err(ApiError::not_found(format!(
+                "Couldn't find dyno {dyno} on {name}."
+            )));
+        }
+        return Ok((StatusCode::ACCEPTED, Json(json!({}))));
+    }
     if !platform
         .manager
         .dynos(&app.name)

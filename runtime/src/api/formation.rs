@@ -26,12 +26,12 @@ pub async fn list(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
     let lines = platform.state.formation(&app).await?;
-    Ok(Json(Value::Array(
-        lines.iter().map(|l| line_json(&app, l)).collect(),
-    )))
+    let items = lines.iter().map(|l| line_json(&app, l)).collect();
+    Ok(super::paging::page(&headers, items, &["type", "id"]))
 }
 
 pub async fn info(

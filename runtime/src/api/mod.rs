@@ -4,6 +4,7 @@
 //! Handlers change the ledger in one transaction each, then ask the dyno manager
 //! to converge the app; they never touch dynos directly.
 
+mod access;
 mod apps;
 mod auth;
 mod domains;
@@ -11,12 +12,15 @@ mod dynos;
 mod error;
 mod formation;
 mod logs;
+mod paging;
 mod releases;
+mod run;
 mod slugs;
 
 pub use auth::Caller;
 pub use error::ApiError;
 pub use logs::LogSessions;
+pub use run::AttachSessions;
 
 use crate::manager::DynoManager;
 use crate::slugs::SlugStore;
@@ -40,13 +44,18 @@ pub struct Platform {
     /// This API's own URL (`http://127.0.0.1:5000`), for `logplex_url`.
     pub api_url: String,
     pub log_sessions: LogSessions,
+    pub attach_sessions: AttachSessions,
 }
 
 impl Platform {
-    /// The app `name` if `caller` may act on it: 404 if there is no such app, 403 if it is someone else's.
+    /// The app `name` if `caller` owns it, collaborates on it or is an admin:
+    /// 404 if there is no such app, 403 if it is someone else's.
     pub async fn app_for(&self, caller: &Caller, name: &str) -> Result<App, ApiError> {
         let app = self.state.app(name).await?.ok_or_else(ApiError::no_app)?;
-        if app.owner_id != caller.0.id && !caller.0.admin {
+        if app.owner_id != caller.0.id
+            && !caller.0.admin
+            && !self.state.collaborates(&app, &caller.0).await?
+        {
             return Err(ApiError::forbidden(format!(
                 "You do not have access to the app {name}."
             )));
@@ -70,6 +79,18 @@ pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/account", get(apps::account))
+        .route(
+            "/accounts",
+            get(access::accounts).post(access::create_account),
+        )
+        .route(
+            "/apps/{app}/collaborators",
+            get(access::collaborators).post(access::add_collaborator),
+        )
+        .route(
+            "/apps/{app}/collaborators/{who}",
+            get(access::collaborator).delete(access::remove_collaborator),
+        )
         .route("/apps/{app}/domains", get(domains::list).post(domains::add))
         .route(
             "/apps/{app}/dynos/{dyno}/actions/stop",
@@ -84,6 +105,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             axum::routing::post(logs::create),
         )
         .route("/log-sessions/{id}", get(logs::stream))
+        .route("/attach/{secret}", get(run::attach))
         .route("/apps", get(apps::list).post(apps::create))
         .route(
             "/apps/{app}",
@@ -104,7 +126,9 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route(
             "/apps/{app}/dynos",
-            get(dynos::list).delete(dynos::restart_all),
+            get(dynos::list)
+                .delete(dynos::restart_all)
+                .post(run::create),
         )
         .route(
             "/apps/{app}/dynos/{dyno}",
@@ -125,6 +149,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             get(formation::info).patch(formation::update),
         )
         .fallback(|| async { ApiError::not_found("The requested API endpoint was not found.") })
+        .layer(middleware::from_fn(check_accept))
         .layer(middleware::from_fn(request_id))
         .with_state(platform)
 }
@@ -143,4 +168,64 @@ async fn request_id(request: Request<axum::body::Body>, next: Next) -> Response 
         response.headers_mut().insert("request-id", value);
     }
     response
+}
+
+/// Refuses a request whose `Accept` names no version 3 of the API, as Heroku
+/// does. The health check and log streams, which browsers and `curl` fetch
+/// as they are, are exempt.
+async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Response {
+    let path = request.uri().path();
+    if path == "/health" || path.starts_with("/log-sessions/") || path.starts_with("/attach/") {
+        return next.run(request).await;
+    }
+    let accept = request
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accepts_v3(accept) {
+        return next.run(request).await;
+    }
+    use axum::response::IntoResponse as _;
+    ApiError::new(
+        axum::http::StatusCode::NOT_ACCEPTABLE,
+        "not_acceptable",
+        format!(
+            "Accept `{accept}` names no API version Kumo serves: send `Accept: application/vnd.heroku+json; version=3`."
+        ),
+    )
+    .into_response()
+}
+
+/// Whether an `Accept` value asks for `application/vnd.heroku+json; version=3`
+/// or one of its variants (`version=3.sdk`, …).
+fn accepts_v3(accept: &str) -> bool {
+    accept.split(',').any(|media| {
+        let mut parts = media.split(';').map(str::trim);
+        parts
+            .next()
+            .is_some_and(|t| t.eq_ignore_ascii_case("application/vnd.heroku+json"))
+            && parts.any(|p| {
+                p.strip_prefix("version=")
+                    .is_some_and(|v| v == "3" || v.starts_with("3."))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_v3;
+
+    #[test]
+    fn accept_header() {
+        assert!(accepts_v3("application/vnd.heroku+json; version=3"));
+        assert!(accepts_v3("application/vnd.heroku+json; version=3.sdk"));
+        assert!(accepts_v3(
+            "text/plain, application/vnd.heroku+json;version=3"
+        ));
+        assert!(!accepts_v3(""));
+        assert!(!accepts_v3("application/json"));
+        assert!(!accepts_v3("application/vnd.heroku+json; version=2"));
+        assert!(!accepts_v3("application/vnd.heroku+json; version=30"));
+    }
 }

@@ -48,16 +48,16 @@ pub async fn list(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
     let current = current_version(&platform, &app).await?;
     let releases = platform.state.releases(&app).await?;
-    Ok(Json(Value::Array(
-        releases
-            .iter()
-            .map(|r| release_json(&app, r, r.version == current))
-            .collect(),
-    )))
+    let items = releases
+        .iter()
+        .map(|r| release_json(&app, r, r.version == current))
+        .collect();
+    Ok(super::paging::page(&headers, items, &["version", "id"]))
 }
 
 pub async fn info(

@@ -2,6 +2,7 @@
 //! process, an exit with any status or a trap, is a crash that the dyno manager
 //! answers with a restart; stopping gives the guest a grace period, then ends it.
 
+use super::attach::AttachOutput;
 use super::fs::DynoFs;
 use super::host::{DynoHost, DynoMemory, new_store};
 use super::output::LogOutput;
@@ -49,14 +50,41 @@ impl StopHandle {
     }
 }
 
-/// Runs `spec`'s command with its own filesystem until it ends or is stopped.
+/// Where a command's stdin, stdout and stderr go.
+pub enum Stdio {
+    /// No stdin; output becomes log lines of the dyno.
+    Logs,
+    /// An attached client's stream (`kumo run`).
+    Attached {
+        stdin: wasmtime_wasi::cli::AsyncStdinStream,
+        stdout: AttachOutput,
+        stderr: AttachOutput,
+    },
+}
+
+/// Runs `spec`'s command with its own filesystem until it ends or is stopped;
+/// its output goes to the logs.
 pub fn start(spec: DynoSpec, grace: Duration) -> (StopHandle, tokio::task::JoinHandle<Exit>) {
+    start_with(spec, grace, Stdio::Logs)
+}
+
+/// Runs `spec`'s command with the given stdio until it ends or is stopped.
+pub fn start_with(
+    spec: DynoSpec,
+    grace: Duration,
+    stdio: Stdio,
+) -> (StopHandle, tokio::task::JoinHandle<Exit>) {
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(run(spec, rx, grace));
+    let task = tokio::spawn(run(spec, rx, grace, stdio));
     (StopHandle(tx), task)
 }
 
-async fn run(spec: DynoSpec, mut stop: watch::Receiver<bool>, grace: Duration) -> Exit {
+async fn run(
+    spec: DynoSpec,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+    stdio: Stdio,
+) -> Exit {
     let Prepared::Command(pre) = &*spec.prepared else {
         return Exit::Crashed(format!(
             "process type `{}` is not a command",
@@ -71,11 +99,19 @@ async fn run(spec: DynoSpec, mut stop: watch::Receiver<bool>, grace: Duration) -
     let stdout = LogOutput::new(spec.log.clone(), &spec.name);
     let stderr = LogOutput::new(spec.log.clone(), &spec.name);
     let mut builder = WasiCtxBuilder::new();
-    builder
-        .envs(&spec.environment())
-        .args(&spec.argv())
-        .stdout(stdout.clone())
-        .stderr(stderr.clone());
+    builder.envs(&spec.environment()).args(&spec.argv());
+    match stdio {
+        Stdio::Logs => {
+            builder.stdout(stdout.clone()).stderr(stderr.clone());
+        }
+        Stdio::Attached {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            builder.stdin(stdin).stdout(stdout).stderr(stderr);
+        }
+    }
     if let Err(e) = fs.preopen(&mut builder) {
         return Exit::Crashed(format!("Error R99 (Platform error) -> {e:#}"));
     }

@@ -7,6 +7,7 @@
 //! [`web`] keeps warm `wasi:http` instances, [`cgi`] runs a command per request,
 //! [`command`] runs a worker to completion.
 
+pub mod attach;
 pub mod cgi;
 pub mod command;
 pub mod fs;

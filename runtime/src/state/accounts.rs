@@ -89,7 +89,7 @@ impl State {
     }
 }
 
-fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account> {
+pub(super) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account> {
     Ok(Account {
         id: text(row, "id")?,
         email: text(row, "email")?,

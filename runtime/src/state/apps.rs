@@ -96,11 +96,13 @@ impl State {
         })
     }
 
-    /// The apps `account` may see: its own, or all of them for an admin.
+    /// The apps `account` may see: its own and those it collaborates on, or all of them for an admin.
     pub async fn apps_for(&self, account: &Account) -> Result<Vec<App>> {
         let sql = format!(
             "SELECT {APP_COLUMNS} FROM apps a JOIN accounts o ON o.id = a.owner_id
-             WHERE a.owner_id = $1 OR $2 = 1 ORDER BY a.name"
+             WHERE a.owner_id = $1 OR $2 = 1
+                OR EXISTS (SELECT 1 FROM collaborators c WHERE c.app_id = a.id AND c.account_id = $1)
+             ORDER BY a.name"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(&account.id)
@@ -148,7 +150,7 @@ impl State {
     /// Deletes an app with its releases, formation and domains, in one transaction.
     pub async fn delete_app(&self, app: &App) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        for table in ["domains", "formation", "releases"] {
+        for table in ["collaborators", "domains", "formation", "releases"] {
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE app_id = $1"
             )))

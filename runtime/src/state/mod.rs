@@ -6,12 +6,14 @@
 
 mod accounts;
 mod apps;
+mod collaborators;
 mod releases;
 mod source;
 
 pub use accounts::Account;
 pub use apps::{App, FormationLine};
 pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
+pub use collaborators::Collaborator;
 pub use releases::{MAX_CONFIG_BYTES, Release, check_config};
 pub use source::LedgerSource;
 
@@ -93,6 +95,12 @@ const MIGRATIONS: &[&str] = &[
         hostname TEXT PRIMARY KEY,
         app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
         created_at TEXT NOT NULL
+    )",
+    "CREATE TABLE collaborators (
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (app_id, account_id)
     )",
 ];
 

@@ -208,3 +208,49 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// Runs the `kumo` CLI against `server` with the admin's token.
+pub fn kumo(server: &Server, args: &[&str]) -> std::process::Output {
+    kumo_as(server, &server.token, args, None)
+}
+
+/// Runs the `kumo` CLI against `server` with `token` (none: `KUMO_API_KEY` is
+/// unset, so `~/.netrc` is read) and `stdin`. `NETRC` points into the server's
+/// data folder and `KUMO_DATA_DIR` at a folder with no admin token, so nothing
+/// of the machine's own set-up is used.
+pub fn kumo_as(
+    server: &Server,
+    token: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kumo"));
+    command
+        .args(args)
+        .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
+        .env("NETRC", server.data.join("netrc"))
+        .env("KUMO_DATA_DIR", server.data.join("no-such-folder"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if token.is_empty() {
+        command.env_remove("KUMO_API_KEY");
+    } else {
+        command.env("KUMO_API_KEY", token);
+    }
+    let mut child = command.spawn().expect("run kumo");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// The stdout of a command that must have succeeded.
+pub fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -1,9 +1,26 @@
-//! A one-off dyno: prints a greeting and every argument on its own line,
-//! then exits 0.
+//! A one-off dyno. Prints a greeting, then acts on each argument in turn:
+//! `stdin` copies stdin to stdout in upper case, `err=TEXT` writes TEXT to
+//! stderr, `env=KEY` prints KEY's value, `exit=N` exits with status N, and
+//! anything else is printed on its own line. Exits 0 at the end.
+
+use std::io::{Read, Write};
 
 fn main() {
     println!("hello from a one-off");
     for arg in std::env::args().skip(1) {
-        println!("{arg}");
+        if arg == "stdin" {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).expect("stdin");
+            print!("{}", input.to_uppercase());
+        } else if let Some(text) = arg.strip_prefix("err=") {
+            eprintln!("{text}");
+        } else if let Some(key) = arg.strip_prefix("env=") {
+            println!("{key}={}", std::env::var(key).unwrap_or_default());
+        } else if let Some(code) = arg.strip_prefix("exit=") {
+            std::io::stdout().flush().expect("flush");
+            std::process::exit(code.parse().expect("exit=N"));
+        } else {
+            println!("{arg}");
+        }
     }
 }

@@ -1,0 +1,10 @@
+//! The `kumo` binary end to end: its server, its Platform API and its commands.
+//! One test binary, since each one links all of wasmtime.
+#![allow(clippy::unwrap_used)]
+
+mod access;
+mod api;
+mod commands;
+mod run;
+mod server;
+mod support;

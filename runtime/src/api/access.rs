@@ -1,0 +1,152 @@
+//! Who may use what: accounts (created by an admin) and an app's collaborators.
+
+use super::{ApiError, Caller, Platform};
+use crate::state::{Account, App, Collaborator};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn account_json(account: &Account) -> Value {
+    json!({
+        "id": account.id,
+        "email": account.email,
+        "admin": account.admin,
+        "created_at": account.created_at,
+        "updated_at": account.created_at,
+    })
+}
+
+fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.0.admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "Only an admin can manage accounts: ask the admin of this Kumo to run `kumo accounts:create`.",
+        ))
+    }
+}
+
+pub async fn accounts(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admin_only(&caller)?;
+    let items = platform
+        .state
+        .accounts()
+        .await?
+        .iter()
+        .map(account_json)
+        .collect();
+    Ok(super::paging::page(&headers, items, &["email", "id"]))
+}
+
+#[derive(Deserialize)]
+pub struct CreateAccount {
+    email: String,
+}
+
+/// Creates an account; the answer carries its API key, which is shown this once.
+pub async fn create_account(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    body: Result<Json<CreateAccount>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    admin_only(&caller)?;
+    let Json(body) = body?;
+    let (account, token) = platform.state.create_account(&body.email, false).await?;
+    let mut json = account_json(&account);
+    json["api_key"] = Value::String(token);
+    Ok((StatusCode::CREATED, Json(json)))
+}
+
+fn collaborator_json(app: &App, c: &Collaborator) -> Value {
+    json!({
+        "id": c.account_id,
+        "app": { "id": app.id, "name": app.name },
+        "user": { "id": c.account_id, "email": c.email, "federated": false },
+        "role": "collaborator",
+        "permissions": [],
+        "created_at": c.created_at,
+        "updated_at": c.created_at,
+    })
+}
+
+pub async fn collaborators(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let items = platform
+        .state
+        .collaborators(&app)
+        .await?
+        .iter()
+        .map(|c| collaborator_json(&app, c))
+        .collect();
+    Ok(super::paging::page(&headers, items, &["id"]))
+}
+
+pub async fn collaborator(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, who)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let who = who.to_ascii_lowercase();
+    platform
+        .state
+        .collaborators(&app)
+        .await?
+        .iter()
+        .find(|c| c.email == who || c.account_id == who)
+        .map(|c| Json(collaborator_json(&app, c)))
+        .ok_or_else(|| ApiError::not_found(format!("{who} is not a collaborator on {name}.")))
+}
+
+#[derive(Deserialize)]
+pub struct AddCollaborator {
+    user: String,
+}
+
+pub async fn add_collaborator(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Result<Json<AddCollaborator>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body?;
+    let app = platform.app_for(&caller, &name).await?;
+    let collaborator = platform.state.add_collaborator(&app, &body.user).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(collaborator_json(&app, &collaborator)),
+    ))
+}
+
+pub async fn remove_collaborator(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, who)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let who = who.to_ascii_lowercase();
+    let found = platform
+        .state
+        .collaborators(&app)
+        .await?
+        .into_iter()
+        .find(|c| c.email == who || c.account_id == who);
+    platform.state.remove_collaborator(&app, &who).await?;
+    Ok(Json(match found {
+        Some(c) => collaborator_json(&app, &c),
+        None => json!({}),
+    }))
+}

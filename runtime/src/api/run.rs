@@ -1,0 +1,312 @@
+//! One-off dynos over the API: `POST /apps/{app}/dynos` starts one. Detached
+//! (`attach: false`), its output goes to the logs as `run.N`. Attached, the
+//! answer's `attach_url` is opened with an HTTP upgrade to the
+//! [`attach`](crate::dynos::attach) protocol, and the dyno starts then, with the
+//! client's stream as its stdin, stdout and stderr.
+
+use super::{ApiError, Caller, Platform};
+use crate::dynos::attach::{AttachOutput, Frame, PROTOCOL};
+use crate::dynos::command::{Exit, Stdio};
+use crate::manager::{MAX_TIME_TO_LIVE, OneOffRequest};
+use crate::sizes::DynoSize;
+use crate::state::App;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt as _;
+
+/// How long an `attach_url` may be opened after it was made.
+const ATTACH_TTL: Duration = Duration::from_secs(60);
+
+/// One-offs waiting for their client to attach, by secret.
+#[derive(Default)]
+pub struct AttachSessions {
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+struct Pending {
+    app: String,
+    name: String,
+    request: Parsed,
+    created: Instant,
+}
+
+#[derive(Deserialize)]
+pub struct CreateDyno {
+    command: String,
+    attach: Option<bool>,
+    env: Option<BTreeMap<String, String>>,
+    size: Option<String>,
+    time_to_live: Option<u64>,
+}
+
+/// A create request, checked.
+struct Parsed {
+    argv: Vec<String>,
+    env: BTreeMap<String, String>,
+    size: DynoSize,
+    time_to_live: Duration,
+}
+
+fn parse(body: CreateDyno) -> Result<(Parsed, bool), ApiError> {
+    let argv = shell_words::split(&body.command).map_err(|e| {
+        ApiError::invalid(format!("cannot read the command `{}`: {e}", body.command))
+    })?;
+    if argv.is_empty() {
+        return Err(ApiError::invalid(
+            "no command given: name a process type or a .wasm component of the slug",
+        ));
+    }
+    let size = match body.size.as_deref() {
+        None | Some("") => DynoSize::default(),
+        Some(s) => s
+            .parse()
+            .map_err(|e: <DynoSize as std::str::FromStr>::Err| ApiError::invalid(e.to_string()))?,
+    };
+    let env = body.env.unwrap_or_default();
+    if let Err(e) = crate::state::check_config(&env) {
+        return Err(ApiError::invalid(e.to_string()));
+    }
+    let ttl = body.time_to_live.unwrap_or(MAX_TIME_TO_LIVE.as_secs());
+    if ttl == 0 || ttl > MAX_TIME_TO_LIVE.as_secs() {
+        return Err(ApiError::invalid(format!(
+            "time_to_live must be between 1 and {} seconds",
+            MAX_TIME_TO_LIVE.as_secs()
+        )));
+    }
+    Ok((
+        Parsed {
+            argv,
+            env,
+            size,
+            time_to_live: Duration::from_secs(ttl),
+        },
+        body.attach.unwrap_or(false),
+    ))
+}
+
+fn dyno_json(
+    app: &App,
+    name: &str,
+    command: &str,
+    size: DynoSize,
+    release: u64,
+    attach_url: Option<String>,
+) -> Value {
+    let now = crate::state::format_time(time::OffsetDateTime::now_utc());
+    json!({
+        "id": format!("{}-{name}", app.id),
+        "name": name,
+        "type": "run",
+        "state": if attach_url.is_some() { "starting" } else { "up" },
+        "size": size.name(),
+        "command": command,
+        "release": { "id": release.to_string(), "version": release },
+        "app": { "id": app.id, "name": app.name },
+        "attach_url": attach_url,
+        "created_at": now,
+        "updated_at": now,
+    })
+}
+
+pub async fn create(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Result<Json<CreateDyno>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body?;
+    let app = platform.app_for(&caller, &name).await?;
+    let (request, attach) = parse(body)?;
+    let release = platform
+        .state
+        .current_release(&app)
+        .await?
+        .filter(|r| r.slug_digest.is_some())
+        .ok_or_else(|| {
+            ApiError::invalid(format!("{} has no release yet: deploy it first", app.name))
+        })?;
+    let command = request.argv.join(" ");
+    let size = request.size;
+    if attach {
+        let dyno = platform.manager.reserve_one_off_name(&app.name);
+        let secret = uuid::Uuid::new_v4().simple().to_string();
+        let url = format!("{}/attach/{secret}", platform.api_url);
+        platform.attach_sessions.insert(
+            secret,
+            Pending {
+                app: app.name.clone(),
+                name: dyno.clone(),
+                request,
+                created: Instant::now(),
+            },
+        );
+        let body = dyno_json(
+            &app,
+            &dyno,
+            &command,
+            size,
+            release.version as u64,
+            Some(url),
+        );
+        return Ok((StatusCode::CREATED, Json(body)));
+    }
+    let started = platform
+        .manager
+        .run_one_off(
+            &app.name,
+            OneOffRequest {
+                name: None,
+                argv: request.argv,
+                env: request.env,
+                size,
+                stdio: Stdio::Logs,
+                time_to_live: request.time_to_live,
+            },
+        )
+        .await
+        .map_err(ApiError::invalid)?;
+    let body = dyno_json(
+        &app,
+        &started.name,
+        &started.command,
+        size,
+        started.release,
+        None,
+    );
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+impl AttachSessions {
+    fn insert(&self, secret: String, pending: Pending) {
+        let mut map = self.pending.lock().expect("attach lock poisoned");
+        map.retain(|_, p| p.created.elapsed() < ATTACH_TTL);
+        map.insert(secret, pending);
+    }
+
+    fn take(&self, secret: &str) -> Option<Pending> {
+        let mut map = self.pending.lock().expect("attach lock poisoned");
+        map.remove(secret)
+            .filter(|p| p.created.elapsed() < ATTACH_TTL)
+    }
+}
+
+/// `GET /attach/{secret}` with `Upgrade: kumo-attach`: starts the dyno and
+/// connects it to the client's stream. The secret is the credential, once.
+pub async fn attach(
+    State(platform): State<Arc<Platform>>,
+    Path(secret): Path<String>,
+    mut request: axum::extract::Request,
+) -> Response {
+    let wants_upgrade = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(PROTOCOL));
+    if !wants_upgrade {
+        return ApiError::bad_request(format!(
+            "an attach URL is opened with `Connection: upgrade` and `Upgrade: {PROTOCOL}`, as `kumo run` does"
+        ))
+        .into_response();
+    }
+    let Some(pending) = platform.attach_sessions.take(&secret) else {
+        return ApiError::not_found(
+            "This attach URL is unknown, used or expired: run the command again.",
+        )
+        .into_response();
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => serve_attached(platform, pending, TokioIo::new(upgraded)).await,
+            Err(e) => tracing::warn!(error = %e, "attach upgrade failed"),
+        }
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    response
+        .headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static(PROTOCOL));
+    response
+}
+
+async fn serve_attached(
+    platform: Arc<Platform>,
+    pending: Pending,
+    stream: TokioIo<hyper::upgrade::Upgraded>,
+) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    // The guest's stdin must be shareable between threads, which the upgraded
+    // connection is not: its bytes go through a pipe. The client's half-close
+    // ends the pipe, and the guest reads EOF.
+    let (mut pipe_in, stdin) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut reader, &mut pipe_in).await;
+        let _ = pipe_in.shutdown().await;
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Frame>(64);
+    let stdio = Stdio::Attached {
+        stdin: wasmtime_wasi::cli::AsyncStdinStream::new(stdin),
+        stdout: AttachOutput::stdout(tx.clone()),
+        stderr: AttachOutput::stderr(tx),
+    };
+    let started = platform
+        .manager
+        .run_one_off(
+            &pending.app,
+            OneOffRequest {
+                name: Some(pending.name.clone()),
+                argv: pending.request.argv,
+                env: pending.request.env,
+                size: pending.request.size,
+                stdio,
+                time_to_live: pending.request.time_to_live,
+            },
+        )
+        .await;
+    let mut started = match started {
+        Ok(started) => started,
+        Err(e) => {
+            let _ = writer.write_all(&Frame::Error(e).encode()).await;
+            let _ = writer.shutdown().await;
+            return;
+        }
+    };
+    let last = loop {
+        tokio::select! {
+            frame = rx.recv() => {
+                let Some(frame) = frame else { continue };
+                if writer.write_all(&frame.encode()).await.is_err() {
+                    // The client left: the dyno goes too, as Heroku hangs up on it.
+                    platform.manager.stop_one_off(&pending.app, &pending.name);
+                    return;
+                }
+            }
+            exit = &mut started.exit => {
+                while let Ok(frame) = rx.try_recv() {
+                    if writer.write_all(&frame.encode()).await.is_err() {
+                        return;
+                    }
+                }
+                break match exit {
+                    Ok(Exit::Status(code)) => Frame::Exit(code),
+                    Ok(Exit::Stopped) => Frame::Exit(143),
+                    Ok(Exit::Killed) => Frame::Exit(137),
+                    Ok(Exit::Crashed(why)) => Frame::Error(why),
+                    Err(_) => Frame::Error("the dyno ended without a status".into()),
+                };
+            }
+        }
+    };
+    let _ = writer.write_all(&last.encode()).await;
+    let _ = writer.shutdown().await;
+}
