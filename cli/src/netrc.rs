@@ -75,14 +75,19 @@ fn find(text: &str, machine: &str) -> Option<(usize, usize, Option<String>, Opti
     None
 }
 
+/// The netrc file's path and text (empty if there is no file yet).
+fn read() -> anyhow::Result<(PathBuf, String)> {
+    let path = path()?;
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((path, text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((path, String::new())),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// The login and token stored for `machine`, if any.
 pub fn get(machine: &str) -> anyhow::Result<Option<(String, String)>> {
-    let path = path()?;
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
+    let (_, text) = read()?;
     Ok(find(&text, machine)
         .and_then(|(_, _, login, password)| Some((login.unwrap_or_default(), password?))))
 }
@@ -90,12 +95,7 @@ pub fn get(machine: &str) -> anyhow::Result<Option<(String, String)>> {
 /// Stores (or with `None`, removes) `machine`'s entry; the file is replaced
 /// whole through a temporary file and is readable by its owner only.
 pub fn set(machine: &str, entry: Option<(&str, &str)>) -> anyhow::Result<()> {
-    let path = path()?;
-    let mut text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
+    let (path, mut text) = read()?;
     if let Some((start, end, _, _)) = find(&text, machine) {
         text.replace_range(start..end, "");
     }

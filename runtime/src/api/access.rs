@@ -94,20 +94,30 @@ pub async fn collaborators(
     Ok(super::paging::page(&headers, items, &["id"]))
 }
 
+/// The collaborator of `app` with this email or account id.
+async fn find_collaborator(
+    platform: &Platform,
+    app: &App,
+    who: &str,
+) -> Result<Option<Collaborator>, ApiError> {
+    let who = who.to_ascii_lowercase();
+    Ok(platform
+        .state
+        .collaborators(app)
+        .await?
+        .into_iter()
+        .find(|c| c.email == who || c.account_id == who))
+}
+
 pub async fn collaborator(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
     Path((name, who)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    let who = who.to_ascii_lowercase();
-    platform
-        .state
-        .collaborators(&app)
+    find_collaborator(&platform, &app, &who)
         .await?
-        .iter()
-        .find(|c| c.email == who || c.account_id == who)
-        .map(|c| Json(collaborator_json(&app, c)))
+        .map(|c| Json(collaborator_json(&app, &c)))
         .ok_or_else(|| ApiError::not_found(format!("{who} is not a collaborator on {name}.")))
 }
 
@@ -137,13 +147,7 @@ pub async fn remove_collaborator(
     Path((name, who)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    let who = who.to_ascii_lowercase();
-    let found = platform
-        .state
-        .collaborators(&app)
-        .await?
-        .into_iter()
-        .find(|c| c.email == who || c.account_id == who);
+    let found = find_collaborator(&platform, &app, &who).await?;
     platform.state.remove_collaborator(&app, &who).await?;
     Ok(Json(match found {
         Some(c) => collaborator_json(&app, &c),
