@@ -215,7 +215,7 @@ impl Client {
         ))
     }
 
-    /// GETs a `logplex_url` and hands each piece of text to `out` as it arrives.
+    /// GETs a `logplex_url` or an `output_stream_url` and hands each piece of text to `out` as it arrives.
     pub async fn stream(&self, url: &str, out: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
         let (authority, path) = split_url(url)?;
         let authority = authority.as_str();
@@ -231,7 +231,7 @@ impl Client {
             .body(Full::new(Bytes::new()))?;
         let mut response = sender.send_request(request).await?;
         if !response.status().is_success() {
-            anyhow::bail!("the log stream answered {}", response.status());
+            anyhow::bail!("the stream at {url} answered {}", response.status());
         }
         while let Some(frame) = response.body_mut().frame().await {
             if let Some(data) = frame?.data_ref() {

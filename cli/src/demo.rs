@@ -105,6 +105,7 @@ pub async fn deploy(
             BTreeMap::new(),
             &description,
             &admin.email,
+            kumo_runtime::state::ReleaseStatus::Succeeded,
         )
         .await?;
     state

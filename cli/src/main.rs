@@ -235,6 +235,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the output of a release's release phase (default: the newest release).
+    #[command(name = "releases:output")]
+    ReleasesOutput {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        release: Option<String>,
+    },
     /// Stop a dyno; a dyno of the formation starts again (use ps:scale to remove it).
     #[command(name = "ps:stop")]
     PsStop {
@@ -385,6 +392,9 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             }
             Command::ReleasesInfo { app, release, json } => {
                 commands::releases::info(&client, &app, release.as_deref(), json).await
+            }
+            Command::ReleasesOutput { app, release } => {
+                commands::releases::output(&client, &app, release.as_deref()).await
             }
             Command::Run {
                 app,

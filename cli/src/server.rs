@@ -97,6 +97,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("  {token}");
     }
 
+    for release in state.fail_interrupted_releases().await? {
+        println!(
+            "Release v{} was in its release phase when Kumo stopped: marked failed",
+            release.version
+        );
+    }
+
     let engine = Engine::new(&EngineConfig::new(settings.data_dir.join("compiled")))?;
     let logplex = Logplex::new();
     let source = Arc::new(LedgerSource {
@@ -131,6 +138,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         api_url: format!("http://{api_addr}"),
         log_sessions: Default::default(),
         attach_sessions: Default::default(),
+        release_phases: Default::default(),
     });
     let api = tokio::spawn(async move {
         axum::serve(api_listener, kumo_runtime::api::router(platform)).await

@@ -33,7 +33,8 @@ pub async fn set(client: &Client, app: &str, pairs: &[String]) -> anyhow::Result
             Some(Value::Object(changes.clone())),
         )
         .await?;
-    let version = latest_version(client, app).await?;
+    let release = super::releases::newest(client, app).await?;
+    let version = release["version"].as_i64().unwrap_or(0);
     println!("Setting {label} and restarting ⬢ {app}... done, v{version}");
     let shown: Map<String, Value> = config
         .as_object()
@@ -43,18 +44,9 @@ pub async fn set(client: &Client, app: &str, pairs: &[String]) -> anyhow::Result
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     print_vars(&Value::Object(shown));
-    Ok(())
+    super::releases::follow_phase(client, app, &release).await
 }
 
-/// The number of the app's newest release.
-async fn latest_version(client: &Client, app: &str) -> anyhow::Result<i64> {
-    let releases = serde_json::Value::Array(client.list(&format!("/apps/{app}/releases")).await?);
-    Ok(releases
-        .as_array()
-        .and_then(|r| r.last())
-        .and_then(|r| r["version"].as_i64())
-        .unwrap_or(0))
-}
 
 fn print_vars(config: &Value) {
     let vars = config.as_object().cloned().unwrap_or_default();
@@ -85,10 +77,11 @@ pub async fn unset(client: &Client, app: &str, keys: &[String]) -> anyhow::Resul
             Some(Value::Object(changes)),
         )
         .await?;
-    let version = latest_version(client, app).await?;
+    let release = super::releases::newest(client, app).await?;
     println!(
-        "Unsetting {} and restarting ⬢ {app}... done, v{version}",
-        keys.join(", ")
+        "Unsetting {} and restarting ⬢ {app}... done, v{}",
+        keys.join(", "),
+        release["version"].as_i64().unwrap_or(0)
     );
-    Ok(())
+    super::releases::follow_phase(client, app, &release).await
 }

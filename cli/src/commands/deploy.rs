@@ -46,6 +46,7 @@ pub async fn wasm(
         "-----> Releasing... done, v{}",
         release["version"].as_i64().unwrap_or(0)
     );
+    super::releases::follow_phase(client, app, &release).await?;
     let info = client.call("GET", &format!("/apps/{app}"), None).await?;
     println!(
         "{} deployed to Kumo",

@@ -1,6 +1,7 @@
 //! `kumo releases`.
 
 use crate::client::Client;
+use serde_json::Value;
 
 pub async fn list(client: &Client, app: &str, json_out: bool) -> anyhow::Result<()> {
     let releases = serde_json::Value::Array(client.list(&format!("/apps/{app}/releases")).await?);
@@ -18,10 +19,16 @@ pub async fn list(client: &Client, app: &str, json_out: bool) -> anyhow::Result<
         None => println!("=== {app} Releases"),
     }
     for release in list.iter().rev() {
+        let description = release["description"].as_str().unwrap_or_default();
+        let description = match release["status"].as_str() {
+            Some("pending") => format!("{description} (release command executing)"),
+            Some("failed") => format!("{description} (release command failed)"),
+            _ => description.to_string(),
+        };
         println!(
             "v{:<4} {:<40} {:<24} {}",
             release["version"].as_i64().unwrap_or(0),
-            release["description"].as_str().unwrap_or_default(),
+            description,
             release["user"]["email"].as_str().unwrap_or_default(),
             release["created_at"]
                 .as_str()
@@ -65,7 +72,60 @@ pub async fn rollback(client: &Client, app: &str, target: Option<&str>) -> anyho
         "Rolling back ⬢ {app}... done, v{}",
         release["version"].as_i64().unwrap_or(0)
     );
+    follow_phase(client, app, &release).await
+}
+
+/// When `release` has a release phase, streams the release command's output
+/// until it ends, then fails if the command failed.
+pub async fn follow_phase(client: &Client, app: &str, release: &Value) -> anyhow::Result<()> {
+    let Some(url) = release["output_stream_url"].as_str() else {
+        return Ok(());
+    };
+    println!("Running release command...");
+    client.stream(url, &mut |chunk| print!("{chunk}")).await?;
+    let version = release["version"].as_i64().unwrap_or(0);
+    let after = client
+        .call("GET", &format!("/apps/{app}/releases/{version}"), None)
+        .await?;
+    if after["status"] == "failed" {
+        anyhow::bail!(
+            "Release v{version} failed: its release command did not succeed, so the previous release keeps serving. Its output: kumo releases:output v{version} -a {app}"
+        );
+    }
+    println!("Release v{version} is live");
     Ok(())
+}
+
+/// `kumo releases:output [vN]`: what the release command of a release printed.
+pub async fn output(client: &Client, app: &str, release: Option<&str>) -> anyhow::Result<()> {
+    let release = match release {
+        Some(r) => {
+            client
+                .call(
+                    "GET",
+                    &format!("/apps/{app}/releases/{}", r.trim_start_matches('v')),
+                    None,
+                )
+                .await?
+        }
+        None => newest(client, app).await?,
+    };
+    let version = release["version"].as_i64().unwrap_or(0);
+    let Some(url) = release["output_stream_url"].as_str() else {
+        anyhow::bail!(
+            "v{version} of {app} has no release phase output: its slug has no `release` process type"
+        );
+    };
+    client.stream(url, &mut |chunk| print!("{chunk}")).await
+}
+
+/// The app's newest release, whatever its status.
+pub async fn newest(client: &Client, app: &str) -> anyhow::Result<Value> {
+    let releases = client.list(&format!("/apps/{app}/releases")).await?;
+    releases
+        .last()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("{app} has no releases yet"))
 }
 
 /// `kumo releases:info [vN]` (default: the current release).

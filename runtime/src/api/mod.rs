@@ -13,6 +13,7 @@ mod error;
 mod formation;
 mod logs;
 mod paging;
+mod release_phase;
 mod releases;
 mod run;
 mod slugs;
@@ -20,6 +21,7 @@ mod slugs;
 pub use auth::Caller;
 pub use error::ApiError;
 pub use logs::LogSessions;
+pub use release_phase::ReleasePhases;
 pub use run::AttachSessions;
 
 use crate::manager::DynoManager;
@@ -45,6 +47,7 @@ pub struct Platform {
     pub api_url: String,
     pub log_sessions: LogSessions,
     pub attach_sessions: AttachSessions,
+    pub release_phases: ReleasePhases,
 }
 
 impl Platform {
@@ -106,6 +109,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route("/log-sessions/{id}", get(logs::stream))
         .route("/attach/{secret}", get(run::attach))
+        .route("/release-output/{release}", get(release_phase::stream))
         .route("/apps", get(apps::list).post(apps::create))
         .route(
             "/apps/{app}",
@@ -171,11 +175,13 @@ async fn request_id(request: Request<axum::body::Body>, next: Next) -> Response 
 }
 
 /// Refuses a request whose `Accept` names no version 3 of the API, as Heroku
-/// does. The health check and log streams, which browsers and `curl` fetch
-/// as they are, are exempt.
+/// does. The health check and the log, attach and release-output streams,
+/// which clients fetch as they are, are exempt.
 async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Response {
     let path = request.uri().path();
-    if path == "/health" || path.starts_with("/log-sessions/") || path.starts_with("/attach/") {
+    if path == "/health" || path.starts_with("/log-sessions/")
+        || path.starts_with("/attach/")
+        || path.starts_with("/release-output/") {
         return next.run(request).await;
     }
     let accept = request

@@ -1,7 +1,7 @@
 //! `/apps/{app}/releases` and `/apps/{app}/config-vars`.
 
 use super::{ApiError, Caller, Platform};
-use crate::state::{App, Release};
+use crate::state::{App, Release, ReleaseStatus};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,7 +10,13 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-fn release_json(app: &App, release: &Release, current: bool) -> Value {
+fn release_json(
+    platform: &Platform,
+    app: &App,
+    release: &Release,
+    current: bool,
+    has_output: bool,
+) -> Value {
     json!({
         "id": release.id,
         "version": release.version,
@@ -22,8 +28,8 @@ fn release_json(app: &App, release: &Release, current: bool) -> Value {
         "app": { "id": app.id, "name": app.name },
         "addon_plan_names": [],
         "artifacts": [],
-        "eligible_for_rollback": true,
-        "output_stream_url": null,
+        "eligible_for_rollback": release.status == ReleaseStatus::Succeeded.as_str(),
+        "output_stream_url": platform.output_stream_url(release, has_output),
         "created_at": release.created_at,
         "updated_at": release.created_at,
     })
@@ -53,9 +59,13 @@ pub async fn list(
     let app = platform.app_for(&caller, &name).await?;
     let current = current_version(&platform, &app).await?;
     let releases = platform.state.releases(&app).await?;
+    let with_output = platform.state.releases_with_output(&app).await?;
     let items = releases
         .iter()
-        .map(|r| release_json(&app, r, r.version == current))
+        .map(|r| {
+            let has_output = with_output.contains(&r.id);
+            release_json(&platform, &app, r, r.version == current, has_output)
+        })
         .collect();
     Ok(super::paging::page(&headers, items, &["version", "id"]))
 }
@@ -68,10 +78,13 @@ pub async fn info(
     let app = platform.app_for(&caller, &name).await?;
     let release = find_release(&platform, &app, &release).await?;
     let current = current_version(&platform, &app).await?;
+    let has_output = platform.state.release_output(&release.id).await?.is_some();
     Ok(Json(release_json(
+        &platform,
         &app,
         &release,
         release.version == current,
+        has_output,
     )))
 }
 
@@ -96,9 +109,23 @@ pub async fn create(
     let release = match (body.slug, body.release) {
         (_, Some(target)) => {
             let target = find_release(&platform, &app, &target).await?;
+            if target.status != ReleaseStatus::Succeeded.as_str() {
+                return Err(ApiError::invalid(format!(
+                    "v{} {}: roll back to a release that succeeded",
+                    target.version,
+                    if target.status == ReleaseStatus::Failed.as_str() {
+                        "failed"
+                    } else {
+                        "is still in its release phase"
+                    }
+                )));
+            }
+            let status = platform
+                .new_release_status(target.slug_digest.as_deref())
+                .await?;
             platform
                 .state
-                .rollback(&app, &target, &caller.0.email)
+                .rollback(&app, &target, &caller.0.email, status)
                 .await?
         }
         (Some(slug), None) => {
@@ -139,9 +166,17 @@ pub async fn create(
             let description = body
                 .description
                 .unwrap_or_else(|| format!("Deploy {}", digest.short()));
+            let status = platform.new_release_status(Some(&slug)).await?;
             platform
                 .state
-                .append_release(&app, Some(slug), config, &description, &caller.0.email)
+                .append_release(
+                    &app,
+                    Some(slug),
+                    config,
+                    &description,
+                    &caller.0.email,
+                    status,
+                )
                 .await?
         }
         (None, None) => {
@@ -150,10 +185,11 @@ pub async fn create(
             ));
         }
     };
-    platform.converge(&app.name);
+    platform.go_live(&app, &release);
+    let current = release.status == ReleaseStatus::Succeeded.as_str();
     Ok((
         StatusCode::CREATED,
-        Json(release_json(&app, &release, true)),
+        Json(release_json(&platform, &app, &release, current, false)),
     ))
 }
 
@@ -207,10 +243,16 @@ pub async fn update_config_vars(
         };
         changes.insert(key, value);
     }
+    let slug = platform
+        .state
+        .current_release(&app)
+        .await?
+        .and_then(|r| r.slug_digest);
+    let status = platform.new_release_status(slug.as_deref()).await?;
     let release = platform
         .state
-        .set_config(&app, &changes, &caller.0.email)
+        .set_config(&app, &changes, &caller.0.email, status)
         .await?;
-    platform.converge(&app.name);
+    platform.go_live(&app, &release);
     Ok(Json(release.config))
 }

@@ -169,6 +169,7 @@ pub async fn create(
                 size,
                 stdio: Stdio::Logs,
                 time_to_live: request.time_to_live,
+                release: None,
             },
         )
         .await
@@ -270,6 +271,7 @@ async fn serve_attached(
                 size: pending.request.size,
                 stdio,
                 time_to_live: pending.request.time_to_live,
+                release: None,
             },
         )
         .await;

@@ -8,6 +8,7 @@ use crate::dynos::DynoState;
 use crate::dynos::command::{self, Exit, Stdio, StopHandle};
 use crate::engine::Prepared;
 use crate::sizes::DynoSize;
+use crate::source::ReleaseSpec;
 use kumo_slug::{ProcessKind, ProcessType};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub struct OneOffRequest {
     pub size: DynoSize,
     pub stdio: Stdio,
     pub time_to_live: Duration,
+    /// The release to run; the app's current release when `None`. The release
+    /// phase runs a release that is not yet current.
+    pub release: Option<ReleaseSpec>,
 }
 
 /// A running one-off dyno.
@@ -66,8 +70,9 @@ impl DynoManager {
             .await
             .map_err(|e| format!("{e:#}"))?
             .ok_or_else(|| format!("Couldn't find the app {app}."))?;
-        let mut release = spec
+        let mut release = request
             .release
+            .or(spec.release)
             .ok_or_else(|| format!("{app} has no release yet: deploy it first"))?;
         let slug = self
             .slugs
@@ -208,6 +213,13 @@ impl DynoManager {
             command,
             exit: rx,
         })
+    }
+
+    /// Whether slug `digest` declares a `release` process type, which must
+    /// succeed before a release of it goes live.
+    pub async fn has_release_phase(&self, digest: &kumo_slug::Digest) -> Result<bool, String> {
+        let slug = self.slugs.get(digest).await.map_err(|e| format!("{e:#}"))?;
+        Ok(slug.manifest.process_types.contains_key("release"))
     }
 
     /// The name of the next one-off dyno of `app`: `run.1`, `run.2`, …

@@ -150,7 +150,13 @@ impl State {
     /// Deletes an app with its releases, formation and domains, in one transaction.
     pub async fn delete_app(&self, app: &App) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        for table in ["collaborators", "domains", "formation", "releases"] {
+        for table in [
+            "collaborators",
+            "domains",
+            "formation",
+            "release_outputs",
+            "releases",
+        ] {
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE app_id = $1"
             )))

@@ -14,7 +14,7 @@ pub use accounts::Account;
 pub use apps::{App, FormationLine};
 pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
 pub use collaborators::Collaborator;
-pub use releases::{MAX_CONFIG_BYTES, Release, check_config};
+pub use releases::{MAX_CONFIG_BYTES, Release, ReleaseStatus, check_config};
 pub use source::LedgerSource;
 
 use anyhow::Context as _;
@@ -101,6 +101,11 @@ const MIGRATIONS: &[&str] = &[
         account_id TEXT NOT NULL REFERENCES accounts(id),
         created_at TEXT NOT NULL,
         PRIMARY KEY (app_id, account_id)
+    )",
+    "CREATE TABLE release_outputs (
+        release_id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        output TEXT NOT NULL
     )",
 ];
 

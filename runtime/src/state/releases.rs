@@ -8,6 +8,25 @@ use std::collections::BTreeMap;
 /// Config vars may add up to this many bytes (keys and values) per app.
 pub const MAX_CONFIG_BYTES: usize = 32 * 1024;
 
+/// Where a release stands. A release whose slug has a `release` process type
+/// is `pending` until that command has run; only `succeeded` releases serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl ReleaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseStatus::Pending => "pending",
+            ReleaseStatus::Succeeded => "succeeded",
+            ReleaseStatus::Failed => "failed",
+        }
+    }
+}
+
 /// One entry of the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Release {
@@ -111,6 +130,7 @@ impl State {
         config: BTreeMap<String, String>,
         description: &str,
         user_email: &str,
+        status: ReleaseStatus,
     ) -> Result<Release> {
         check_config(&config)?;
         let mut tx = self.pool().begin().await?;
@@ -125,7 +145,7 @@ impl State {
             version,
             slug_digest,
             config,
-            status: "succeeded".to_string(),
+            status: status.as_str().to_string(),
             description: description.to_string(),
             user_email: user_email.to_string(),
             created_at: now(),
@@ -154,6 +174,7 @@ impl State {
         app: &App,
         changes: &BTreeMap<String, Option<String>>,
         user_email: &str,
+        status: ReleaseStatus,
     ) -> Result<Release> {
         let current = self.current_release(app).await?;
         let mut config = current
@@ -185,12 +206,18 @@ impl State {
             (true, true) => "Update config vars".to_string(),
         };
         let slug = current.and_then(|r| r.slug_digest);
-        self.append_release(app, slug, config, &description, user_email)
+        self.append_release(app, slug, config, &description, user_email, status)
             .await
     }
 
     /// A new release copying the slug and config of `target`.
-    pub async fn rollback(&self, app: &App, target: &Release, user_email: &str) -> Result<Release> {
+    pub async fn rollback(
+        &self,
+        app: &App,
+        target: &Release,
+        user_email: &str,
+        status: ReleaseStatus,
+    ) -> Result<Release> {
         let description = format!("Rollback to v{}", target.version);
         self.append_release(
             app,
@@ -198,8 +225,80 @@ impl State {
             target.config.clone(),
             &description,
             user_email,
+            status,
         )
         .await
+    }
+
+    /// Ends a pending release's release phase: it becomes `succeeded` (and
+    /// current) or `failed`, and its output is kept, in one transaction.
+    pub async fn finish_release(
+        &self,
+        release: &Release,
+        succeeded: bool,
+        output: &str,
+    ) -> Result<()> {
+        let status = if succeeded {
+            ReleaseStatus::Succeeded
+        } else {
+            ReleaseStatus::Failed
+        };
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE releases SET status = $1 WHERE id = $2 AND status = 'pending'")
+            .bind(status.as_str())
+            .bind(&release.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM release_outputs WHERE release_id = $1")
+            .bind(&release.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO release_outputs (release_id, app_id, output) VALUES ($1, $2, $3)")
+            .bind(&release.id)
+            .bind(&release.app_id)
+            .bind(output)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The kept output of a release's release phase, once it has ended.
+    pub async fn release_output(&self, release_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT output FROM release_outputs WHERE release_id = $1")
+            .bind(release_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(|r| text(r, "output")).transpose()
+    }
+
+    /// The ids of `app`'s releases that have release-phase output.
+    pub async fn releases_with_output(
+        &self,
+        app: &App,
+    ) -> Result<std::collections::HashSet<String>> {
+        let rows = sqlx::query("SELECT release_id FROM release_outputs WHERE app_id = $1")
+            .bind(&app.id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| text(r, "release_id")).collect()
+    }
+
+        /// Releases whose release phase was cut short by a stop of the server: they
+    /// fail, and the release before them keeps serving. Returns them.
+    pub async fn fail_interrupted_releases(&self) -> Result<Vec<Release>> {
+        let sql = format!("SELECT {COLUMNS} FROM releases WHERE status = 'pending'");
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(self.pool()).await?;
+        let pending: Vec<Release> = rows.iter().map(release_from_row).collect::<Result<_>>()?;
+        for release in &pending {
+            self.finish_release(
+                release,
+                false,
+                "The release phase was interrupted by a stop of the Kumo server. Release again to run it.\n",
+            )
+            .await?;
+        }
+        Ok(pending)
     }
 }
 

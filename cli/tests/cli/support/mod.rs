@@ -122,6 +122,28 @@ impl Server {
         )
     }
 
+    /// Uploads a slug archive to `app` with the admin token; returns its id.
+    pub fn upload_slug(&self, app: &str, archive: &std::path::Path) -> String {
+        let headers = vec![
+            (
+                "Accept".to_string(),
+                "application/vnd.heroku+json; version=3".to_string(),
+            ),
+            ("Authorization".to_string(), format!("Bearer {}", self.token)),
+            ("Content-Type".to_string(), "application/zstd".to_string()),
+        ];
+        let reply = http_bytes(
+            self.api_port,
+            "127.0.0.1",
+            "POST",
+            &format!("/apps/{app}/slugs"),
+            &headers,
+            &std::fs::read(archive).unwrap(),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.json()["id"].as_str().unwrap().to_string()
+    }
+
     /// A GET through the router to `<app>.localhost`.
     pub fn get(&self, app: &str, path: &str) -> Reply {
         http(
@@ -156,6 +178,18 @@ pub fn http(
     headers: &[(String, String)],
     body: &str,
 ) -> Reply {
+    http_bytes(port, host, method, path, headers, body.as_bytes())
+}
+
+/// [`http`] with a binary body.
+pub fn http_bytes(
+    port: u16,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Reply {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -168,8 +202,8 @@ pub fn http(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    request.push_str(body);
     stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let raw = String::from_utf8_lossy(&raw).into_owned();

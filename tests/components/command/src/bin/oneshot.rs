@@ -1,6 +1,7 @@
 //! A one-off dyno. Prints a greeting, then acts on each argument in turn:
 //! `stdin` copies stdin to stdout in upper case, `err=TEXT` writes TEXT to
-//! stderr, `env=KEY` prints KEY's value, `exit=N` exits with status N, and
+//! stderr, `env=KEY` prints KEY's value, `exit=N` exits with status N,
+//! `exit-env=KEY` exits with the status in KEY when it is set, and
 //! anything else is printed on its own line. Exits 0 at the end.
 
 use std::io::{Read, Write};
@@ -16,6 +17,11 @@ fn main() {
             eprintln!("{text}");
         } else if let Some(key) = arg.strip_prefix("env=") {
             println!("{key}={}", std::env::var(key).unwrap_or_default());
+        } else if let Some(key) = arg.strip_prefix("exit-env=") {
+            if let Ok(code) = std::env::var(key) {
+                std::io::stdout().flush().expect("flush");
+                std::process::exit(code.parse().expect("exit-env=KEY needs a number in KEY"));
+            }
         } else if let Some(code) = arg.strip_prefix("exit=") {
             std::io::stdout().flush().expect("flush");
             std::process::exit(code.parse().expect("exit=N"));
