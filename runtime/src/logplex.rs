@@ -37,6 +37,8 @@ impl Source {
 /// One log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
+    /// The line's place in its app's stream, from 1 (0: a notice to one reader).
+    pub seq: u64,
     pub at: OffsetDateTime,
     pub source: Source,
     /// `web.1`, `router`, `api`, `run.1`…
@@ -130,6 +132,7 @@ pub struct AppLog {
 
 #[derive(Default)]
 struct AppLogInner {
+    next_seq: u64,
     history: VecDeque<LogLine>,
     subscribers: Vec<Subscriber>,
 }
@@ -146,7 +149,9 @@ impl AppLog {
         let at = OffsetDateTime::now_utc();
         let mut inner = self.inner.lock().expect("log lock poisoned");
         for piece in split_line(text) {
+            inner.next_seq += 1;
             let line = LogLine {
+                seq: inner.next_seq,
                 at,
                 source,
                 dyno: dyno.to_string(),
@@ -159,31 +164,18 @@ impl AppLog {
     /// The last `n` lines that pass `filter`, oldest first.
     pub fn recent(&self, n: usize, filter: &Filter) -> Vec<LogLine> {
         let inner = self.inner.lock().expect("log lock poisoned");
-        let mut lines: Vec<LogLine> = inner
-            .history
-            .iter()
-            .rev()
-            .filter(|l| filter.matches(l))
-            .take(n)
-            .cloned()
-            .collect();
-        lines.reverse();
-        lines
+        inner.backlog(Backlog::Last(n), filter)
     }
 
-    /// The last `n` matching lines, then every new matching line as it arrives.
-    pub fn tail(&self, n: usize, filter: Filter) -> (Vec<LogLine>, mpsc::Receiver<LogLine>) {
+    /// The matching lines of `backlog`, then every new matching line as it arrives.
+    pub fn tail(
+        &self,
+        backlog: Backlog,
+        filter: Filter,
+    ) -> (Vec<LogLine>, mpsc::Receiver<LogLine>) {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let mut inner = self.inner.lock().expect("log lock poisoned");
-        let mut lines: Vec<LogLine> = inner
-            .history
-            .iter()
-            .rev()
-            .filter(|l| filter.matches(l))
-            .take(n)
-            .cloned()
-            .collect();
-        lines.reverse();
+        let lines = inner.backlog(backlog, &filter);
         inner.subscribers.push(Subscriber {
             tx,
             filter,
@@ -194,7 +186,28 @@ impl AppLog {
     }
 }
 
+/// Which of the kept lines a reader gets first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backlog {
+    /// The last `n`.
+    Last(usize),
+    /// Every kept line after the one numbered `seq` (a reader resuming).
+    After(u64),
+}
+
 impl AppLogInner {
+    fn backlog(&self, backlog: Backlog, filter: &Filter) -> Vec<LogLine> {
+        let matching = self.history.iter().filter(|l| filter.matches(l));
+        match backlog {
+            Backlog::Last(n) => {
+                let mut lines: Vec<LogLine> = matching.rev().take(n).cloned().collect();
+                lines.reverse();
+                lines
+            }
+            Backlog::After(seq) => matching.filter(|l| l.seq > seq).cloned().collect(),
+        }
+    }
+
     fn push(&mut self, line: LogLine) {
         self.subscribers.retain_mut(|sub| sub.offer(&line));
         if self.history.len() == HISTORY {
@@ -217,6 +230,7 @@ impl Subscriber {
             // Tell the reader what it missed before anything new, when there is room.
             let since = self.dropped_since.unwrap_or(line.at);
             let notice = LogLine {
+                seq: 0,
                 at: line.at,
                 source: Source::Kumo,
                 dyno: "logplex".to_string(),
@@ -276,6 +290,7 @@ mod tests {
     #[test]
     fn display_format() {
         let line = LogLine {
+            seq: 1,
             at: time::macros::datetime!(2026-11-24 10:00:00.000042 UTC),
             source: Source::App,
             dyno: "web.1".into(),
@@ -305,6 +320,21 @@ mod tests {
         assert_eq!(format!("{}{}", tail[1].text, tail[2].text), long);
         log.log(Source::App, "web.1", "");
         assert_eq!(log.recent(1, &Filter::default())[0].text, "");
+    }
+
+    #[test]
+    fn a_resuming_reader_gets_what_came_after_its_last_line() {
+        let log = AppLog::default();
+        for text in ["a", "b", "c"] {
+            log.log(Source::App, "web.1", text);
+        }
+        let seen = log.recent(2, &Filter::default());
+        assert_eq!(seen[0].seq, 2);
+        log.log(Source::App, "web.1", "d");
+        let (missed, _rx) = log.tail(Backlog::After(seen[1].seq), Filter::default());
+        let texts: Vec<&str> = missed.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["d"]);
+        assert_eq!(missed[0].seq, 4);
     }
 
     #[test]
@@ -353,7 +383,7 @@ mod tests {
     #[tokio::test]
     async fn slow_subscriber_never_blocks_and_hears_l11() {
         let log = AppLog::default();
-        let (_, mut rx) = log.tail(0, Filter::default());
+        let (_, mut rx) = log.tail(Backlog::Last(0), Filter::default());
         // Far more than the queue holds, without anyone reading: must not block.
         for i in 0..(SUBSCRIBER_QUEUE + 500) {
             log.log(Source::App, "web.1", &format!("n{i}"));

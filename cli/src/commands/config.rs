@@ -47,7 +47,6 @@ pub async fn set(client: &Client, app: &str, pairs: &[String]) -> anyhow::Result
     super::releases::follow_phase(client, app, &release).await
 }
 
-
 fn print_vars(config: &Value) {
     let vars = config.as_object().cloned().unwrap_or_default();
     let width = vars.keys().map(|k| k.len() + 1).max().unwrap_or(0);

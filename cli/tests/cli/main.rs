@@ -5,6 +5,7 @@
 mod access;
 mod api;
 mod commands;
+mod heroku;
 mod release_phase;
 mod run;
 mod server;

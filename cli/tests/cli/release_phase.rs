@@ -58,7 +58,12 @@ fn wait_for_status(server: &Server, app: &str, version: i64, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let release = server
-            .api("GET", &format!("/apps/{app}/releases/{version}"), None, None)
+            .api(
+                "GET",
+                &format!("/apps/{app}/releases/{version}"),
+                None,
+                None,
+            )
             .json();
         if release["status"] == want {
             return;
@@ -114,7 +119,9 @@ fn release_phase_gates_each_release() {
     wait_for_status(&server, "migrate", 1, "succeeded");
     wait_for_body(&server, "migrate", "KUMO_RELEASE_VERSION=v1\n");
     // The `release` process type is no part of the formation.
-    let formation = server.api("GET", "/apps/migrate/formation", None, None).json();
+    let formation = server
+        .api("GET", "/apps/migrate/formation", None, None)
+        .json();
     let types: Vec<&str> = formation
         .as_array()
         .unwrap()
@@ -127,13 +134,7 @@ fn release_phase_gates_each_release() {
     // release is marked failed, and v1 keeps serving.
     let out = kumo(
         &server,
-        &[
-            "config:set",
-            "-a",
-            "migrate",
-            "STAGE=two",
-            "RELEASE_EXIT=3",
-        ],
+        &["config:set", "-a", "migrate", "STAGE=two", "RELEASE_EXIT=3"],
     );
     let (so, se) = (
         String::from_utf8_lossy(&out.stdout),
@@ -164,9 +165,14 @@ fn release_phase_gates_each_release() {
 
     // Its output stays readable, from the API and the CLI.
     let output = stdout(&kumo(&server, &["releases:output", "v2", "-a", "migrate"]));
-    assert!(output.starts_with("hello from a one-off\nmigrating\nSTAGE=two\n"), "{output}");
     assert!(
-        output.contains("Release v2 failed: the release command ended with \"Process exited with status 1\""),
+        output.starts_with("hello from a one-off\nmigrating\nSTAGE=two\n"),
+        "{output}"
+    );
+    assert!(
+        output.contains(
+            "Release v2 failed: the release command ended with \"Process exited with status 1\""
+        ),
         "{output}"
     );
     let listed = stdout(&kumo(&server, &["releases", "-a", "migrate"]));

@@ -31,6 +31,18 @@ pub async fn account(Caller(account): Caller) -> Json<Value> {
     }))
 }
 
+/// `GET /apps/{app}/addons` and `GET /apps/{app}/sni-endpoints`: Kumo has no
+/// add-ons or TLS certificates yet, so each app's list is empty; the routes
+/// exist because Heroku's clients read them (`apps:info`, `domains:add`).
+pub async fn no_items(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    platform.app_for(&caller, &name).await?;
+    Ok(Json(json!([])))
+}
+
 /// An app in Heroku's JSON shape.
 pub fn app_json(platform: &Platform, app: &App, released_at: Option<String>) -> Value {
     json!({
@@ -48,6 +60,8 @@ pub fn app_json(platform: &Platform, app: &App, released_at: Option<String>) -> 
         "build_stack": { "id": "00000000-0000-0000-0000-000000000002", "name": "kumo-1" },
         "buildpack_provided_description": null,
         "acm": false,
+        "create_status": "complete",
+        "generation": { "name": "cedar" },
         "archived_at": null,
         "internal_routing": null,
         "repo_size": null,
@@ -66,6 +80,32 @@ async fn app_body(platform: &Platform, app: &App) -> Result<Json<Value>, ApiErro
         .await?
         .map(|r| r.created_at);
     Ok(Json(app_json(platform, app, released_at)))
+}
+
+/// `GET /users/{user}/apps`: the apps `user` (`~` for the caller) owns or
+/// collaborates on. Only the user themself, or an admin, may ask.
+pub async fn list_for_user(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(user): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    let account = if user == "~" || user == caller.0.id || user == caller.0.email {
+        caller.0.clone()
+    } else if caller.0.admin {
+        platform
+            .state
+            .accounts()
+            .await?
+            .into_iter()
+            .find(|a| a.id == user || a.email == user)
+            .ok_or_else(|| ApiError::not_found(format!("Couldn't find the account {user}.")))?
+    } else {
+        return Err(ApiError::forbidden(format!(
+            "You cannot list the apps of {user}: ask for your own with /users/~/apps."
+        )));
+    };
+    list(State(platform), Caller(account), headers).await
 }
 
 pub async fn list(

@@ -56,8 +56,49 @@ pub async fn info(
 pub struct Update {
     #[serde(rename = "type")]
     process_type: Option<String>,
-    quantity: Option<i64>,
+    quantity: Option<Quantity>,
     size: Option<String>,
+}
+
+/// A quantity as a number (`2`) or, as Heroku's CLI sends it, a string:
+/// `"2"`, or `"+1"`/`"-1"` relative to the current quantity.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Quantity {
+    Number(i64),
+    Text(String),
+}
+
+/// A quantity change: to a number, or by a number.
+#[derive(Clone, Copy)]
+enum Change {
+    To(i64),
+    By(i64),
+}
+
+impl Quantity {
+    fn change(self) -> Result<Change, ApiError> {
+        match self {
+            Quantity::Number(n) => Ok(Change::To(n)),
+            Quantity::Text(text) => {
+                let t = text.trim();
+                let number = |s: &str| {
+                    s.parse::<i64>().map_err(|_| {
+                        ApiError::invalid(format!(
+                            "invalid quantity `{text}`: use a number like 2, or +1 / -1 to change it"
+                        ))
+                    })
+                };
+                if let Some(rest) = t.strip_prefix('+') {
+                    Ok(Change::By(number(rest)?))
+                } else if let Some(rest) = t.strip_prefix('-') {
+                    Ok(Change::By(-number(rest)?))
+                } else {
+                    Ok(Change::To(number(t)?))
+                }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,10 +106,9 @@ pub struct Batch {
     updates: Vec<Update>,
 }
 
-fn parse(
-    update: Update,
-    process_type: Option<String>,
-) -> Result<(String, Option<i64>, Option<DynoSize>), ApiError> {
+type Parsed = (String, Option<Change>, Option<DynoSize>);
+
+fn parse(update: Update, process_type: Option<String>) -> Result<Parsed, ApiError> {
     let process_type = process_type
         .or(update.process_type)
         .ok_or_else(|| ApiError::invalid("each update needs a `type`"))?;
@@ -87,15 +127,43 @@ fn parse(
         .map(|s| s.parse::<DynoSize>())
         .transpose()
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok((process_type, update.quantity, size))
+    let quantity = update.quantity.map(Quantity::change).transpose()?;
+    Ok((process_type, quantity, size))
 }
 
 async fn apply(
     platform: &Platform,
     app: &App,
-    updates: Vec<(String, Option<i64>, Option<DynoSize>)>,
+    updates: Vec<Parsed>,
 ) -> Result<Vec<FormationLine>, ApiError> {
     let types: Vec<String> = updates.iter().map(|u| u.0.clone()).collect();
+    let current = if updates.iter().any(|u| matches!(u.1, Some(Change::By(_)))) {
+        platform.state.formation(app).await?
+    } else {
+        Vec::new()
+    };
+    let mut absolute = Vec::with_capacity(updates.len());
+    for (process_type, change, size) in updates {
+        let quantity = match change {
+            None => None,
+            Some(Change::To(n)) => Some(n),
+            Some(Change::By(delta)) => {
+                let now = current
+                    .iter()
+                    .find(|l| l.process_type == process_type)
+                    .map_or(0, |l| l.quantity);
+                let wanted = now.saturating_add(delta);
+                if wanted < 0 {
+                    return Err(ApiError::invalid(format!(
+                        "cannot scale {process_type} by {delta}: it runs {now} dynos"
+                    )));
+                }
+                Some(wanted)
+            }
+        };
+        absolute.push((process_type, quantity, size));
+    }
+    let updates = absolute;
     let lines = platform.state.scale(app, &updates).await?;
     platform.converge(&app.name);
     Ok(lines

@@ -3,11 +3,11 @@
 //! `tail`, every new line as it comes.
 
 use super::{ApiError, Caller, Platform};
-use crate::logplex::{Filter, HISTORY, Source};
+use crate::logplex::{Backlog, Filter, HISTORY, LogLine, Source};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,8 +15,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a `logplex_url` may be opened after it was made.
+/// How long a `logplex_url` stays valid after it was made or last opened.
 const SESSION_TTL: Duration = Duration::from_secs(300);
+/// How often a quiet event stream gets a comment, so no proxy or client
+/// closes it as idle.
+const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// Open log sessions by id.
 #[derive(Default)]
@@ -24,12 +27,13 @@ pub struct LogSessions {
     sessions: Mutex<HashMap<String, Session>>,
 }
 
+#[derive(Clone)]
 struct Session {
     app: String,
     lines: usize,
     tail: bool,
     filter: Filter,
-    created: Instant,
+    used: Instant,
 }
 
 #[derive(Deserialize, Default)]
@@ -67,7 +71,7 @@ pub async fn create(
             source,
             dyno: request.dyno_name.or(request.dyno).filter(|d| !d.is_empty()),
         },
-        created: Instant::now(),
+        used: Instant::now(),
     };
     let id = uuid::Uuid::new_v4().to_string();
     {
@@ -76,7 +80,7 @@ pub async fn create(
             .sessions
             .lock()
             .expect("log sessions lock poisoned");
-        sessions.retain(|_, s| s.created.elapsed() < SESSION_TTL);
+        sessions.retain(|_, s| s.used.elapsed() < SESSION_TTL);
         sessions.insert(id.clone(), session);
     }
     let now = crate::state::format_time(time::OffsetDateTime::now_utc());
@@ -91,42 +95,96 @@ pub async fn create(
     ))
 }
 
-/// Streams a session's lines. The session id in the URL is its credential, as on Heroku.
+/// Streams a session's lines. The session id in the URL is its credential, as
+/// on Heroku; it may be opened again until it expires, so a tailing client
+/// that reconnects (with `Last-Event-ID`) resumes where it left off.
+///
+/// A client that accepts `text/event-stream` (Heroku's CLI) gets Server-Sent
+/// Events, one `data:` event per line with its number as `id`, and comment
+/// keep-alives while a tail is quiet; any other client gets plain lines.
 pub async fn stream(
     State(platform): State<Arc<Platform>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let session = platform
-        .log_sessions
-        .sessions
-        .lock()
-        .expect("log sessions lock poisoned")
-        .remove(&id)
-        .filter(|s| s.created.elapsed() < SESSION_TTL)
-        .ok_or_else(|| ApiError::not_found("Couldn't find that log session: make a new one."))?;
+    let session = {
+        let mut sessions = platform
+            .log_sessions
+            .sessions
+            .lock()
+            .expect("log sessions lock poisoned");
+        sessions.retain(|_, s| s.used.elapsed() < SESSION_TTL);
+        let session = sessions.get_mut(&id).ok_or_else(|| {
+            ApiError::not_found("Couldn't find that log session: make a new one.")
+        })?;
+        session.used = Instant::now();
+        session.clone()
+    };
+    let sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    let backlog = match headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(seq) => Backlog::After(seq),
+        None => Backlog::Last(session.lines),
+    };
+    let render = if sse { sse_event } else { plain_line };
     let log = platform.manager.logplex().app(&session.app);
     let body = if session.tail {
         use futures::StreamExt as _;
-        let (recent, rx) = log.tail(session.lines, session.filter);
-        let head = futures::stream::iter(recent.into_iter().map(line_bytes));
-        let tail = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|l| (line_bytes(l), rx))
+        let (recent, rx) = log.tail(backlog, session.filter);
+        let head = futures::stream::iter(recent.into_iter().map(move |l| Ok(render(&l))));
+        let tail = futures::stream::unfold(rx, move |mut rx| async move {
+            let next = if sse {
+                tokio::select! {
+                    line = rx.recv() => line.map(|l| render(&l)),
+                    () = tokio::time::sleep(KEEPALIVE) => Some(Bytes::from_static(b": keepalive\n\n")),
+                }
+            } else {
+                rx.recv().await.map(|l| render(&l))
+            };
+            next.map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), rx))
         });
         Body::from_stream(head.chain(tail))
     } else {
-        let text: String = log
-            .recent(session.lines, &session.filter)
-            .iter()
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let lines = match backlog {
+            Backlog::Last(n) => log.recent(n, &session.filter),
+            Backlog::After(_) => log.tail(backlog, session.filter).0,
+        };
+        let text: Vec<u8> = lines.iter().flat_map(|l| render(l).to_vec()).collect();
         Body::from(text)
     };
+    let content_type = if sse {
+        "text/event-stream"
+    } else {
+        "text/plain; charset=utf-8"
+    };
     Response::builder()
-        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache")
         .body(body)
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-fn line_bytes(line: crate::logplex::LogLine) -> Result<Bytes, std::convert::Infallible> {
-    Ok(Bytes::from(format!("{line}\n")))
+fn plain_line(line: &LogLine) -> Bytes {
+    Bytes::from(format!("{line}\n"))
+}
+
+/// One Server-Sent Event: `id: <seq>` (none for a notice), then the line.
+fn sse_event(line: &LogLine) -> Bytes {
+    let mut event = String::new();
+    if line.seq > 0 {
+        event.push_str(&format!("id: {}\n", line.seq));
+    }
+    for piece in line.to_string().split('\n') {
+        event.push_str("data: ");
+        event.push_str(piece.trim_end_matches('\r'));
+        event.push('\n');
+    }
+    event.push('\n');
+    Bytes::from(event)
 }

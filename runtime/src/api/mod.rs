@@ -111,6 +111,9 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/attach/{secret}", get(run::attach))
         .route("/release-output/{release}", get(release_phase::stream))
         .route("/apps", get(apps::list).post(apps::create))
+        .route("/users/{user}/apps", get(apps::list_for_user))
+        .route("/apps/{app}/addons", get(apps::no_items))
+        .route("/apps/{app}/sni-endpoints", get(apps::no_items))
         .route(
             "/apps/{app}",
             get(apps::info).patch(apps::update).delete(apps::destroy),
@@ -136,6 +139,10 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route(
             "/apps/{app}/dynos/{dyno}",
+            axum::routing::delete(dynos::restart_one),
+        )
+        .route(
+            "/apps/{app}/formations/{dyno}",
             axum::routing::delete(dynos::restart_one),
         )
         .route(
@@ -179,9 +186,11 @@ async fn request_id(request: Request<axum::body::Body>, next: Next) -> Response 
 /// which clients fetch as they are, are exempt.
 async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Response {
     let path = request.uri().path();
-    if path == "/health" || path.starts_with("/log-sessions/")
+    if path == "/health"
+        || path.starts_with("/log-sessions/")
         || path.starts_with("/attach/")
-        || path.starts_with("/release-output/") {
+        || path.starts_with("/release-output/")
+    {
         return next.run(request).await;
     }
     let accept = request

@@ -7,7 +7,7 @@
 
 use super::{ApiError, Platform};
 use crate::dynos::command::{Exit, Stdio};
-use crate::logplex::{Filter, Source};
+use crate::logplex::{Backlog, Filter, Source};
 use crate::manager::OneOffRequest;
 use crate::sizes::DynoSize;
 use crate::source::ReleaseSpec;
@@ -54,7 +54,8 @@ impl Platform {
         let Some(slug) = slug else {
             return Ok(ReleaseStatus::Succeeded);
         };
-        let digest = kumo_slug::Digest::parse(slug).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let digest =
+            kumo_slug::Digest::parse(slug).map_err(|e| ApiError::invalid(e.to_string()))?;
         match self.manager.has_release_phase(&digest).await {
             Ok(true) => Ok(ReleaseStatus::Pending),
             Ok(false) => Ok(ReleaseStatus::Succeeded),
@@ -96,7 +97,7 @@ impl Platform {
         let log = self.manager.logplex().app(&app.name);
         // Listen before starting, so not a line of the command is missed.
         let (_, mut lines) = log.tail(
-            0,
+            Backlog::Last(0),
             Filter {
                 source: None,
                 dyno: Some(name.clone()),

@@ -284,11 +284,13 @@ impl State {
         rows.iter().map(|r| text(r, "release_id")).collect()
     }
 
-        /// Releases whose release phase was cut short by a stop of the server: they
+    /// Releases whose release phase was cut short by a stop of the server: they
     /// fail, and the release before them keeps serving. Returns them.
     pub async fn fail_interrupted_releases(&self) -> Result<Vec<Release>> {
         let sql = format!("SELECT {COLUMNS} FROM releases WHERE status = 'pending'");
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(self.pool()).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(self.pool())
+            .await?;
         let pending: Vec<Release> = rows.iter().map(release_from_row).collect::<Result<_>>()?;
         for release in &pending {
             self.finish_release(

@@ -129,7 +129,10 @@ impl Server {
                 "Accept".to_string(),
                 "application/vnd.heroku+json; version=3".to_string(),
             ),
-            ("Authorization".to_string(), format!("Bearer {}", self.token)),
+            (
+                "Authorization".to_string(),
+                format!("Bearer {}", self.token),
+            ),
             ("Content-Type".to_string(), "application/zstd".to_string()),
         ];
         let reply = http_bytes(
