@@ -308,6 +308,11 @@ struct ServerArgs {
     /// Default: SQLite in the data folder.
     #[arg(long, env = "KUMO_DATABASE_URL")]
     database_url: Option<String>,
+    /// Where slug archives are kept: `s3://BUCKET?endpoint=http://HOST:PORT&region=REGION`
+    /// for any S3-compatible store (credentials from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY). Default: a folder in the data folder.
+    #[arg(long, env = "KUMO_SLUG_STORE")]
+    slug_store: Option<String>,
     /// Apps are served at `<app>.<domain>`. Default: localhost, so `http://myapp.localhost:8080/` works in a browser.
     #[arg(long, default_value = "localhost")]
     domain: String,

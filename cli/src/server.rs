@@ -18,6 +18,8 @@ use std::sync::Arc;
 pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: String,
+    /// `s3://bucket?endpoint=…&region=…`, or a folder.
+    pub slug_store: String,
     pub router_listen: SocketAddr,
     pub api_listen: SocketAddr,
     pub domain: String,
@@ -57,6 +59,13 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         ),
         None => format!("sqlite://{}", data_dir.join("kumo.db").display()),
     };
+    let slug_store = match args.slug_store {
+        Some(spec) if spec.starts_with("s3://") => spec,
+        Some(spec) => anyhow::bail!(
+            "invalid --slug-store `{spec}`: use s3://BUCKET?endpoint=http://HOST:PORT&region=REGION (slugs stay in the data folder without it)"
+        ),
+        None => data_dir.join("slug-store").display().to_string(),
+    };
     let domain = args.domain.trim_matches('.').to_ascii_lowercase();
     if domain.is_empty() || domain.contains(['/', ':', ' ']) {
         anyhow::bail!(
@@ -67,6 +76,7 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
     Ok(Settings {
         data_dir,
         database_url,
+        slug_store,
         router_listen,
         api_listen,
         domain,
@@ -86,7 +96,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data folder {}", settings.data_dir.display()))?;
     let state = State::open(&settings.database_url).await?;
-    let slugs = SlugStore::local(&settings.data_dir.join("slug-store"))?;
+    let slugs = SlugStore::open(&settings.slug_store).await?;
     if let Some(token) = state.ensure_admin("admin@kumo.local").await? {
         let path = settings.data_dir.join("admin-token");
         write_private(&path, &format!("{token}\n"))?;

@@ -10,3 +10,5 @@ mod release_phase;
 mod run;
 mod server;
 mod support;
+
+mod on_postgres_and_s3;

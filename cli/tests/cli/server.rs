@@ -77,4 +77,39 @@ fn bad_flags_are_refused_with_the_fix() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --database-url `mysql://x`"));
+
+    // A slug store that is no S3 URL, or one that cannot be reached, stops the start.
+    let data = tempfile::tempdir().unwrap();
+    let output = kumo()
+        .args(["server", "--slug-store", "ftp://x"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --slug-store `ftp://x`"));
+    let output = kumo()
+        .args([
+            "server",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--router-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--slug-store",
+            "s3://slugs?endpoint=http://127.0.0.1:9&region=x",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "cannot reach the slug store s3://slugs?endpoint=http://127.0.0.1:9&region=x"
+        ),
+        "{stderr}"
+    );
 }

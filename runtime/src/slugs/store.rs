@@ -26,6 +26,29 @@ impl SlugStore {
         })
     }
 
+    /// Opens the store `spec` names: `s3://BUCKET?endpoint=URL&region=REGION`
+    /// for any S3-compatible service (credentials from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`), or a folder path. It is reached once before
+    /// this returns, so a wrong address fails at start-up, not at the first deploy.
+    pub async fn open(spec: &str) -> anyhow::Result<SlugStore> {
+        let store = match spec.strip_prefix("s3://") {
+            Some(rest) => SlugStore {
+                store: Arc::new(s3(spec, rest)?),
+            },
+            None => SlugStore::local(Path::new(spec.strip_prefix("file://").unwrap_or(spec)))?,
+        };
+        match store
+            .store
+            .head(&StorePath::from("slugs/.kumo-probe"))
+            .await
+        {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(store),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot reach the slug store {spec}: {e}. Check the bucket exists, the endpoint answers and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are set"
+            )),
+        }
+    }
+
     fn key(digest: &Digest) -> StorePath {
         StorePath::from(format!("slugs/{}.tar.zst", digest.hex()))
     }
@@ -66,4 +89,36 @@ impl SlugStore {
         file.flush().await?;
         Ok(())
     }
+}
+
+/// An S3 client for `s3://BUCKET?endpoint=URL&region=REGION` (`rest` is the
+/// part after `s3://`).
+fn s3(spec: &str, rest: &str) -> anyhow::Result<object_store::aws::AmazonS3> {
+    let usage = "use s3://BUCKET?endpoint=http://HOST:PORT&region=REGION";
+    let (bucket, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if bucket.is_empty() || bucket.contains('/') {
+        anyhow::bail!("invalid slug store `{spec}`: no bucket name: {usage}");
+    }
+    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let mut region = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("endpoint", url)) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    anyhow::bail!(
+                        "invalid slug store `{spec}`: the endpoint `{url}` is no http:// or https:// URL"
+                    );
+                }
+                builder = builder
+                    .with_endpoint(url)
+                    .with_allow_http(url.starts_with("http://"));
+            }
+            Some(("region", name)) => region = Some(name.to_string()),
+            _ => anyhow::bail!("invalid slug store `{spec}`: unknown setting `{pair}`: {usage}"),
+        }
+    }
+    builder = builder.with_region(region.unwrap_or_else(|| "us-east-1".to_string()));
+    builder
+        .build()
+        .with_context(|| format!("invalid slug store `{spec}`"))
 }

@@ -39,6 +39,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data)
+            .args(backend_flags(data))
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -158,6 +159,79 @@ impl Server {
             "",
         )
     }
+}
+
+/// The copy of the suite whose servers keep their state in Postgres and
+/// their slugs in an S3-compatible store (see `main.rs`).
+pub const ON_POSTGRES_AND_S3: &str = "on_postgres_and_s3::";
+
+/// The storage flags of a test's server. Tests in the [`ON_POSTGRES_AND_S3`]
+/// copy of the suite (libtest names each test's thread after the test) get a
+/// Postgres database and an S3 bucket of their own, one per data folder, so a
+/// restarted server finds its state again; the others use the embedded
+/// defaults, SQLite and a local slug folder.
+fn backend_flags(data: &std::path::Path) -> Vec<String> {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or_default()
+        .to_string();
+    if !test.starts_with(ON_POSTGRES_AND_S3) {
+        return Vec::new();
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut hasher);
+    let key = format!("{:016x}", hasher.finish());
+
+    let admin = std::env::var("KUMO_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "{test} needs a Postgres server: run scripts/test, which starts one \
+             (initdb and pg_ctl as the postgres user, from Debian's postgresql package), \
+             or set KUMO_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/postgres"
+        )
+    });
+    let database = format!("kumo_{key}");
+    let created = Command::new("psql")
+        .args([
+            admin.as_str(),
+            "-q",
+            "-c",
+            &format!("CREATE DATABASE {database}"),
+        ])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{test}: cannot run psql ({e}): install Debian's postgresql-client")
+        });
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(
+        created.status.success() || stderr.contains("already exists"),
+        "creating the database {database} failed: {stderr}"
+    );
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+
+    let (endpoint, root) = match (
+        std::env::var("KUMO_TEST_S3_ENDPOINT"),
+        std::env::var("KUMO_TEST_S3_ROOT"),
+    ) {
+        (Ok(endpoint), Ok(root)) => (endpoint, root),
+        _ => panic!(
+            "{test} needs an S3-compatible server: run scripts/test, which starts s3s-fs \
+             (cargo install s3s-fs@0.14.1 --features binary), or set KUMO_TEST_S3_ENDPOINT \
+             to its URL and KUMO_TEST_S3_ROOT to the folder it serves"
+        ),
+    };
+    // s3s-fs serves each folder under its root as a bucket: making one is
+    // the operator's step, done here directly.
+    let bucket = format!("kumo-{key}");
+    std::fs::create_dir_all(std::path::Path::new(&root).join(&bucket)).unwrap();
+    vec![
+        "--database-url".to_string(),
+        format!("{base}/{database}"),
+        "--slug-store".to_string(),
+        format!("s3://{bucket}?endpoint={endpoint}&region=us-east-1"),
+    ]
 }
 
 pub struct Reply {

@@ -1,0 +1,14 @@
+//! The same tests again, with each server's state in Postgres and its slugs in
+//! an S3-compatible store (`support::backend_flags` picks them by this
+//! module's name), both started by `scripts/test`.
+
+#[path = "access.rs"]
+mod access;
+#[path = "api.rs"]
+mod api;
+#[path = "commands.rs"]
+mod commands;
+#[path = "release_phase.rs"]
+mod release_phase;
+#[path = "run.rs"]
+mod run;
