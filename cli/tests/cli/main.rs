@@ -1,6 +1,8 @@
 //! The `kumo` binary end to end: its server, its Platform API and its commands.
 //! One test binary, since each one links all of wasmtime.
 #![allow(clippy::unwrap_used)]
+// `on_postgres_and_s3` loads test files a second time, on purpose.
+#![allow(clippy::duplicate_mod)]
 
 mod access;
 mod api;
