@@ -7,6 +7,7 @@
 mod access;
 mod api;
 mod commands;
+mod crash;
 mod heroku;
 mod release_phase;
 mod run;
