@@ -188,6 +188,12 @@ enum Command {
         #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
     },
+    /// Open an app's URL (plus PATH) in a web browser: `$BROWSER`, else xdg-open.
+    Open {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        path: Option<String>,
+    },
     /// Show an app's logs: the recent lines, and with --tail every new one.
     Logs {
         #[arg(short, long, default_value = git_app(), help = APP_HELP)]
@@ -371,6 +377,9 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             Command::PsScale { app, changes } => commands::ps::scale(&client, &app, &changes).await,
             Command::PsRestart { app, dyno } => {
                 commands::ps::restart(&client, &app, dyno.as_deref()).await
+            }
+            Command::Open { app, path } => {
+                commands::apps::open(&client, &app, path.as_deref()).await
             }
             Command::MaintenanceOn { app } => {
                 commands::apps::maintenance(&client, &app, true).await

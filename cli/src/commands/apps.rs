@@ -83,3 +83,31 @@ pub async fn maintenance(client: &Client, app: &str, on: bool) -> anyhow::Result
     );
     Ok(())
 }
+
+/// `kumo open [PATH]`: the app's URL in a browser (`$BROWSER`, else
+/// `xdg-open`); with neither, the URL is printed to open by hand.
+pub async fn open(client: &Client, app: &str, path: Option<&str>) -> anyhow::Result<()> {
+    let info = client.call("GET", &format!("/apps/{app}"), None).await?;
+    let base = info["web_url"].as_str().unwrap_or_default();
+    let url = match path {
+        Some(path) => format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        ),
+        None => base.to_string(),
+    };
+    let browser = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| "xdg-open".to_string());
+    println!("Opening ⬢ {app}... {url}");
+    let opened = std::process::Command::new(&browser)
+        .arg(&url)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !opened {
+        eprintln!("No browser could be started ({browser}): open {url} by hand, or set BROWSER.");
+    }
+    Ok(())
+}

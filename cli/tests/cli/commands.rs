@@ -1,7 +1,7 @@
 //! The `kumo` user commands against a real server: create an app, deploy a
 //! prebuilt component, set config, list releases; and errors that say what to fix.
 
-use crate::support::{self, Server, kumo, stdout};
+use crate::support::{self, Server, kumo, kumo_env, stdout};
 use std::process::Command;
 
 fn wait_for_body(server: &Server, app: &str, expected: &str) {
@@ -46,6 +46,17 @@ fn create_deploy_configure_and_list() {
         ],
     ));
     assert!(out.contains("-----> Uploading slug "), "{out}");
+
+    // `open` hands the URL to $BROWSER.
+    let opened = stdout(&kumo_env(
+        &server,
+        &server.token,
+        &["open", "-a", "hello-app", "/about"],
+        None,
+        &[("BROWSER", "echo")],
+    ));
+    let url = format!("http://hello-app.localhost:{}/about", server.router_port);
+    assert_eq!(opened, format!("Opening ⬢ hello-app... {url}\n{url}\n"));
     assert!(out.contains("-----> Releasing... done, v1\n"), "{out}");
     assert!(
         out.ends_with(&format!(

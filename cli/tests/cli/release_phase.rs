@@ -100,6 +100,18 @@ fn release_phase_gates_each_release() {
     let server = Server::start(data.path(), &[], "Router listening on");
     stdout(&kumo(&server, &["apps:create", "migrate"]));
     let slug = server.upload_slug("migrate", &pack_slug(data.path()));
+    let info = server.api("GET", &format!("/apps/migrate/slugs/{slug}"), None, None);
+    assert_eq!(info.status, 200, "{}", info.body);
+    let info = info.json();
+    assert_eq!(
+        info["process_types"]["release"],
+        "release.wasm migrating env=STAGE exit-env=RELEASE_EXIT"
+    );
+    assert_eq!(info["process_types"]["web"], "web.wasm");
+    assert!(info["size"].as_u64().unwrap() > 1000, "{info}");
+    let missing = format!("sha256:{}", "0".repeat(64));
+    let reply = server.api("GET", &format!("/apps/migrate/slugs/{missing}"), None, None);
+    assert_eq!(reply.status, 404, "{}", reply.body);
 
     // A deploy is pending until its release command has run; its output streams.
     let created = server.api(

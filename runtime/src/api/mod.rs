@@ -151,6 +151,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
                 slugs::MAX_SLUG_BYTES + 1,
             )),
         )
+        .route("/apps/{app}/slugs/{slug}", get(slugs::info))
         .route(
             "/apps/{app}/formation",
             get(formation::list).patch(formation::batch_update),

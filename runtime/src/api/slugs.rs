@@ -3,11 +3,12 @@
 //! stored by digest, and every component is compiled before the slug is accepted.
 
 use super::{ApiError, Caller, Platform};
+use crate::state::App;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use kumo_slug::Digest;
+use kumo_slug::{Digest, Manifest};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -58,6 +59,36 @@ pub async fn create(
         .check_slug(&digest)
         .await
         .map_err(|e| ApiError::invalid(format!("the slug cannot run: {e}")))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(slug_json(&app, &digest, &manifest, body.len() as u64)),
+    ))
+}
+
+/// `GET /apps/{app}/slugs/{slug}`: a stored slug by its id (`sha256:…`).
+pub async fn info(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, slug)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let not_found = || ApiError::not_found(format!("Couldn't find slug {slug}."));
+    let digest = Digest::parse(&slug).map_err(|_| not_found())?;
+    let size = platform
+        .slugs
+        .size(&digest)
+        .await
+        .map_err(crate::state::StateError::from)?
+        .ok_or_else(not_found)?;
+    let manifest = platform
+        .manager
+        .check_slug(&digest)
+        .await
+        .map_err(|e| ApiError::invalid(format!("slug {slug} cannot be read: {e}")))?;
+    Ok(Json(slug_json(&app, &digest, &manifest, size)))
+}
+
+fn slug_json(app: &App, digest: &Digest, manifest: &Manifest, size: u64) -> Value {
     let process_types: serde_json::Map<String, Value> = manifest
         .process_types
         .iter()
@@ -68,19 +99,16 @@ pub async fn create(
             (name.clone(), Value::String(command.join(" ")))
         })
         .collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "id": digest.as_str(),
-            "checksum": format!("SHA256:{}", digest.hex()),
-            "process_types": process_types,
-            "size": body.len(),
-            "stack": { "id": "00000000-0000-0000-0000-000000000002", "name": manifest.stack },
-            "buildpack_provided_description": manifest.buildpack,
-            "commit": null,
-            "commit_description": null,
-            "app": { "id": app.id, "name": app.name },
-            "blob": null,
-        })),
-    ))
+    json!({
+        "id": digest.as_str(),
+        "checksum": format!("SHA256:{}", digest.hex()),
+        "process_types": process_types,
+        "size": size,
+        "stack": { "id": "00000000-0000-0000-0000-000000000002", "name": manifest.stack },
+        "buildpack_provided_description": manifest.buildpack,
+        "commit": null,
+        "commit_description": null,
+        "app": { "id": app.id, "name": app.name },
+        "blob": null,
+    })
 }

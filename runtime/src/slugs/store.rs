@@ -64,9 +64,14 @@ impl SlugStore {
 
     /// Whether the store holds `digest`.
     pub async fn contains(&self, digest: &Digest) -> anyhow::Result<bool> {
+        Ok(self.size(digest).await?.is_some())
+    }
+
+    /// The size of slug `digest`'s archive, if the store holds it.
+    pub async fn size(&self, digest: &Digest) -> anyhow::Result<Option<u64>> {
         match self.store.head(&Self::key(digest)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("looking up slug {digest}")),
         }
     }

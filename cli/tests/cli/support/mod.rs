@@ -335,7 +335,19 @@ pub fn kumo_as(
     args: &[&str],
     stdin: Option<&str>,
 ) -> std::process::Output {
+    kumo_env(server, token, args, stdin, &[])
+}
+
+/// [`kumo_as`] with extra environment variables.
+pub fn kumo_env(
+    server: &Server,
+    token: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kumo"));
+    command.envs(env.iter().copied());
     command
         .args(args)
         .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
