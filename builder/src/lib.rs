@@ -1,6 +1,8 @@
 //! Kumo's builder: turns what a user deploys into what a slug holds.
 //!
-//! So far it compiles Rust projects into components ([`rust`]) and converts WASI
+//! [`buildpack::build`] turns a source tree into a slug with the first
+//! [`buildpack::Buildpack`] that recognises it (Rust, C, prebuilt `.wasm`),
+//! the app's `Procfile` ([`procfile`]) and its build cache. It converts WASI
 //! preview 1 core modules (what Go, C, C++ and Rust's `wasm32-wasip1` target
 //! produce) into components with the preview 1 adapter that matches Kumo's
 //! wasmtime, so the runtime only ever runs components.
@@ -8,8 +10,13 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod buildpack;
+pub mod c;
 mod componentize;
 pub mod prebuilt;
+mod process;
+pub mod procfile;
 pub mod rust;
+pub mod source;
 
 pub use componentize::{ModuleKind, componentize, module_kind};

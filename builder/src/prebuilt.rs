@@ -1,6 +1,7 @@
 //! Prebuilt components deployed as they are (`kumo deploy --wasm app.wasm`):
 //! made a component if needed, given a process type by what it exports, packed.
 
+use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use crate::componentize;
 use kumo_slug::{Manifest, PackedSlug, ProcessKind, ProcessType};
 use std::collections::BTreeMap;
@@ -79,6 +80,47 @@ pub fn slug(wasm: &[u8], process_type: &str, out: &Path) -> anyhow::Result<Packe
     let packed = kumo_slug::pack(&app, &manifest, out);
     let _ = std::fs::remove_dir_all(&app);
     Ok(packed?)
+}
+
+/// The prebuilt buildpack: `.wasm` files (components or WASI preview 1
+/// modules) at the top of the source, deployed as they are.
+pub struct PrebuiltBuildpack;
+
+impl PrebuiltBuildpack {
+    fn wasm_files(src: &Path) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(src)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".wasm"))
+            .collect();
+        files.sort();
+        files
+    }
+}
+
+impl Buildpack for PrebuiltBuildpack {
+    fn name(&self) -> &'static str {
+        "prebuilt"
+    }
+
+    fn detect(&self, src: &Path) -> Option<String> {
+        (!Self::wasm_files(src).is_empty()).then(|| "Prebuilt Wasm".to_string())
+    }
+
+    fn compile(&self, ctx: &mut BuildContext<'_>) -> anyhow::Result<Compiled> {
+        let files = Self::wasm_files(ctx.app_dir);
+        (ctx.log)(&format!("Using {}", files.join(", ")));
+        let mut compiled = Compiled::default();
+        if let [only] = files.as_slice() {
+            compiled
+                .default_process_types
+                .insert("web".to_string(), only.clone());
+        }
+        Ok(compiled)
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Compiling a Rust app into components: `cargo build --release --target wasm32-wasip2`.
 
+use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use anyhow::Context as _;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,10 +19,12 @@ pub struct BuiltComponent {
 
 /// Builds every binary of the Cargo project at `src` for [`TARGET`], with its
 /// build cache in `target_dir`; compiler output goes to `log` line by line.
+/// Past `deadline`, cargo and its compilers are killed.
 pub fn compile(
     src: &Path,
     target_dir: &Path,
     log: &mut dyn FnMut(&str),
+    deadline: Option<std::time::Instant>,
 ) -> anyhow::Result<Vec<BuiltComponent>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
@@ -49,23 +52,45 @@ pub fn compile(
     ] {
         command.env_remove(var);
     }
-    let mut child = command.spawn().with_context(|| {
+    let mut child = crate::process::spawn_group(&mut command).with_context(|| {
         format!(
             "running {}: is Rust installed? (https://rustup.rs)",
             cargo.to_string_lossy()
         )
     })?;
+    let watchdog = crate::process::Watchdog::new(&child, deadline);
+    // cargo's progress (stderr) and its JSON messages (stdout), as they come.
+    enum Line {
+        Progress(String),
+        Message(String),
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().context("cargo stderr")?;
-    let stderr_lines = std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
-    let mut built = Vec::new();
     let stdout = child.stdout.take().context("cargo stdout")?;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("reading cargo's output")?;
+    let progress_tx = tx.clone();
+    let readers = [
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = progress_tx.send(Line::Progress(line));
+            }
+        }),
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(Line::Message(line));
+            }
+        }),
+    ];
+    let mut built = Vec::new();
+    let mut errors = Vec::new();
+    for line in rx {
+        let line = match line {
+            Line::Progress(line) => {
+                log(line.trim_start());
+                errors.push(line);
+                continue;
+            }
+            Line::Message(line) => line,
+        };
         let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
             log(&line);
             continue;
@@ -96,10 +121,12 @@ pub fn compile(
             rendered.lines().for_each(&mut *log);
         }
     }
+    for reader in readers {
+        let _ = reader.join();
+    }
     let status = child.wait().context("waiting for cargo")?;
-    let errors = stderr_lines.join().unwrap_or_default();
-    for line in &errors {
-        log(line);
+    if watchdog.finish() {
+        anyhow::bail!("cargo was stopped: the build ran past its time limit");
     }
     if !status.success() {
         let missing_target = errors.iter().any(|l| {
@@ -117,4 +144,42 @@ pub fn compile(
         );
     }
     Ok(built)
+}
+
+/// The Rust buildpack: a `Cargo.toml` project, each binary built for
+/// [`TARGET`] with the target folder in the app's build cache, and copied to
+/// `<binary>.wasm` at the top of the app.
+pub struct RustBuildpack;
+
+impl Buildpack for RustBuildpack {
+    fn name(&self) -> &'static str {
+        "rust"
+    }
+
+    fn detect(&self, src: &Path) -> Option<String> {
+        src.join("Cargo.toml").is_file().then(|| "Rust".to_string())
+    }
+
+    fn compile(&self, ctx: &mut BuildContext<'_>) -> anyhow::Result<Compiled> {
+        (ctx.log)(&format!("Building with cargo for {TARGET}"));
+        let built = compile(
+            ctx.app_dir,
+            &ctx.cache_dir.join("target"),
+            ctx.log,
+            ctx.deadline,
+        )?;
+        let mut compiled = Compiled::default();
+        for component in &built {
+            let file = format!("{}.wasm", component.name);
+            std::fs::copy(&component.path, ctx.app_dir.join(&file))
+                .with_context(|| format!("copying {file}"))?;
+            (ctx.log)(&format!("Installed {file}"));
+        }
+        if let [only] = built.as_slice() {
+            compiled
+                .default_process_types
+                .insert("web".to_string(), format!("{}.wasm", only.name));
+        }
+        Ok(compiled)
+    }
 }

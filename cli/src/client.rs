@@ -118,6 +118,37 @@ impl Client {
             .0)
     }
 
+    /// Sends raw bytes in pieces, advancing `progress` as each goes out.
+    pub async fn send_with_progress(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+        progress: indicatif::ProgressBar,
+    ) -> anyhow::Result<Value> {
+        use futures::StreamExt as _;
+        const PIECE: usize = 64 * 1024;
+        let pieces: Vec<Bytes> = (0..body.len())
+            .step_by(PIECE)
+            .map(|start| body.slice(start..(start + PIECE).min(body.len())))
+            .collect();
+        let stream = futures::stream::iter(pieces).map(move |piece| {
+            progress.inc(piece.len() as u64);
+            Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(piece))
+        });
+        Ok(self
+            .request_body(
+                method,
+                path,
+                content_type,
+                BodyExt::boxed(http_body_util::StreamBody::new(stream)),
+                None,
+            )
+            .await?
+            .0)
+    }
+
     /// Sends one request; returns its JSON body and its `Next-Range`, if any.
     async fn request(
         &self,
@@ -125,6 +156,18 @@ impl Client {
         path: &str,
         content_type: &str,
         body: Bytes,
+        range: Option<&str>,
+    ) -> anyhow::Result<(Value, Option<String>)> {
+        self.request_body(method, path, content_type, Full::new(body).boxed(), range)
+            .await
+    }
+
+    async fn request_body(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>,
         range: Option<&str>,
     ) -> anyhow::Result<(Value, Option<String>)> {
         let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
@@ -153,7 +196,7 @@ impl Client {
                 "user-agent",
                 concat!("kumo-cli/", env!("CARGO_PKG_VERSION")),
             )
-            .body(Full::new(body))?;
+            .body(body)?;
         let response = sender
             .send_request(request)
             .await

@@ -63,7 +63,12 @@ pub async fn deploy(
     );
     let (src_dir, target_dir) = (src.clone(), root.join("target"));
     let built = tokio::task::spawn_blocking(move || {
-        kumo_builder::rust::compile(&src_dir, &target_dir, &mut |line| println!("       {line}"))
+        kumo_builder::rust::compile(
+            &src_dir,
+            &target_dir,
+            &mut |line| println!("       {line}"),
+            None,
+        )
     })
     .await??;
     let component = built.first().context("the demo app built no component")?;

@@ -285,16 +285,58 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
-    /// Deploy to an app. So far: a prebuilt component with --wasm.
+    /// Deploy an app: build the folder's source on the server (default: the
+    /// current folder), a git repository with --git, or a prebuilt component with --wasm.
     Deploy {
         #[arg(short, long, default_value = git_app(), help = APP_HELP)]
         app: String,
+        /// The app's source folder. Default: the current folder.
+        #[arg(conflicts_with_all = ["wasm", "git"])]
+        dir: Option<PathBuf>,
         /// A Wasm component, or a WASI preview 1 module, to deploy as it is.
-        #[arg(long, required = true)]
-        wasm: PathBuf,
-        /// The process type it runs as. Default: web.
+        #[arg(long, conflicts_with = "git")]
+        wasm: Option<PathBuf>,
+        /// With --wasm, the process type it runs as. Default: web.
         #[arg(long, default_value = "web")]
         process: String,
+        /// A git repository URL to build.
+        #[arg(long)]
+        git: Option<String>,
+        /// With --git, the branch, tag or commit. Default: the repository's default branch.
+        #[arg(long = "ref", requires = "git")]
+        reference: Option<String>,
+    },
+    /// Pin the buildpack an app's builds use.
+    #[command(name = "buildpacks:set")]
+    BuildpacksSet {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        buildpack: String,
+    },
+    /// Let an app's builds detect their buildpack again.
+    #[command(name = "buildpacks:clear")]
+    BuildpacksClear {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+    },
+    /// Show the buildpack an app is pinned to.
+    Buildpacks {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+    },
+    /// List an app's builds.
+    Builds {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the output of a build (default: the newest).
+    #[command(name = "builds:output")]
+    BuildsOutput {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        build: Option<String>,
     },
 }
 
@@ -440,8 +482,33 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
                     .await
             }
             Command::PsStop { app, dyno } => commands::ps::stop(&client, &app, &dyno).await,
-            Command::Deploy { app, wasm, process } => {
-                commands::deploy::wasm(&client, &app, &wasm, &process).await
+            Command::Deploy {
+                app,
+                dir,
+                wasm,
+                process,
+                git,
+                reference,
+            } => match (wasm, git) {
+                (Some(wasm), _) => commands::deploy::wasm(&client, &app, &wasm, &process).await,
+                (None, Some(url)) => {
+                    commands::deploy::git(&client, &app, &url, reference.as_deref()).await
+                }
+                (None, None) => {
+                    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+                    commands::deploy::source(&client, &app, &dir).await
+                }
+            },
+            Command::BuildpacksSet { app, buildpack } => {
+                commands::builds::set_buildpack(&client, &app, Some(&buildpack)).await
+            }
+            Command::BuildpacksClear { app } => {
+                commands::builds::set_buildpack(&client, &app, None).await
+            }
+            Command::Buildpacks { app } => commands::builds::buildpacks(&client, &app).await,
+            Command::Builds { app, json } => commands::builds::list(&client, &app, json).await,
+            Command::BuildsOutput { app, build } => {
+                commands::builds::output(&client, &app, build.as_deref()).await
             }
         }
     })

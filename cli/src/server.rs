@@ -107,6 +107,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("  {token}");
     }
 
+    for build in state.fail_interrupted_builds().await? {
+        println!(
+            "Build {} was running when Kumo stopped: marked failed",
+            build.id
+        );
+    }
     for release in state.fail_interrupted_releases().await? {
         println!(
             "Release v{} was in its release phase when Kumo stopped: marked failed",
@@ -149,6 +155,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         log_sessions: Default::default(),
         attach_sessions: Default::default(),
         release_phases: Default::default(),
+        builds_output: Default::default(),
+        build_queue: tokio::sync::Semaphore::new(1),
+        data_dir: settings.data_dir.clone(),
     });
     let api = tokio::spawn(async move {
         axum::serve(api_listener, kumo_runtime::api::router(platform)).await

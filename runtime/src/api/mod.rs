@@ -7,11 +7,13 @@
 mod access;
 mod apps;
 mod auth;
+mod builds;
 mod domains;
 mod dynos;
 mod error;
 mod formation;
 mod logs;
+mod output;
 mod paging;
 mod release_phase;
 mod releases;
@@ -21,7 +23,7 @@ mod slugs;
 pub use auth::Caller;
 pub use error::ApiError;
 pub use logs::LogSessions;
-pub use release_phase::ReleasePhases;
+pub use output::LiveOutputs;
 pub use run::AttachSessions;
 
 use crate::manager::DynoManager;
@@ -47,7 +49,14 @@ pub struct Platform {
     pub api_url: String,
     pub log_sessions: LogSessions,
     pub attach_sessions: AttachSessions,
-    pub release_phases: ReleasePhases,
+    /// Release-phase outputs being written, by release id.
+    pub release_phases: LiveOutputs,
+    /// Build outputs being written, by build id.
+    pub builds_output: LiveOutputs,
+    /// Builds run one at a time; the others wait their turn.
+    pub build_queue: tokio::sync::Semaphore,
+    /// Where uploaded sources, build folders and build caches live.
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Platform {
@@ -110,6 +119,19 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/log-sessions/{id}", get(logs::stream))
         .route("/attach/{secret}", get(run::attach))
         .route("/release-output/{release}", get(release_phase::stream))
+        .route("/build-output/{build}", get(builds::output))
+        .route(
+            "/apps/{app}/sources",
+            axum::routing::post(builds::upload_source).layer(axum::extract::DefaultBodyLimit::max(
+                builds::MAX_SOURCE_BYTES + 1,
+            )),
+        )
+        .route("/apps/{app}/builds", get(builds::list).post(builds::create))
+        .route("/apps/{app}/builds/{build}", get(builds::info))
+        .route(
+            "/apps/{app}/buildpack-installations",
+            get(builds::installations).put(builds::set_installations),
+        )
         .route("/apps", get(apps::list).post(apps::create))
         .route("/users/{user}/apps", get(apps::list_for_user))
         .route("/apps/{app}/addons", get(apps::no_items))
@@ -183,7 +205,7 @@ async fn request_id(request: Request<axum::body::Body>, next: Next) -> Response 
 }
 
 /// Refuses a request whose `Accept` names no version 3 of the API, as Heroku
-/// does. The health check and the log, attach and release-output streams,
+/// does. The health check and the log, attach, release-output and build-output streams,
 /// which clients fetch as they are, are exempt.
 async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Response {
     let path = request.uri().path();
@@ -191,6 +213,7 @@ async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Respons
         || path.starts_with("/log-sessions/")
         || path.starts_with("/attach/")
         || path.starts_with("/release-output/")
+        || path.starts_with("/build-output/")
     {
         return next.run(request).await;
     }

@@ -5,6 +5,7 @@
 //! is `failed` and nothing else changes. Its output is kept with the release and
 //! streamed, live and afterwards, at the release's `output_stream_url`.
 
+use super::output::{LiveOutput, text_response};
 use super::{ApiError, Platform};
 use crate::dynos::command::{Exit, Stdio};
 use crate::logplex::{Backlog, Filter, Source};
@@ -12,40 +13,14 @@ use crate::manager::OneOffRequest;
 use crate::sizes::DynoSize;
 use crate::source::ReleaseSpec;
 use crate::state::{App, Release, ReleaseStatus};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::response::Response;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// The longest a release command may run, as on Heroku: one hour.
 pub const RELEASE_PHASE_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// The output of release phases still running, by release id.
-#[derive(Default)]
-pub struct ReleasePhases {
-    running: Mutex<HashMap<String, Arc<PhaseOutput>>>,
-}
-
-/// What a running release command has printed so far, and whether it has ended.
-struct PhaseOutput {
-    text: Mutex<String>,
-    done: watch::Sender<bool>,
-}
-
-impl PhaseOutput {
-    fn push(&self, line: &str) {
-        {
-            let mut text = self.text.lock().expect("release output lock poisoned");
-            text.push_str(line);
-            text.push('\n');
-        }
-        self.done.send_modify(|_| {});
-    }
-}
 
 impl Platform {
     /// The status a new release of `slug` starts in: `pending` when the slug
@@ -72,16 +47,7 @@ impl Platform {
             self.converge(&app.name);
             return;
         }
-        let (done, _) = watch::channel(false);
-        let output = Arc::new(PhaseOutput {
-            text: Mutex::new(String::new()),
-            done,
-        });
-        self.release_phases
-            .running
-            .lock()
-            .expect("release phases lock poisoned")
-            .insert(release.id.clone(), output.clone());
+        let output = self.release_phases.start(&release.id);
         let (platform, app, release) = (self.clone(), app.clone(), release.clone());
         tokio::spawn(async move { platform.release_phase(app, release, output).await });
     }
@@ -92,7 +58,7 @@ impl Platform {
             .then(|| format!("{}/release-output/{}", self.api_url, release.id))
     }
 
-    async fn release_phase(self: Arc<Self>, app: App, release: Release, output: Arc<PhaseOutput>) {
+    async fn release_phase(self: Arc<Self>, app: App, release: Release, output: Arc<LiveOutput>) {
         let name = format!("release.{}", release.version);
         let log = self.manager.logplex().app(&app.name);
         // Listen before starting, so not a line of the command is missed.
@@ -175,24 +141,18 @@ impl Platform {
             output.push(&verdict);
         }
         log.log(Source::Kumo, "api", &verdict);
-        let text = output
-            .text
-            .lock()
-            .expect("release output lock poisoned")
-            .clone();
-        if let Err(e) = self.state.finish_release(&release, succeeded, &text).await {
+        if let Err(e) = self
+            .state
+            .finish_release(&release, succeeded, &output.text())
+            .await
+        {
             log.log(
                 Source::Kumo,
                 "api",
                 &format!("Release v{} could not be recorded: {e}", release.version),
             );
         }
-        self.release_phases
-            .running
-            .lock()
-            .expect("release phases lock poisoned")
-            .remove(&release.id);
-        output.done.send_replace(true);
+        self.release_phases.finish(&release.id);
         if succeeded {
             self.manager.converge(&app.name).await;
         }
@@ -206,44 +166,11 @@ pub async fn stream(
     State(platform): State<Arc<Platform>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let running = platform
-        .release_phases
-        .running
-        .lock()
-        .expect("release phases lock poisoned")
-        .get(&id)
-        .cloned();
-    let body = match running {
-        Some(output) => {
-            let done = output.done.subscribe();
-            Body::from_stream(futures::stream::unfold(
-                (output, done, 0usize),
-                |(output, mut done, sent)| async move {
-                    loop {
-                        let finished = *done.borrow_and_update();
-                        let chunk = output.text.lock().expect("release output lock poisoned")
-                            [sent..]
-                            .to_string();
-                        if !chunk.is_empty() {
-                            let sent = sent + chunk.len();
-                            return Some((
-                                Ok::<_, std::convert::Infallible>(Bytes::from(chunk)),
-                                (output, done, sent),
-                            ));
-                        }
-                        if finished || done.changed().await.is_err() {
-                            return None;
-                        }
-                    }
-                },
-            ))
-        }
+    let body = match platform.release_phases.stream(&id) {
+        Some(body) => body,
         None => Body::from(platform.state.release_output(&id).await?.ok_or_else(|| {
             ApiError::not_found("Couldn't find output for that release: it has no release phase.")
         })?),
     };
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(body)
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+    text_response(body)
 }

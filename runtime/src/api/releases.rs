@@ -131,52 +131,11 @@ pub async fn create(
         (Some(slug), None) => {
             let digest =
                 kumo_slug::Digest::parse(&slug).map_err(|e| ApiError::invalid(e.to_string()))?;
-            if !platform
-                .slugs
-                .contains(&digest)
-                .await
-                .map_err(crate::state::StateError::from)?
-            {
-                return Err(ApiError::not_found(format!(
-                    "Couldn't find slug {slug}: upload it first."
-                )));
-            }
-            // New process types join the formation: `web` with one dyno, the others with none.
-            let manifest = platform
-                .manager
-                .check_slug(&digest)
-                .await
-                .map_err(ApiError::invalid)?;
-            let existing = platform.state.formation(&app).await?;
-            let added: Vec<_> = manifest
-                .process_types
-                .keys()
-                .filter(|t| *t != "release" && !existing.iter().any(|l| &l.process_type == *t))
-                .map(|t| (t.clone(), Some(i64::from(t == "web")), None))
-                .collect();
-            if !added.is_empty() {
-                platform.state.scale(&app, &added).await?;
-            }
-            let config = platform
-                .state
-                .current_release(&app)
-                .await?
-                .map(|r| r.config)
-                .unwrap_or_default();
             let description = body
                 .description
                 .unwrap_or_else(|| format!("Deploy {}", digest.short()));
-            let status = platform.new_release_status(Some(&slug)).await?;
             platform
-                .state
-                .append_release(
-                    &app,
-                    Some(slug),
-                    config,
-                    &description,
-                    &caller.0.email,
-                    status,
-                )
+                .release_slug(&app, &digest, &description, &caller.0.email)
                 .await?
         }
         (None, None) => {
@@ -255,4 +214,61 @@ pub async fn update_config_vars(
         .await?;
     platform.go_live(&app, &release);
     Ok(Json(release.config))
+}
+
+impl Platform {
+    /// Appends a release of the stored slug `digest` with the current config
+    /// (not yet live: see [`Platform::go_live`]). The slug's new process types
+    /// join the formation: `web` with one dyno, the others with none.
+    pub async fn release_slug(
+        &self,
+        app: &App,
+        digest: &kumo_slug::Digest,
+        description: &str,
+        user_email: &str,
+    ) -> Result<Release, ApiError> {
+        if !self
+            .slugs
+            .contains(digest)
+            .await
+            .map_err(crate::state::StateError::from)?
+        {
+            return Err(ApiError::not_found(format!(
+                "Couldn't find slug {digest}: upload it first."
+            )));
+        }
+        let manifest = self
+            .manager
+            .check_slug(digest)
+            .await
+            .map_err(ApiError::invalid)?;
+        let existing = self.state.formation(app).await?;
+        let added: Vec<_> = manifest
+            .process_types
+            .keys()
+            .filter(|t| *t != "release" && !existing.iter().any(|l| &l.process_type == *t))
+            .map(|t| (t.clone(), Some(i64::from(t == "web")), None))
+            .collect();
+        if !added.is_empty() {
+            self.state.scale(app, &added).await?;
+        }
+        let config = self
+            .state
+            .current_release(app)
+            .await?
+            .map(|r| r.config)
+            .unwrap_or_default();
+        let status = self.new_release_status(Some(digest.as_str())).await?;
+        Ok(self
+            .state
+            .append_release(
+                app,
+                Some(digest.to_string()),
+                config,
+                description,
+                user_email,
+                status,
+            )
+            .await?)
+    }
 }

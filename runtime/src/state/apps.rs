@@ -151,6 +151,8 @@ impl State {
     pub async fn delete_app(&self, app: &App) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         for table in [
+            "app_buildpacks",
+            "builds",
             "collaborators",
             "domains",
             "formation",

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod apps;
+mod builds;
 mod collaborators;
 mod releases;
 mod source;
@@ -13,6 +14,7 @@ mod source;
 pub use accounts::Account;
 pub use apps::{App, FormationLine};
 pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
+pub use builds::{Build, BuildOutcome};
 pub use collaborators::Collaborator;
 pub use releases::{MAX_CONFIG_BYTES, Release, ReleaseStatus, check_config};
 pub use source::LedgerSource;
@@ -106,6 +108,24 @@ const MIGRATIONS: &[&str] = &[
         release_id TEXT PRIMARY KEY,
         app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
         output TEXT NOT NULL
+    )",
+    "CREATE TABLE builds (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        status TEXT NOT NULL,
+        source_url TEXT NOT NULL,
+        source_version TEXT,
+        buildpack TEXT,
+        slug_digest TEXT,
+        release_id TEXT,
+        output TEXT NOT NULL,
+        user_email TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )",
+    "CREATE TABLE app_buildpacks (
+        app_id TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+        buildpack TEXT NOT NULL
     )",
 ];
 
