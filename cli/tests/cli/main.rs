@@ -6,6 +6,7 @@
 
 mod access;
 mod api;
+mod builds;
 mod commands;
 mod crash;
 mod heroku;

@@ -6,6 +6,8 @@
 mod access;
 #[path = "api.rs"]
 mod api;
+#[path = "builds.rs"]
+mod builds;
 #[path = "commands.rs"]
 mod commands;
 #[path = "release_phase.rs"]

@@ -46,7 +46,7 @@ fn pack_slug(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// GETs a URL the API handed out (no token: the URL is the credential).
-fn fetch(url: &str) -> (u16, String) {
+pub fn fetch(url: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").unwrap();
     let (authority, path) = rest.split_once('/').unwrap();
     let port: u16 = authority.rsplit(':').next().unwrap().parse().unwrap();

@@ -424,6 +424,7 @@ impl Platform {
         let _ = tokio::fs::remove_dir_all(work).await;
         tokio::fs::create_dir_all(work).await?;
         let src_dir = work.join("src");
+        let mut commit = None;
         let archive = match source {
             Source::Uploaded(file) => {
                 let bytes = tokio::fs::read(&file).await.context("reading the source")?;
@@ -442,7 +443,7 @@ impl Platform {
                         .map(|r| format!(" at {r}"))
                         .unwrap_or_default()
                 ));
-                clone(&url, reference.as_deref(), &src_dir, output).await?;
+                commit = Some(clone(&url, reference.as_deref(), &src_dir, output).await?);
                 None
             }
         };
@@ -492,7 +493,7 @@ impl Platform {
             compile_started.elapsed().as_secs_f64()
         ));
         output.push("-----> Launching...");
-        let description = match &build.source_version {
+        let description = match commit.as_ref().or(build.source_version.as_ref()) {
             Some(v) if !v.is_empty() => format!("Deploy {}", &v[..v.len().min(7)]),
             _ => format!("Deploy {}", digest.short()),
         };
@@ -541,13 +542,13 @@ async fn fetch(url: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Clones `url` (at `reference`, a branch, tag or commit) into `dest` with the
-/// machine's git, without its `.git` folder.
+/// machine's git, without its `.git` folder; returns the commit's id.
 async fn clone(
     url: &str,
     reference: Option<&str>,
     dest: &std::path::Path,
     output: &LiveOutput,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let git = |args: &[&str], dir: Option<&std::path::Path>| {
         let mut command = tokio::process::Command::new("git");
         command.args(args).env("GIT_TERMINAL_PROMPT", "0");
@@ -580,7 +581,12 @@ async fn clone(
     ))
     .await
     .map_err(|e| anyhow::anyhow!("{url} has no branch, tag or commit `{reference}`: {e}"))?;
-    output.push(&format!("       Checked out {reference}"));
+    let head = git(&["rev-parse", "HEAD"], Some(dest))
+        .output()
+        .await
+        .map_err(|e| anyhow::anyhow!("running git failed: {e}"))?;
+    let commit = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    output.push(&format!("       Checked out {reference} ({commit})"));
     let _ = tokio::fs::remove_dir_all(dest.join(".git")).await;
-    Ok(())
+    Ok(commit)
 }
