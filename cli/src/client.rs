@@ -49,10 +49,24 @@ impl Client {
         &self.token
     }
 
+    /// A client for the API at `url` with `token`.
+    pub fn for_url(url: &str, token: &str) -> anyhow::Result<Client> {
+        let (host, port) = Client::parse_endpoint(url)?;
+        Ok(Client {
+            host,
+            port,
+            token: token.to_string(),
+        })
+    }
+
     /// `KUMO_HOST`'s host name and port.
     pub fn endpoint() -> anyhow::Result<(String, u16)> {
         let url =
             std::env::var("KUMO_HOST").unwrap_or_else(|_| "http://127.0.0.1:5000".to_string());
+        Client::parse_endpoint(&url)
+    }
+
+    fn parse_endpoint(url: &str) -> anyhow::Result<(String, u16)> {
         let rest = url.strip_prefix("http://").with_context(|| {
             format!("invalid KUMO_HOST `{url}`: use an http:// URL like http://127.0.0.1:5000")
         })?;

@@ -306,6 +306,18 @@ enum Command {
         #[arg(long = "ref", requires = "git")]
         reference: Option<String>,
     },
+    /// Add the git remote `kumo` for an app, so `git push kumo main` deploys it.
+    #[command(name = "git:remote")]
+    GitRemote {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        /// The remote's name.
+        #[arg(short, long, default_value = "kumo")]
+        remote: String,
+    },
+    /// The hook Kumo's app repositories run on a push (not for direct use).
+    #[command(name = "git-hook", hide = true)]
+    GitHook { hook: String },
     /// Pin the buildpack an app's builds use.
     #[command(name = "buildpacks:set")]
     BuildpacksSet {
@@ -378,11 +390,15 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
         match command {
             Command::Login => return commands::auth::login().await,
             Command::Logout => return commands::auth::logout(),
+            Command::GitHook { hook } => return commands::git::hook(&hook).await,
             _ => {}
         }
         let client = client::Client::from_env()?;
         match command {
-            Command::Server(_) | Command::Login | Command::Logout => {
+            Command::GitRemote { app, remote } => {
+                commands::git::add_remote(&client, &app, &remote).await
+            }
+            Command::Server(_) | Command::Login | Command::Logout | Command::GitHook { .. } => {
                 unreachable!("handled before")
             }
             Command::AuthWhoami => commands::auth::whoami(&client).await,

@@ -115,7 +115,11 @@ pub async fn git(
 }
 
 /// Starts a build of `source_blob`, streams its output, and fails if it failed.
-async fn build(client: &Client, app: &str, source_blob: serde_json::Value) -> anyhow::Result<()> {
+pub async fn build(
+    client: &Client,
+    app: &str,
+    source_blob: serde_json::Value,
+) -> anyhow::Result<()> {
     let build = client
         .call(
             "POST",

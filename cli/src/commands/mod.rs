@@ -7,6 +7,7 @@ pub mod builds;
 pub mod config;
 pub mod deploy;
 pub mod domains;
+pub mod git;
 pub mod logs;
 pub mod ps;
 pub mod releases;

@@ -394,3 +394,112 @@ fn failed_builds_say_why_and_change_nothing() {
         "{last}"
     );
 }
+
+#[test]
+fn git_push_builds_main_and_refuses_the_rest() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "pushed"]));
+    // git finds the token in ~/.netrc, as Heroku's git pushes do.
+    let home = data.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join(".netrc"),
+        format!(
+            "machine 127.0.0.1\n  login admin@kumo.local\n  password {}\n",
+            server.token
+        ),
+    )
+    .unwrap();
+    let repo = data.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for file in ["hello.c", "Procfile", "README.md"] {
+        std::fs::copy(Path::new(&example("c-hello")).join(file), repo.join(file)).unwrap();
+    }
+    let git_in = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .env("HOME", &home)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", "Kumo Test")
+            .env("GIT_AUTHOR_EMAIL", "test@kumo.local")
+            .env("GIT_COMMITTER_NAME", "Kumo Test")
+            .env("GIT_COMMITTER_EMAIL", "test@kumo.local")
+            .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
+            .output()
+            .unwrap()
+    };
+    assert!(
+        git_in(&["init", "--quiet", "--initial-branch", "main"])
+            .status
+            .success()
+    );
+    assert!(git_in(&["add", "."]).status.success());
+    assert!(
+        git_in(&["commit", "--quiet", "-m", "first"])
+            .status
+            .success()
+    );
+    let remote = Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .current_dir(&repo)
+        .args(["git:remote", "-a", "pushed"])
+        .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
+        .env("KUMO_API_KEY", &server.token)
+        .output()
+        .unwrap();
+    let remote_out = String::from_utf8_lossy(&remote.stdout);
+    assert!(remote.status.success(), "{remote_out}");
+    has(
+        &remote_out,
+        &format!(
+            "set git remote kumo to http://127.0.0.1:{}/pushed.git",
+            server.api_port
+        ),
+    );
+
+    let push = git_in(&["push", "kumo", "main"]);
+    let err = String::from_utf8_lossy(&push.stderr);
+    assert!(push.status.success(), "{err}");
+    has(&err, "remote: -----> Building ");
+    has(&err, "remote: -----> C app detected");
+    has(&err, "remote:        Released v1");
+    wait_for(&server, "pushed", "/", "Hello from C on Kumo");
+
+    // Another branch, a failing build and a missing token are refused.
+    let push = git_in(&["push", "kumo", "main:feature"]);
+    let err = String::from_utf8_lossy(&push.stderr);
+    assert!(!push.status.success());
+    has(
+        &err,
+        "pushing to `feature` is not supported: Kumo builds `main`. Deploy this branch with `git push kumo feature:main`.",
+    );
+    std::fs::write(repo.join("Procfile"), "web app.wasm\n").unwrap();
+    assert!(
+        git_in(&["commit", "--quiet", "-am", "broken"])
+            .status
+            .success()
+    );
+    let push = git_in(&["push", "kumo", "main"]);
+    let err = String::from_utf8_lossy(&push.stderr);
+    assert!(!push.status.success(), "{err}");
+    has(
+        &err,
+        "Procfile line 1: `web app.wasm` is not `type: command`",
+    );
+    has(&err, "pre-receive hook declined");
+    std::fs::remove_file(home.join(".netrc")).unwrap();
+    let push = git_in(&["push", "kumo", "main"]);
+    assert!(!push.status.success());
+    // Without a token the server asks for credentials (401), which git cannot give here.
+    has(
+        &String::from_utf8_lossy(&push.stderr),
+        "could not read Username",
+    );
+
+    // The app's repository holds only what was accepted.
+    let releases = server
+        .api("GET", "/apps/pushed/releases", None, None)
+        .json();
+    assert_eq!(releases.as_array().unwrap().len(), 1, "{releases}");
+}

@@ -32,7 +32,7 @@ impl FromRequestParts<Arc<Platform>> for Caller {
 }
 
 /// The token in an `Authorization` header value.
-fn token_from(header: &str) -> Option<String> {
+pub(super) fn token_from(header: &str) -> Option<String> {
     let (scheme, rest) = header.trim().split_once(' ')?;
     match scheme.to_ascii_lowercase().as_str() {
         "bearer" => Some(rest.trim().to_string()).filter(|t| !t.is_empty()),

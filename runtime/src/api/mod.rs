@@ -12,6 +12,7 @@ mod domains;
 mod dynos;
 mod error;
 mod formation;
+mod git;
 mod logs;
 mod output;
 mod paging;
@@ -182,6 +183,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             "/apps/{app}/formation/{type}",
             get(formation::info).patch(formation::update),
         )
+        .route("/{repo}/{*rest}", get(git::serve).post(git::serve))
         .fallback(|| async { ApiError::not_found("The requested API endpoint was not found.") })
         .layer(middleware::from_fn(check_accept))
         .layer(middleware::from_fn(request_id))
@@ -209,7 +211,12 @@ async fn request_id(request: Request<axum::body::Body>, next: Next) -> Response 
 /// which clients fetch as they are, are exempt.
 async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Response {
     let path = request.uri().path();
-    if path == "/health"
+    let git = path
+        .split('/')
+        .nth(1)
+        .is_some_and(|repo| repo.ends_with(".git"));
+    if git
+        || path == "/health"
         || path.starts_with("/log-sessions/")
         || path.starts_with("/attach/")
         || path.starts_with("/release-output/")
