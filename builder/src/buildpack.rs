@@ -54,9 +54,11 @@ pub trait Buildpack: Send + Sync {
 }
 
 /// The buildpacks Kumo ships, in the order they are tried.
+/// (Go before C: a Go module may carry C files for cgo.)
 pub fn all() -> Vec<Box<dyn Buildpack>> {
     vec![
         Box::new(crate::rust::RustBuildpack),
+        Box::new(crate::go::GoBuildpack),
         Box::new(crate::c::CBuildpack),
         Box::new(crate::prebuilt::PrebuiltBuildpack),
     ]
@@ -114,7 +116,7 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
             .find_map(|b| b.detect(request.src).map(|d| (b, d)))
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
+                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
                 )
             })?,
     };

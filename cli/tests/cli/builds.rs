@@ -1,4 +1,4 @@
-//! Builds from source: `kumo deploy DIR` for the Rust and C examples and a
+//! Builds from source: `kumo deploy DIR` for the Rust, Go and C examples and a
 //! folder of prebuilt `.wasm`, the Build API with a tarball URL and a git
 //! repository, and every way a build can fail leaving the app as it was.
 
@@ -52,7 +52,7 @@ fn has(text: &str, needle: &str) {
 }
 
 #[test]
-fn deploy_builds_the_rust_and_c_examples_from_source() {
+fn deploy_builds_the_rust_go_and_c_examples_from_source() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[], "Router listening on");
 
@@ -85,6 +85,18 @@ fn deploy_builds_the_rust_and_c_examples_from_source() {
     has(&out, "Compiling hello.c into app.wasm");
     has(&out, "Released v2");
     wait_for(&server, "c-src", "/hi", "Howdy from C on Kumo: GET /hi");
+
+    // Go, as CGI through net/http/cgi.
+    stdout(&kumo(&server, &["apps:create", "go-src"]));
+    stdout(&kumo(
+        &server,
+        &["config:set", "-a", "go-src", "GREETING=Hej"],
+    ));
+    let (ok, out, err) = deploy(&server, &["-a", "go-src", &example("go-hello")]);
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    has(&out, "-----> Go app detected");
+    has(&out, "Building . into go-hello.wasm");
+    wait_for(&server, "go-src", "/path", "Hej from Go on Kumo: GET /path");
 
     let builds = stdout(&kumo(&server, &["builds", "-a", "c-src"]));
     has(&builds, "succeeded  c");
@@ -278,7 +290,7 @@ fn failed_builds_say_why_and_change_nothing() {
     assert!(!unknown.status.success());
     has(
         &String::from_utf8_lossy(&unknown.stderr),
-        "unknown buildpack `cobol`: Kumo has rust, c, prebuilt",
+        "unknown buildpack `cobol`: Kumo has rust, go, c, prebuilt",
     );
     stdout(&kumo(&server, &["buildpacks:clear", "-a", "prebuilt-app"]));
 
