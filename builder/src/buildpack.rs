@@ -33,6 +33,10 @@ pub struct BuildContext<'a> {
     pub log: &'a mut dyn FnMut(&str),
     /// When the build must end: programs still running then are killed.
     pub deadline: Option<std::time::Instant>,
+    /// Toolchains a buildpack installs for itself, shared by every app.
+    pub tools_dir: &'a Path,
+    /// The app's Procfile (empty without one).
+    pub procfile: &'a Procfile,
 }
 
 /// What a buildpack compiled.
@@ -41,6 +45,9 @@ pub struct Compiled {
     /// Process types used when the app has no `Procfile` line for them:
     /// type → command (`web` → `rust-hello.wasm`).
     pub default_process_types: BTreeMap<String, String>,
+    /// Procfile commands the buildpack turned into components: type → the
+    /// command that replaces the Procfile's (`web: gunicorn app:app` → `web.wasm`).
+    pub commands: BTreeMap<String, String>,
 }
 
 /// Source tree → components. Implementations must not write outside
@@ -59,6 +66,7 @@ pub fn all() -> Vec<Box<dyn Buildpack>> {
     vec![
         Box::new(crate::rust::RustBuildpack),
         Box::new(crate::go::GoBuildpack),
+        Box::new(crate::python::PythonBuildpack),
         Box::new(crate::c::CBuildpack),
         Box::new(crate::prebuilt::PrebuiltBuildpack),
     ]
@@ -77,6 +85,8 @@ pub struct BuildRequest<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// When the build must end: programs still running then are killed.
     pub deadline: Option<std::time::Instant>,
+    /// Toolchains buildpacks install for themselves, shared by every app.
+    pub tools_dir: &'a Path,
 }
 
 /// A finished build.
@@ -116,7 +126,7 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
             .find_map(|b| b.detect(request.src).map(|d| (b, d)))
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
+                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), Python (requirements.txt or pyproject.toml), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
                 )
             })?,
     };
@@ -144,6 +154,8 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
             env: request.env,
             log: &mut indented,
             deadline: request.deadline,
+            tools_dir: request.tools_dir,
+            procfile: &procfile,
         })?
     };
 
@@ -156,6 +168,11 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
     }
     for (name, entry) in &procfile {
         commands.insert(name.clone(), (entry.command.clone(), entry.argv.clone()));
+    }
+    for (name, command) in &compiled.commands {
+        let argv =
+            shell_words::split(command).with_context(|| format!("the command of `{name}`"))?;
+        commands.insert(name.clone(), (command.clone(), argv));
     }
     if commands.is_empty() {
         anyhow::bail!(

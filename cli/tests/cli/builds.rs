@@ -1,4 +1,4 @@
-//! Builds from source: `kumo deploy DIR` for the Rust, Go and C examples and a
+//! Builds from source: `kumo deploy DIR` for the Rust, Go, Python and C examples and a
 //! folder of prebuilt `.wasm`, the Build API with a tarball URL and a git
 //! repository, and every way a build can fail leaving the app as it was.
 
@@ -104,6 +104,44 @@ fn deploy_builds_the_rust_go_and_c_examples_from_source() {
     has(&output, "-----> C app detected");
     let releases = stdout(&kumo(&server, &["releases", "-a", "c-src"]));
     has(&releases, "Deploy ");
+}
+
+#[test]
+fn deploy_builds_a_flask_app_from_pypi() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "flask-src"]));
+    stdout(&kumo(
+        &server,
+        &["config:set", "-a", "flask-src", "GREETING=Ciao"],
+    ));
+    let (ok, out, err) = deploy(&server, &["-a", "flask-src", &example("python-flask")]);
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    has(&out, "-----> Python app detected");
+    has(&out, "Installing componentize-py==0.25.1 from PyPI");
+    has(&out, "Successfully installed");
+    has(&out, "Building `web` to serve the WSGI callable app:app");
+    has(&out, "Released v2");
+    // Flask unchanged: routing, os.environ, request bodies.
+    wait_for(&server, "flask-src", "/", "Ciao from Flask on Kumo: GET /");
+    let echo = crate::support::http(
+        server.router_port,
+        "flask-src.localhost",
+        "POST",
+        "/echo",
+        &[],
+        "a body to echo",
+    );
+    assert_eq!((echo.status, echo.body.as_str()), (200, "a body to echo"));
+    assert_eq!(server.get("flask-src", "/nosuch").status, 404);
+
+    // The next build reuses the installed requirements.
+    let (ok, out, _) = deploy(&server, &["-a", "flask-src", &example("python-flask")]);
+    assert!(ok);
+    has(
+        &out,
+        "Using the cached dependencies (the requirements did not change)",
+    );
 }
 
 /// Serves the files under `root` over HTTP on a free loopback port while the
@@ -290,7 +328,7 @@ fn failed_builds_say_why_and_change_nothing() {
     assert!(!unknown.status.success());
     has(
         &String::from_utf8_lossy(&unknown.stderr),
-        "unknown buildpack `cobol`: Kumo has rust, go, c, prebuilt",
+        "unknown buildpack `cobol`: Kumo has rust, go, python, c, prebuilt",
     );
     stdout(&kumo(&server, &["buildpacks:clear", "-a", "prebuilt-app"]));
 

@@ -454,6 +454,7 @@ impl Platform {
             .map(|r| r.config)
             .unwrap_or_default();
         let cache_dir = self.data_dir.join("build-cache").join(&app.id);
+        let tools_dir = self.data_dir.join("build-tools");
         let (work_dir, log) = (work.to_path_buf(), output.clone());
         let built = tokio::task::spawn_blocking(move || {
             let root = match archive {
@@ -472,6 +473,7 @@ impl Platform {
                     buildpack: pinned.as_deref(),
                     env: &env,
                     deadline: Some(Instant::now() + BUILD_TIMEOUT),
+                    tools_dir: &tools_dir,
                 },
                 &mut |line| log.push(line),
             )

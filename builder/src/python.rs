@@ -1,0 +1,312 @@
+//! The Python buildpack: `requirements.txt` or `pyproject.toml`, built into
+//! wasi:http components with PyPI's `componentize-py` (installed once into a
+//! virtualenv among the build tools). Dependencies are installed from PyPI
+//! with pip into a folder cached per app and per requirements; pure-Python
+//! packages work (a package's compiled extension cannot load in Wasm, though
+//! many fall back to Python, as MarkupSafe does).
+//!
+//! Apps are what Python developers write: `web: gunicorn app:app` (or
+//! `waitress-serve app:app`, or just `app:app`) serves that WSGI callable
+//! through Kumo's bridge (`python/kumo_wsgi.py`), so a Flask app runs
+//! unchanged; `web: python handler.py` serves a module that defines a
+//! wasi:http `IncomingHandler` itself. Without a Procfile, `app.py` is served
+//! as `app:app`. Config vars are in `os.environ`.
+
+use crate::buildpack::{BuildContext, Buildpack, Compiled};
+use crate::process::run_logged;
+use anyhow::Context as _;
+use sha2::Digest as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The componentize-py release this buildpack installs.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+/// The WIT world Python web components target, and its WASI dependencies.
+const WIT: &[(&str, &str)] = &[
+    ("world.wit", include_str!("../wit/world.wit")),
+    ("deps/cli.wit", include_str!("../wit/deps/cli.wit")),
+    ("deps/clocks.wit", include_str!("../wit/deps/clocks.wit")),
+    (
+        "deps/filesystem.wit",
+        include_str!("../wit/deps/filesystem.wit"),
+    ),
+    ("deps/http.wit", include_str!("../wit/deps/http.wit")),
+    ("deps/io.wit", include_str!("../wit/deps/io.wit")),
+    ("deps/random.wit", include_str!("../wit/deps/random.wit")),
+    ("deps/sockets.wit", include_str!("../wit/deps/sockets.wit")),
+];
+
+/// The WSGI bridge.
+const KUMO_WSGI: &str = include_str!("../python/kumo_wsgi.py");
+
+pub struct PythonBuildpack;
+
+/// What a Procfile command asks the component to serve.
+#[derive(Debug, PartialEq, Eq)]
+enum Serve {
+    /// A WSGI callable: module and attribute.
+    Wsgi(String, String),
+    /// A module defining `IncomingHandler`.
+    Handler(String),
+}
+
+/// Reads a Procfile command: `gunicorn app:app`, `waitress-serve --port=$PORT app:app`,
+/// `app:app`, `python handler.py`, `handler.py`.
+fn serve_for(argv: &[String]) -> Option<Serve> {
+    let wsgi = argv.iter().rev().find_map(|word| {
+        let (module, attr) = word.split_once(':')?;
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.split('.').all(|part| {
+                    part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                        && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+        };
+        (ident(module) && ident(attr)).then(|| Serve::Wsgi(module.to_string(), attr.to_string()))
+    });
+    if wsgi.is_some() {
+        return wsgi;
+    }
+    argv.iter()
+        .find_map(|word| word.strip_suffix(".py"))
+        .map(|module| Serve::Handler(module.trim_start_matches("./").replace('/', ".")))
+}
+
+/// Runs `python3` (or `KUMO_PYTHON`).
+fn python() -> String {
+    std::env::var("KUMO_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+impl PythonBuildpack {
+    /// componentize-py's virtualenv among the build tools, made once.
+    fn toolchain(ctx: &mut BuildContext<'_>) -> anyhow::Result<PathBuf> {
+        let venv = ctx.tools_dir.join("componentize-py-0.25.1");
+        let bin = venv.join("bin");
+        if bin.join("componentize-py").is_file() {
+            return Ok(bin);
+        }
+        (ctx.log)(&format!("Installing {COMPONENTIZE_PY} from PyPI"));
+        let partial = ctx.tools_dir.join("componentize-py.partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(ctx.tools_dir)?;
+        run_logged(
+            Command::new(python()).args(["-m", "venv"]).arg(&partial),
+            ctx.log,
+            ctx.deadline,
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e:#}: the build machine needs Python 3 with venv (apt-get install python3-venv)"
+            )
+        })?;
+        run_logged(
+            Command::new(partial.join("bin/pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                COMPONENTIZE_PY,
+            ]),
+            ctx.log,
+            ctx.deadline,
+        )?;
+        // A virtualenv records its path: make it again at its final place.
+        std::fs::remove_dir_all(&partial)?;
+        run_logged(
+            Command::new(python()).args(["-m", "venv"]).arg(&venv),
+            ctx.log,
+            ctx.deadline,
+        )?;
+        run_logged(
+            Command::new(bin.join("pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                COMPONENTIZE_PY,
+            ]),
+            ctx.log,
+            ctx.deadline,
+        )?;
+        Ok(bin)
+    }
+
+    /// The app's dependencies, installed into a folder kept while the
+    /// requirements stay the same.
+    fn dependencies(ctx: &mut BuildContext<'_>, bin: &Path) -> anyhow::Result<Option<PathBuf>> {
+        let requirements = ctx.app_dir.join("requirements.txt");
+        let pyproject = ctx.app_dir.join("pyproject.toml");
+        let (spec, args): (Vec<u8>, Vec<String>) = if requirements.is_file() {
+            (
+                std::fs::read(&requirements)?,
+                vec!["-r".into(), requirements.display().to_string()],
+            )
+        } else if pyproject.is_file() {
+            (
+                std::fs::read(&pyproject)?,
+                vec![ctx.app_dir.display().to_string()],
+            )
+        } else {
+            return Ok(None);
+        };
+        let key = hex::encode(&sha2::Sha256::digest(&spec)[..8]);
+        let site = ctx.cache_dir.join(format!("site-{key}"));
+        if site.is_dir() {
+            (ctx.log)("Using the cached dependencies (the requirements did not change)");
+            return Ok(Some(site));
+        }
+        (ctx.log)("Installing dependencies with pip");
+        let partial = ctx.cache_dir.join("site.partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        run_logged(
+            Command::new(bin.join("pip"))
+                .args([
+                    "install",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    "--progress-bar",
+                    "off",
+                    "--target",
+                ])
+                .arg(&partial)
+                .arg("--cache-dir")
+                .arg(ctx.cache_dir.join("pip-cache"))
+                .args(&args),
+            ctx.log,
+            ctx.deadline,
+        )?;
+        std::fs::rename(&partial, &site)?;
+        Ok(Some(site))
+    }
+}
+
+impl Buildpack for PythonBuildpack {
+    fn name(&self) -> &'static str {
+        "python"
+    }
+
+    fn detect(&self, src: &Path) -> Option<String> {
+        (src.join("requirements.txt").is_file() || src.join("pyproject.toml").is_file())
+            .then(|| "Python".to_string())
+    }
+
+    fn compile(&self, ctx: &mut BuildContext<'_>) -> anyhow::Result<Compiled> {
+        let mut wanted: Vec<(String, Serve)> = Vec::new();
+        for (name, entry) in ctx.procfile {
+            if entry.argv.first().is_some_and(|p| p.ends_with(".wasm")) {
+                continue;
+            }
+            let serve = serve_for(&entry.argv).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "Procfile line {}: `{name}: {}` names no WSGI callable (`gunicorn app:app`) and no Python module (`python handler.py`)",
+                    entry.line,
+                    entry.command
+                )
+            })?;
+            if name != "web" {
+                anyhow::bail!(
+                    "Procfile line {}: `{name}` would run Python as a worker, which the Python buildpack cannot build yet: Python apps serve the web process",
+                    entry.line
+                );
+            }
+            wanted.push((name.clone(), serve));
+        }
+        if ctx.procfile.is_empty() && ctx.app_dir.join("app.py").is_file() {
+            (ctx.log)("No Procfile: serving the WSGI callable app:app");
+            wanted.push(("web".to_string(), Serve::Wsgi("app".into(), "app".into())));
+        }
+        if wanted.is_empty() {
+            anyhow::bail!(
+                "nothing to serve: add a Procfile with a line like `web: gunicorn app:app`"
+            );
+        }
+        let bin = Self::toolchain(ctx)?;
+        let site = Self::dependencies(ctx, &bin)?;
+        let support = ctx.cache_dir.join("kumo-python");
+        let _ = std::fs::remove_dir_all(&support);
+        for (path, text) in WIT {
+            let file = support.join("wit").join(path);
+            std::fs::create_dir_all(file.parent().context("a WIT folder")?)?;
+            std::fs::write(file, text)?;
+        }
+        std::fs::write(support.join("kumo_wsgi.py"), KUMO_WSGI)?;
+
+        let mut compiled = Compiled::default();
+        for (name, serve) in wanted {
+            let entries = support.join("entries").join(&name);
+            std::fs::create_dir_all(&entries)?;
+            let module = match &serve {
+                Serve::Wsgi(module, attr) => {
+                    (ctx.log)(&format!(
+                        "Building `{name}` to serve the WSGI callable {module}:{attr}"
+                    ));
+                    std::fs::write(
+                        entries.join("kumo_entry.py"),
+                        format!(
+                            "from kumo_wsgi import handler\nIncomingHandler = handler({module:?}, {attr:?})\n"
+                        ),
+                    )?;
+                    "kumo_entry".to_string()
+                }
+                Serve::Handler(module) => {
+                    (ctx.log)(&format!(
+                        "Building `{name}` from the wasi:http handler in {module}"
+                    ));
+                    module.clone()
+                }
+            };
+            let output = format!("{name}.wasm");
+            let mut command = Command::new(bin.join("componentize-py"));
+            command
+                .current_dir(ctx.app_dir)
+                .arg("-d")
+                .arg(support.join("wit"))
+                .args(["-w", "app", "componentize", &module, "-p", "."])
+                .arg("-p")
+                .arg(&entries)
+                .arg("-p")
+                .arg(&support);
+            if let Some(site) = &site {
+                command.arg("-p").arg(site);
+            }
+            command.args(["-o", &output]);
+            run_logged(&mut command, ctx.log, ctx.deadline)
+                .map_err(|e| anyhow::anyhow!("{e:#}: the app could not be made a component"))?;
+            compiled.commands.insert(name, output);
+        }
+        Ok(compiled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(command: &str) -> Vec<String> {
+        shell_words::split(command).unwrap()
+    }
+
+    #[test]
+    fn procfile_commands() {
+        assert_eq!(
+            serve_for(&argv("gunicorn app:app")),
+            Some(Serve::Wsgi("app".into(), "app".into()))
+        );
+        assert_eq!(
+            serve_for(&argv("gunicorn --workers 2 shop.wsgi:application")),
+            Some(Serve::Wsgi("shop.wsgi".into(), "application".into()))
+        );
+        assert_eq!(
+            serve_for(&argv("waitress-serve --port=$PORT app:create_app")),
+            Some(Serve::Wsgi("app".into(), "create_app".into()))
+        );
+        assert_eq!(
+            serve_for(&argv("python handler.py")),
+            Some(Serve::Handler("handler".into()))
+        );
+        assert_eq!(
+            serve_for(&argv("gunicorn app:app --bind 0.0.0.0:5000")),
+            Some(Serve::Wsgi("app".into(), "app".into()))
+        );
+        assert_eq!(serve_for(&argv("python")), None);
+    }
+}
