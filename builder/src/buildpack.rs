@@ -48,6 +48,8 @@ pub struct Compiled {
     /// Procfile commands the buildpack turned into components: type → the
     /// command that replaces the Procfile's (`web: gunicorn app:app` → `web.wasm`).
     pub commands: BTreeMap<String, String>,
+    /// Process types whose instances must each serve one request only.
+    pub fresh_instances: Vec<String>,
 }
 
 /// Source tree → components. Implementations must not write outside
@@ -67,6 +69,7 @@ pub fn all() -> Vec<Box<dyn Buildpack>> {
         Box::new(crate::rust::RustBuildpack),
         Box::new(crate::go::GoBuildpack),
         Box::new(crate::python::PythonBuildpack),
+        Box::new(crate::js::JsBuildpack),
         Box::new(crate::c::CBuildpack),
         Box::new(crate::prebuilt::PrebuiltBuildpack),
     ]
@@ -126,7 +129,7 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
             .find_map(|b| b.detect(request.src).map(|d| (b, d)))
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), Python (requirements.txt or pyproject.toml), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
+                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), Python (requirements.txt or pyproject.toml), JavaScript (package.json), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
                 )
             })?,
     };
@@ -196,6 +199,9 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
 
     let mut manifest = Manifest::new(process_types.clone());
     manifest.buildpack = Some(buildpack.name().to_string());
+    for process_type in &compiled.fresh_instances {
+        manifest.fresh_instances_for(process_type);
+    }
     log("-----> Compressing...");
     let slug = kumo_slug::pack(&app_dir, &manifest, &request.work_dir.join("slug.tar.zst"))?;
     let mb = slug.size as f64 / f64::from(1 << 20);

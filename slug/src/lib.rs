@@ -25,7 +25,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Features a slug may list in `must_understand` that this build of Kumo knows.
 /// A reader refuses a slug that lists any other feature.
-pub const KNOWN_FEATURES: &[&str] = &["process-kinds", "cgi"];
+pub const KNOWN_FEATURES: &[&str] = &["process-kinds", "cgi", "fresh-instances"];
 
 /// The file name of the manifest inside the archive.
 pub const MANIFEST_FILE: &str = "kumo-slug.json";

@@ -19,6 +19,12 @@ pub struct Manifest {
     /// The stack the slug was built for.
     #[serde(default = "default_stack")]
     pub stack: String,
+    /// `http` process types whose instances serve one request each: their
+    /// language runtime keeps per-request state that a second request on the
+    /// same instance would trip over (componentize-js's does). Listed under
+    /// the `fresh-instances` feature in `must_understand`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fresh_instance_per_request: Vec<String>,
 }
 
 /// How one process type runs.
@@ -76,6 +82,22 @@ impl Manifest {
             process_types,
             buildpack: None,
             stack: default_stack(),
+            fresh_instance_per_request: Vec::new(),
+        }
+    }
+
+    /// Gives each request to `process_type` an instance of its own.
+    pub fn fresh_instances_for(&mut self, process_type: &str) {
+        if !self
+            .fresh_instance_per_request
+            .iter()
+            .any(|p| p == process_type)
+        {
+            self.fresh_instance_per_request
+                .push(process_type.to_string());
+        }
+        if !self.must_understand.iter().any(|f| f == "fresh-instances") {
+            self.must_understand.push("fresh-instances".to_string());
         }
     }
 

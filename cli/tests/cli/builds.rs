@@ -1,4 +1,4 @@
-//! Builds from source: `kumo deploy DIR` for the Rust, Go, Python and C examples and a
+//! Builds from source: `kumo deploy DIR` for the Rust, Go, Python, JavaScript and C examples and a
 //! folder of prebuilt `.wasm`, the Build API with a tarball URL and a git
 //! repository, and every way a build can fail leaving the app as it was.
 
@@ -142,6 +142,40 @@ fn deploy_builds_a_flask_app_from_pypi() {
         &out,
         "Using the cached dependencies (the requirements did not change)",
     );
+}
+
+#[test]
+fn deploy_builds_a_hono_app_from_npm() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "hono-src"]));
+    stdout(&kumo(
+        &server,
+        &["config:set", "-a", "hono-src", "GREETING=Ahoj"],
+    ));
+    let (ok, out, err) = deploy(&server, &["-a", "hono-src", &example("js-hono")]);
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    has(&out, "-----> Node.js app detected");
+    has(&out, "Installing dependencies with npm install");
+    has(&out, "Bundling app.js with esbuild");
+    has(&out, "Released v2");
+    // Hono unchanged: routing, parameters, JSON, request bodies, process.env.
+    wait_for(&server, "hono-src", "/", "Ahoj from Hono on Kumo: GET /");
+    let json = server.get("hono-src", "/json/kumo");
+    assert_eq!(
+        (json.status, json.body.as_str()),
+        (200, r#"{"name":"kumo"}"#)
+    );
+    let echo = crate::support::http(
+        server.router_port,
+        "hono-src.localhost",
+        "POST",
+        "/echo",
+        &[],
+        "a body to echo",
+    );
+    assert_eq!((echo.status, echo.body.as_str()), (200, "a body to echo"));
+    assert_eq!(server.get("hono-src", "/nosuch").status, 404);
 }
 
 /// Serves the files under `root` over HTTP on a free loopback port while the
@@ -328,7 +362,7 @@ fn failed_builds_say_why_and_change_nothing() {
     assert!(!unknown.status.success());
     has(
         &String::from_utf8_lossy(&unknown.stderr),
-        "unknown buildpack `cobol`: Kumo has rust, go, python, c, prebuilt",
+        "unknown buildpack `cobol`: Kumo has rust, go, python, nodejs, c, prebuilt",
     );
     stdout(&kumo(&server, &["buildpacks:clear", "-a", "prebuilt-app"]));
 

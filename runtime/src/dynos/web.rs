@@ -3,6 +3,8 @@
 //! For `http` process types each worker owns one warm `wasi:http` instance and
 //! reuses it request after request, so in-memory state lives until the dyno
 //! restarts; a trap or a request past its deadline replaces that instance only.
+//! A process type the manifest lists in `fresh_instance_per_request` gets a new
+//! instance after each request instead, made once the response is out.
 //! For `cgi` process types each worker runs the command once per request ([`super::cgi`]).
 
 use super::fs::DynoFs;
@@ -291,6 +293,12 @@ async fn http_worker(
     mut instance: Option<HttpInstance>,
     jobs: async_channel::Receiver<Job>,
 ) {
+    let fresh_per_request = shared
+        .spec
+        .slug
+        .manifest
+        .fresh_instance_per_request
+        .contains(&shared.spec.process_type);
     while let Ok(job) = jobs.recv().await {
         let current = match instance.take() {
             Some(current) => current,
@@ -306,6 +314,11 @@ async fn http_worker(
             },
         };
         instance = current.serve(&shared, job).await;
+        if fresh_per_request {
+            // This runtime keeps per-request state: the next request gets a
+            // new instance, made now, after the response, so it is warm.
+            instance = None;
+        }
         if instance.is_none() && !jobs.is_closed() {
             // Replace a failed instance now, so the next request finds it warm.
             instance = HttpInstance::new(&shared).await.ok();
