@@ -135,6 +135,17 @@ impl PythonBuildpack {
     fn dependencies(ctx: &mut BuildContext<'_>, bin: &Path) -> anyhow::Result<Option<PathBuf>> {
         let requirements = ctx.app_dir.join("requirements.txt");
         let pyproject = ctx.app_dir.join("pyproject.toml");
+        let listed = |text: &str| {
+            text.lines()
+                .map(str::trim)
+                .any(|l| !l.is_empty() && !l.starts_with('#'))
+        };
+        if requirements.is_file()
+            && !listed(&std::fs::read_to_string(&requirements).unwrap_or_default())
+        {
+            (ctx.log)("requirements.txt lists nothing to install");
+            return Ok(None);
+        }
         let (spec, args): (Vec<u8>, Vec<String>) = if requirements.is_file() {
             (
                 std::fs::read(&requirements)?,

@@ -142,6 +142,36 @@ fn deploy_builds_a_flask_app_from_pypi() {
         &out,
         "Using the cached dependencies (the requirements did not change)",
     );
+
+    // A module with its own wasi:http handler, no dependencies.
+    let raw = data.path().join("raw-python");
+    std::fs::create_dir_all(&raw).unwrap();
+    std::fs::write(raw.join("requirements.txt"), "# nothing\n").unwrap();
+    std::fs::write(raw.join("Procfile"), "web: python handler.py\n").unwrap();
+    std::fs::write(
+        raw.join("handler.py"),
+        r#"import os
+from componentize_py_types import Ok
+from wit_world import exports
+from wit_world.imports.types import Fields, OutgoingBody, OutgoingResponse, ResponseOutparam
+
+
+class IncomingHandler(exports.IncomingHandler):
+    def handle(self, request, response_out):
+        response = OutgoingResponse(Fields.from_list([("content-type", b"text/plain")]))
+        body = response.body()
+        ResponseOutparam.set(response_out, Ok(response))
+        stream = body.write()
+        stream.blocking_write_and_flush(f"raw handler says {os.environ.get('GREETING')}\n".encode())
+        stream.__exit__(None, None, None)
+        OutgoingBody.finish(body, None)
+"#,
+    )
+    .unwrap();
+    let (ok, out, err) = deploy(&server, &["-a", "flask-src", &raw.display().to_string()]);
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    has(&out, "Building `web` from the wasi:http handler in handler");
+    wait_for(&server, "flask-src", "/", "raw handler says Ciao");
 }
 
 #[test]
@@ -176,6 +206,27 @@ fn deploy_builds_a_hono_app_from_npm() {
     );
     assert_eq!((echo.status, echo.body.as_str()), (200, "a body to echo"));
     assert_eq!(server.get("hono-src", "/nosuch").status, 404);
+
+    // A module that answers fetch events itself, no dependencies.
+    let listener = data.path().join("listener");
+    std::fs::create_dir_all(&listener).unwrap();
+    std::fs::write(
+        listener.join("package.json"),
+        r#"{ "name": "listener", "version": "1.0.0", "main": "index.js" }"#,
+    )
+    .unwrap();
+    std::fs::write(
+        listener.join("index.js"),
+        "addEventListener(\"fetch\", (event) =>\n  event.respondWith(new Response(`listener says ${process.env.GREETING}\\n`)),\n);\n",
+    )
+    .unwrap();
+    let (ok, out, err) = deploy(
+        &server,
+        &["-a", "hono-src", &listener.display().to_string()],
+    );
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    has(&out, "Bundling index.js with esbuild");
+    wait_for(&server, "hono-src", "/", "listener says Ahoj");
 }
 
 /// Serves the files under `root` over HTTP on a free loopback port while the
