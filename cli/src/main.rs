@@ -379,6 +379,9 @@ struct ServerArgs {
     /// Build and deploy the demo app (`examples/rust-hello`) as `demo` and print its URL.
     #[arg(long)]
     demo: bool,
+    /// Seconds a build may run before it is stopped. Default: 900 (15 minutes, as on Heroku).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    build_timeout: u64,
 }
 
 /// Runs a command that talks to the Platform API.

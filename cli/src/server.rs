@@ -24,6 +24,7 @@ pub struct Settings {
     pub api_listen: SocketAddr,
     pub domain: String,
     pub demo: bool,
+    pub build_timeout: std::time::Duration,
 }
 
 /// Checks the raw flags.
@@ -81,6 +82,7 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         api_listen,
         domain,
         demo: args.demo,
+        build_timeout: std::time::Duration::from_secs(args.build_timeout),
     })
 }
 
@@ -157,6 +159,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         release_phases: Default::default(),
         builds_output: Default::default(),
         build_queue: tokio::sync::Semaphore::new(1),
+        build_timeout: settings.build_timeout,
         data_dir: settings.data_dir.clone(),
     });
     let api = tokio::spawn(async move {

@@ -229,6 +229,38 @@ fn deploy_builds_a_hono_app_from_npm() {
     wait_for(&server, "hono-src", "/", "listener says Ahoj");
 }
 
+#[test]
+fn a_build_past_its_time_limit_is_stopped() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        data.path(),
+        &["--build-timeout", "3"],
+        "Router listening on",
+    );
+    stdout(&kumo(&server, &["apps:create", "slow-build"]));
+    let src = data.path().join("slow");
+    std::fs::create_dir_all(&src).unwrap();
+    // A sleep no other test runs, to look for afterwards.
+    let sleep = format!("sleep 120.{}", std::process::id());
+    std::fs::write(src.join("Makefile"), format!("all:\n\t{sleep}\n")).unwrap();
+    let started = Instant::now();
+    let (ok, out, _) = deploy(&server, &["-a", "slow-build", &src.display().to_string()]);
+    assert!(!ok, "{out}");
+    has(&out, "-----> C (make) app detected");
+    has(&out, "make was stopped: the build ran past its time limit");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the build was not stopped at its limit"
+    );
+    // The sleeping toolchain went with it.
+    let ps = Command::new("pgrep").args(["-f", &sleep]).output().unwrap();
+    assert!(
+        ps.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
+}
+
 /// Serves the files under `root` over HTTP on a free loopback port while the
 /// test runs (git's "dumb" HTTP protocol needs no more).
 fn serve_files(root: PathBuf) -> u16 {

@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 
 /// Source archives over this size are refused.
 pub const MAX_SOURCE_BYTES: usize = 500 << 20;
-/// A build that runs longer is stopped and fails, as on Heroku.
-pub const BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Uploaded sources are removed once used, or after this long.
 const SOURCE_TTL: Duration = Duration::from_secs(3600);
 
@@ -373,10 +371,12 @@ impl Platform {
             }
         };
         let work = self.data_dir.join("builds").join(&build.id);
-        let started = Instant::now();
+        let deadline = Instant::now() + self.build_timeout;
+        // The toolchains are killed at the deadline (their error says so);
+        // this outer limit catches a step that is no toolchain, a little later.
         let result = tokio::time::timeout(
-            BUILD_TIMEOUT,
-            self.build_and_release(&app, &build, source, pinned, &work, &output),
+            self.build_timeout + Duration::from_secs(10),
+            self.build_and_release(&app, &build, source, pinned, &work, &output, deadline),
         )
         .await;
         drop(permit);
@@ -389,8 +389,8 @@ impl Platform {
             }
             Err(_) => {
                 output.push(&format!(
-                    " !     Build timed out after {} minutes: the build was stopped.",
-                    started.elapsed().as_secs() / 60
+                    " !     The build ran past its time limit of {} s and was stopped.",
+                    self.build_timeout.as_secs()
                 ));
                 (false, None, None, None)
             }
@@ -419,6 +419,7 @@ impl Platform {
         pinned: Option<String>,
         work: &std::path::Path,
         output: &Arc<LiveOutput>,
+        deadline: Instant,
     ) -> anyhow::Result<(String, String, String)> {
         use anyhow::Context as _;
         let _ = tokio::fs::remove_dir_all(work).await;
@@ -472,7 +473,7 @@ impl Platform {
                     cache_dir: &cache_dir,
                     buildpack: pinned.as_deref(),
                     env: &env,
-                    deadline: Some(Instant::now() + BUILD_TIMEOUT),
+                    deadline: Some(deadline),
                     tools_dir: &tools_dir,
                 },
                 &mut |line| log.push(line),

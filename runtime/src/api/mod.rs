@@ -56,6 +56,8 @@ pub struct Platform {
     pub builds_output: LiveOutputs,
     /// Builds run one at a time; the others wait their turn.
     pub build_queue: tokio::sync::Semaphore,
+    /// How long a build may run before it is stopped (15 minutes by default).
+    pub build_timeout: std::time::Duration,
     /// Where uploaded sources, build folders and build caches live.
     pub data_dir: std::path::PathBuf,
 }
