@@ -376,7 +376,17 @@ impl Platform {
         // this outer limit catches a step that is no toolchain, a little later.
         let result = tokio::time::timeout(
             self.build_timeout + Duration::from_secs(10),
-            self.build_and_release(&app, &build, source, pinned, &work, &output, deadline),
+            self.build_and_release(
+                &app,
+                &build,
+                source,
+                pinned,
+                Run {
+                    work: &work,
+                    output: &output,
+                    deadline,
+                },
+            ),
         )
         .await;
         drop(permit);
@@ -417,10 +427,13 @@ impl Platform {
         build: &Build,
         source: Source,
         pinned: Option<String>,
-        work: &std::path::Path,
-        output: &Arc<LiveOutput>,
-        deadline: Instant,
+        run: Run<'_>,
     ) -> anyhow::Result<(String, String, String)> {
+        let Run {
+            work,
+            output,
+            deadline,
+        } = run;
         use anyhow::Context as _;
         let _ = tokio::fs::remove_dir_all(work).await;
         tokio::fs::create_dir_all(work).await?;
@@ -518,6 +531,13 @@ impl Platform {
         ));
         Ok((built.buildpack, digest.to_string(), release.id))
     }
+}
+
+/// Where and until when a build runs, and where its output goes.
+struct Run<'a> {
+    work: &'a std::path::Path,
+    output: &'a Arc<LiveOutput>,
+    deadline: Instant,
 }
 
 /// GETs a source archive over http(s), at most [`MAX_SOURCE_BYTES`].
