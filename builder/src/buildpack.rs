@@ -75,6 +75,47 @@ pub fn all() -> Vec<Box<dyn Buildpack>> {
     ]
 }
 
+/// The buildpack named `name`, if Kumo has it.
+pub fn find(name: &str) -> Option<Box<dyn Buildpack>> {
+    all().into_iter().find(|b| b.name() == name)
+}
+
+/// Installs a toolchain into `dir` once, with `install`: a folder left by an
+/// install that did not finish is removed and the install starts over.
+pub(crate) fn install_once(
+    dir: &Path,
+    message: &str,
+    ctx: &mut BuildContext<'_>,
+    install: impl FnOnce(&Path, &mut BuildContext<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let done = dir.join(".kumo-installed");
+    if done.is_file() {
+        return Ok(());
+    }
+    (ctx.log)(message);
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    install(dir, ctx)?;
+    std::fs::write(done, "")?;
+    Ok(())
+}
+
+/// The names of the regular files at the top of `dir` ending in `suffix`, sorted.
+pub(crate) fn top_level_files(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(suffix))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A build's inputs.
 pub struct BuildRequest<'a> {
     /// The unpacked source tree; it is not changed.
@@ -108,10 +149,7 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
     let buildpacks = all();
     let (buildpack, description) = match request.buildpack {
         Some(name) => {
-            let buildpack = buildpacks
-                .into_iter()
-                .find(|b| b.name() == name)
-                .ok_or_else(|| {
+            let buildpack = find(name).ok_or_else(|| {
                     anyhow::anyhow!(
                         "the app is pinned to the buildpack `{name}`, which Kumo does not have: use one of {}",
                         names()

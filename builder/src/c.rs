@@ -17,16 +17,7 @@ const INSTALL: &str = "apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-
 pub struct CBuildpack;
 
 fn c_files(dir: &Path) -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".c"))
-        .collect();
-    files.sort();
-    files
+    crate::buildpack::top_level_files(dir, ".c")
 }
 
 impl Buildpack for CBuildpack {

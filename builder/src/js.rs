@@ -10,7 +10,7 @@
 //! script), else `package.json`'s `main`, else `index.js`. Config vars are in
 //! `process.env`.
 
-use crate::buildpack::{BuildContext, Buildpack, Compiled};
+use crate::buildpack::{BuildContext, Buildpack, Compiled, install_once};
 use crate::process::run_logged;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -20,21 +20,9 @@ const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
 const ESBUILD: &str = "esbuild@0.28.2";
 const ENTRY: &str = include_str!("../js/kumo_entry.js");
 
-/// The WASI WIT, which componentize-js 0.23 needs at version 0.2.10 (the one
-/// its StarlingMonkey exports): the 0.2.12 files are rewritten as the build starts.
-const WIT: &[(&str, &str)] = &[
-    ("deps/cli.wit", include_str!("../wit/deps/cli.wit")),
-    ("deps/clocks.wit", include_str!("../wit/deps/clocks.wit")),
-    (
-        "deps/filesystem.wit",
-        include_str!("../wit/deps/filesystem.wit"),
-    ),
-    ("deps/http.wit", include_str!("../wit/deps/http.wit")),
-    ("deps/io.wit", include_str!("../wit/deps/io.wit")),
-    ("deps/random.wit", include_str!("../wit/deps/random.wit")),
-    ("deps/sockets.wit", include_str!("../wit/deps/sockets.wit")),
-];
-
+/// The world of JavaScript web components. componentize-js 0.23 needs the WASI
+/// WIT at version 0.2.10 (the one its StarlingMonkey exports): the 0.2.12 files
+/// are rewritten as the build writes them ([`wit_0_2_10`]).
 const WORLD: &str = "package kumo:js;\n\nworld app {\n  include wasi:http/proxy@0.2.10;\n  import wasi:cli/environment@0.2.10;\n}\n";
 
 pub struct JsBuildpack;
@@ -92,36 +80,32 @@ fn app_module(
 }
 
 impl JsBuildpack {
+    /// componentize-js and esbuild among the build tools, installed once.
     fn toolchain(ctx: &mut BuildContext<'_>) -> anyhow::Result<PathBuf> {
         let prefix = ctx.tools_dir.join("componentize-js-0.23.0");
-        let bin = prefix.join("node_modules/.bin");
-        if bin.join("componentize-js").is_file() && bin.join("esbuild").is_file() {
-            return Ok(bin);
-        }
-        (ctx.log)(&format!(
-            "Installing {COMPONENTIZE_JS} and {ESBUILD} from npm"
-        ));
-        std::fs::create_dir_all(&prefix)?;
-        run_logged(
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=error",
-                    "--prefix",
-                ])
-                .arg(&prefix)
-                .args([COMPONENTIZE_JS, ESBUILD]),
-            ctx.log,
-            ctx.deadline,
-        )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e:#}: the build machine needs Node.js and npm (apt-get install nodejs npm)"
+        let message = format!("Installing {COMPONENTIZE_JS} and {ESBUILD} from npm");
+        install_once(&prefix, &message, ctx, |prefix, ctx| {
+            run_logged(
+                Command::new("npm")
+                    .args([
+                        "install",
+                        "--no-audit",
+                        "--no-fund",
+                        "--loglevel=error",
+                        "--prefix",
+                    ])
+                    .arg(prefix)
+                    .args([COMPONENTIZE_JS, ESBUILD]),
+                ctx.log,
+                ctx.deadline,
             )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{e:#}: the build machine needs Node.js and npm (apt-get install nodejs npm)"
+                )
+            })
         })?;
-        Ok(bin)
+        Ok(prefix.join("node_modules/.bin"))
     }
 }
 
@@ -192,11 +176,7 @@ impl Buildpack for JsBuildpack {
         }
         let support = ctx.cache_dir.join("kumo-js");
         let _ = std::fs::remove_dir_all(&support);
-        std::fs::create_dir_all(support.join("wit/deps"))?;
-        for (path, text) in WIT {
-            std::fs::write(support.join("wit").join(path), wit_0_2_10(text))?;
-        }
-        std::fs::write(support.join("wit/world.wit"), WORLD)?;
+        crate::wit::write(&support.join("wit"), WORLD, wit_0_2_10)?;
         let app_path = ctx.app_dir.join(&module);
         let entry = ctx.app_dir.join(".kumo-entry.mjs");
         std::fs::write(

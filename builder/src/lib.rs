@@ -21,5 +21,6 @@ pub mod procfile;
 pub mod python;
 pub mod rust;
 pub mod source;
+mod wit;
 
 pub use componentize::{ModuleKind, componentize, module_kind};

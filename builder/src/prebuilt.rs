@@ -88,16 +88,7 @@ pub struct PrebuiltBuildpack;
 
 impl PrebuiltBuildpack {
     fn wasm_files(src: &Path) -> Vec<String> {
-        let mut files: Vec<String> = std::fs::read_dir(src)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".wasm"))
-            .collect();
-        files.sort();
-        files
+        crate::buildpack::top_level_files(src, ".wasm")
     }
 }
 

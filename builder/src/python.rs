@@ -12,9 +12,8 @@
 //! wasi:http `IncomingHandler` itself. Without a Procfile, `app.py` is served
 //! as `app:app`. Config vars are in `os.environ`.
 
-use crate::buildpack::{BuildContext, Buildpack, Compiled};
+use crate::buildpack::{BuildContext, Buildpack, Compiled, install_once};
 use crate::process::run_logged;
-use anyhow::Context as _;
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,20 +21,8 @@ use std::process::Command;
 /// The componentize-py release this buildpack installs.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
-/// The WIT world Python web components target, and its WASI dependencies.
-const WIT: &[(&str, &str)] = &[
-    ("world.wit", include_str!("../wit/world.wit")),
-    ("deps/cli.wit", include_str!("../wit/deps/cli.wit")),
-    ("deps/clocks.wit", include_str!("../wit/deps/clocks.wit")),
-    (
-        "deps/filesystem.wit",
-        include_str!("../wit/deps/filesystem.wit"),
-    ),
-    ("deps/http.wit", include_str!("../wit/deps/http.wit")),
-    ("deps/io.wit", include_str!("../wit/deps/io.wit")),
-    ("deps/random.wit", include_str!("../wit/deps/random.wit")),
-    ("deps/sockets.wit", include_str!("../wit/deps/sockets.wit")),
-];
+/// The WIT world Python web components target.
+const WORLD: &str = include_str!("../wit/world.wit");
 
 /// The WSGI bridge.
 const KUMO_WSGI: &str = include_str!("../python/kumo_wsgi.py");
@@ -82,52 +69,30 @@ impl PythonBuildpack {
     /// componentize-py's virtualenv among the build tools, made once.
     fn toolchain(ctx: &mut BuildContext<'_>) -> anyhow::Result<PathBuf> {
         let venv = ctx.tools_dir.join("componentize-py-0.25.1");
-        let bin = venv.join("bin");
-        if bin.join("componentize-py").is_file() {
-            return Ok(bin);
-        }
-        (ctx.log)(&format!("Installing {COMPONENTIZE_PY} from PyPI"));
-        let partial = ctx.tools_dir.join("componentize-py.partial");
-        let _ = std::fs::remove_dir_all(&partial);
-        std::fs::create_dir_all(ctx.tools_dir)?;
-        run_logged(
-            Command::new(python()).args(["-m", "venv"]).arg(&partial),
-            ctx.log,
-            ctx.deadline,
-        )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e:#}: the build machine needs Python 3 with venv (apt-get install python3-venv)"
+        let message = format!("Installing {COMPONENTIZE_PY} from PyPI");
+        install_once(&venv, &message, ctx, |venv, ctx| {
+            run_logged(
+                Command::new(python()).args(["-m", "venv"]).arg(venv),
+                ctx.log,
+                ctx.deadline,
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{e:#}: the build machine needs Python 3 with venv (apt-get install python3-venv)"
+                )
+            })?;
+            run_logged(
+                Command::new(venv.join("bin/pip")).args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    COMPONENTIZE_PY,
+                ]),
+                ctx.log,
+                ctx.deadline,
             )
         })?;
-        run_logged(
-            Command::new(partial.join("bin/pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                COMPONENTIZE_PY,
-            ]),
-            ctx.log,
-            ctx.deadline,
-        )?;
-        // A virtualenv records its path: make it again at its final place.
-        std::fs::remove_dir_all(&partial)?;
-        run_logged(
-            Command::new(python()).args(["-m", "venv"]).arg(&venv),
-            ctx.log,
-            ctx.deadline,
-        )?;
-        run_logged(
-            Command::new(bin.join("pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                COMPONENTIZE_PY,
-            ]),
-            ctx.log,
-            ctx.deadline,
-        )?;
-        Ok(bin)
+        Ok(venv.join("bin"))
     }
 
     /// The app's dependencies, installed into a folder kept while the
@@ -234,11 +199,7 @@ impl Buildpack for PythonBuildpack {
         let site = Self::dependencies(ctx, &bin)?;
         let support = ctx.cache_dir.join("kumo-python");
         let _ = std::fs::remove_dir_all(&support);
-        for (path, text) in WIT {
-            let file = support.join("wit").join(path);
-            std::fs::create_dir_all(file.parent().context("a WIT folder")?)?;
-            std::fs::write(file, text)?;
-        }
+        crate::wit::write(&support.join("wit"), WORLD, str::to_string)?;
         std::fs::write(support.join("kumo_wsgi.py"), KUMO_WSGI)?;
 
         let mut compiled = Compiled::default();

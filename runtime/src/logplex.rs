@@ -163,8 +163,13 @@ impl AppLog {
 
     /// The last `n` lines that pass `filter`, oldest first.
     pub fn recent(&self, n: usize, filter: &Filter) -> Vec<LogLine> {
+        self.lines(Backlog::Last(n), filter)
+    }
+
+    /// The kept lines of `backlog` that pass `filter`, oldest first.
+    pub fn lines(&self, backlog: Backlog, filter: &Filter) -> Vec<LogLine> {
         let inner = self.inner.lock().expect("log lock poisoned");
-        inner.backlog(Backlog::Last(n), filter)
+        inner.backlog(backlog, filter)
     }
 
     /// The matching lines of `backlog`, then every new matching line as it arrives.

@@ -84,9 +84,7 @@ pub async fn follow_phase(client: &Client, app: &str, release: &Value) -> anyhow
     println!("Running release command...");
     client.stream(url, &mut |chunk| print!("{chunk}")).await?;
     let version = release["version"].as_i64().unwrap_or(0);
-    let after = client
-        .call("GET", &format!("/apps/{app}/releases/{version}"), None)
-        .await?;
+    let after = by_version(client, app, &version.to_string()).await?;
     if after["status"] == "failed" {
         anyhow::bail!(
             "Release v{version} failed: its release command did not succeed, so the previous release keeps serving. Its output: kumo releases:output v{version} -a {app}"
@@ -99,15 +97,7 @@ pub async fn follow_phase(client: &Client, app: &str, release: &Value) -> anyhow
 /// `kumo releases:output [vN]`: what the release command of a release printed.
 pub async fn output(client: &Client, app: &str, release: Option<&str>) -> anyhow::Result<()> {
     let release = match release {
-        Some(r) => {
-            client
-                .call(
-                    "GET",
-                    &format!("/apps/{app}/releases/{}", r.trim_start_matches('v')),
-                    None,
-                )
-                .await?
-        }
+        Some(r) => by_version(client, app, r).await?,
         None => newest(client, app).await?,
     };
     let version = release["version"].as_i64().unwrap_or(0);
@@ -117,6 +107,17 @@ pub async fn output(client: &Client, app: &str, release: Option<&str>) -> anyhow
         );
     };
     client.stream(url, &mut |chunk| print!("{chunk}")).await
+}
+
+/// One release of the app, by version (`3` or `v3`) or id.
+async fn by_version(client: &Client, app: &str, release: &str) -> anyhow::Result<Value> {
+    client
+        .call(
+            "GET",
+            &format!("/apps/{app}/releases/{}", release.trim_start_matches('v')),
+            None,
+        )
+        .await
 }
 
 /// The app's newest release, whatever its status.
@@ -136,15 +137,7 @@ pub async fn info(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let release = match release {
-        Some(r) => {
-            client
-                .call(
-                    "GET",
-                    &format!("/apps/{app}/releases/{}", r.trim_start_matches('v')),
-                    None,
-                )
-                .await?
-        }
+        Some(r) => by_version(client, app, r).await?,
         None => {
             let releases =
                 serde_json::Value::Array(client.list(&format!("/apps/{app}/releases")).await?);

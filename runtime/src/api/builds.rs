@@ -154,6 +154,17 @@ fn buildpack_name(reference: &BuildpackRef) -> Option<String> {
     Some(name.to_ascii_lowercase())
 }
 
+/// A 422 naming the buildpacks Kumo has, unless it has `name`.
+fn known_buildpack(name: &str) -> Result<(), ApiError> {
+    match kumo_builder::buildpack::find(name) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::invalid(format!(
+            "unknown buildpack `{name}`: Kumo has {}",
+            kumo_builder::buildpack::names()
+        ))),
+    }
+}
+
 /// `POST /apps/{app}/builds`.
 pub async fn create(
     State(platform): State<Arc<Platform>>,
@@ -203,15 +214,8 @@ pub async fn create(
         Some([first, ..]) => buildpack_name(first),
         _ => platform.state.pinned_buildpack(&app).await?,
     };
-    if let Some(name) = &pinned
-        && !kumo_builder::buildpack::all()
-            .iter()
-            .any(|b| b.name() == name)
-    {
-        return Err(ApiError::invalid(format!(
-            "unknown buildpack `{name}`: Kumo has {}",
-            kumo_builder::buildpack::names()
-        )));
+    if let Some(name) = &pinned {
+        known_buildpack(name)?;
     }
     let build = platform
         .state
@@ -332,15 +336,8 @@ pub async fn set_installations(
             ));
         }
     };
-    if let Some(name) = &name
-        && !kumo_builder::buildpack::all()
-            .iter()
-            .any(|b| b.name() == name)
-    {
-        return Err(ApiError::invalid(format!(
-            "unknown buildpack `{name}`: Kumo has {}",
-            kumo_builder::buildpack::names()
-        )));
+    if let Some(name) = &name {
+        known_buildpack(name)?;
     }
     platform.state.pin_buildpack(&app, name.as_deref()).await?;
     Ok(Json(Value::Array(

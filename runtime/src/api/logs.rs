@@ -151,11 +151,11 @@ pub async fn stream(
         });
         Body::from_stream(head.chain(tail))
     } else {
-        let lines = match backlog {
-            Backlog::Last(n) => log.recent(n, &session.filter),
-            Backlog::After(_) => log.tail(backlog, session.filter).0,
-        };
-        let text: Vec<u8> = lines.iter().flat_map(|l| render(l).to_vec()).collect();
+        let text: Vec<u8> = log
+            .lines(backlog, &session.filter)
+            .iter()
+            .flat_map(|l| render(l).to_vec())
+            .collect();
         Body::from(text)
     };
     let content_type = if sse {
