@@ -10,6 +10,7 @@ mod builds;
 mod commands;
 mod crash;
 mod heroku;
+mod hostile_api;
 mod release_phase;
 mod run;
 mod server;

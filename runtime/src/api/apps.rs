@@ -128,12 +128,16 @@ pub struct CreateApp {
 pub async fn create(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
-    body: Option<Json<CreateApp>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let name = match body.and_then(|Json(b)| b.name) {
-        Some(name) => name,
-        None => generated_name(),
+    // No body at all asks for a generated name; a body must be valid JSON.
+    let body = body?;
+    let name = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        super::error::parse_json::<CreateApp>(&body)?.name
     };
+    let name = name.unwrap_or_else(generated_name);
     let app = platform.state.create_app(&caller.0, &name).await?;
     platform.converge(&app.name);
     Ok((StatusCode::CREATED, Json(app_json(&platform, &app, None))))

@@ -18,17 +18,26 @@ impl FromRequestParts<Arc<Platform>> for Caller {
         parts: &mut Parts,
         platform: &Arc<Platform>,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(ApiError::unauthorized)?;
-        let token = token_from(header).ok_or_else(ApiError::unauthorized)?;
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized());
+        };
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(token_from)
+            .ok_or_else(malformed)?;
         match platform.state.account_for_token(&token).await? {
             Some(account) => Ok(Caller(account)),
             None => Err(ApiError::unauthorized()),
         }
     }
+}
+
+/// A 401 for an `Authorization` header that holds no token Kumo can read.
+fn malformed() -> ApiError {
+    let mut error = ApiError::unauthorized();
+    error.message = "Invalid credentials provided: send `Authorization: Bearer <token>` (or Basic with the token as password); `kumo login` stores one".to_string();
+    error
 }
 
 /// The token in an `Authorization` header value.

@@ -11,7 +11,7 @@ use super::output::{LiveOutput, text_response};
 use super::{ApiError, Caller, Platform};
 use crate::state::{App, Build, BuildOutcome};
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -59,16 +59,17 @@ pub async fn upload_source(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     platform.app_for(&caller, &name).await?;
-    if body.len() > MAX_SOURCE_BYTES {
-        return Err(ApiError::invalid(format!(
-            "the source archive is {} MB, over the limit of {} MB: leave dependencies and build output out (.gitignore, .slugignore)",
-            body.len() >> 20,
-            MAX_SOURCE_BYTES >> 20
-        )));
-    }
+    let body = super::body::read_limited(
+        &headers,
+        body,
+        MAX_SOURCE_BYTES,
+        "the source archive is too large; leave dependencies and build output out (.gitignore, .slugignore)",
+    )
+    .await?;
     if body.is_empty() {
         return Err(ApiError::invalid(
             "the request body is empty: send the source archive (tar, .tar.gz or .tar.zst)",

@@ -7,6 +7,7 @@
 mod access;
 mod apps;
 mod auth;
+mod body;
 mod builds;
 mod domains;
 mod dynos;
@@ -125,9 +126,8 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/build-output/{build}", get(builds::output))
         .route(
             "/apps/{app}/sources",
-            axum::routing::post(builds::upload_source).layer(axum::extract::DefaultBodyLimit::max(
-                builds::MAX_SOURCE_BYTES + 1,
-            )),
+            // Its limit is checked by the handler (`body::read_limited`).
+            axum::routing::post(builds::upload_source),
         )
         .route("/apps/{app}/builds", get(builds::list).post(builds::create))
         .route("/apps/{app}/builds/{build}", get(builds::info))
@@ -170,12 +170,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             "/apps/{app}/formations/{dyno}",
             axum::routing::delete(dynos::restart_one),
         )
-        .route(
-            "/apps/{app}/slugs",
-            axum::routing::post(slugs::create).layer(axum::extract::DefaultBodyLimit::max(
-                slugs::MAX_SLUG_BYTES + 1,
-            )),
-        )
+        .route("/apps/{app}/slugs", axum::routing::post(slugs::create))
         .route("/apps/{app}/slugs/{slug}", get(slugs::info))
         .route(
             "/apps/{app}/formation",

@@ -5,7 +5,6 @@
 use super::{ApiError, Caller, Platform};
 use crate::state::App;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kumo_slug::{Digest, Manifest};
@@ -19,15 +18,17 @@ pub async fn create(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    if body.len() > MAX_SLUG_BYTES {
-        return Err(ApiError::invalid(format!(
-            "Compiled slug size: {} MB is too large (max is 500 MB)",
-            body.len() >> 20
-        )));
-    }
+    let body = super::body::read_limited(
+        &headers,
+        body,
+        MAX_SLUG_BYTES,
+        "the slug is too large (max is 500 MB); leave build output and dependencies out",
+    )
+    .await?;
     let digest = Digest::of(&body);
     // Unpack into a scratch folder first: a bad archive is refused before it is stored.
     let check = body.clone();

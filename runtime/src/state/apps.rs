@@ -225,7 +225,20 @@ impl State {
                 }),
             }
         }
-        let total: i64 = lines.iter().map(|l| l.quantity).sum();
+        // Heroku runs eco and basic dynos one per process type.
+        if let Some(line) = lines
+            .iter()
+            .find(|l| matches!(l.size, DynoSize::Eco | DynoSize::Basic) && l.quantity > 1)
+        {
+            return Err(StateError::Invalid(format!(
+                "`{}` can run at most 1 {} dyno per process type, not {}: scale it to 1 or use standard-1X or larger",
+                line.process_type, line.size, line.quantity
+            )));
+        }
+        // Saturating: a quantity near i64::MAX must be refused, not wrap or panic.
+        let total = lines
+            .iter()
+            .fold(0i64, |sum, l| sum.saturating_add(l.quantity));
         if total > MAX_DYNOS_PER_APP {
             return Err(StateError::Invalid(format!(
                 "Cannot run more than {MAX_DYNOS_PER_APP} dynos per app: the formation would have {total}"
