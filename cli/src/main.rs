@@ -9,6 +9,11 @@ mod server;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// mimalloc's thread-local heaps keep the router and the dynos' many small
+/// per-request allocations off glibc malloc's shared arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Kumo: Heroku's application model on WebAssembly.
 #[derive(Parser)]
 #[command(name = "kumo", version, about)]
@@ -382,6 +387,24 @@ struct ServerArgs {
     /// Seconds a build may run before it is stopped. Default: 900 (15 minutes, as on Heroku).
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
     build_timeout: u64,
+    /// Idle time after which `eco` web dynos sleep, like `30m`, `2s` or `250ms`. Default: 30m.
+    #[arg(long, default_value = "30m", value_parser = parse_idle)]
+    sleep_after: std::time::Duration,
+    /// For benchmarks: a second listener that sends each request for `<app>.<domain>`
+    /// straight to one of the app's web dynos, without the router's checks, forwarding
+    /// headers, H-codes or router log line, to measure what the router adds.
+    #[arg(long, hide = true)]
+    direct_listen: Option<String>,
+}
+
+/// A `--sleep-after` value: a duration of at least 10 ms.
+fn parse_idle(text: &str) -> Result<std::time::Duration, String> {
+    let idle = humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: use a duration like 30m, 2s or 250ms"))?;
+    if idle < std::time::Duration::from_millis(10) {
+        return Err("too short: use at least 10ms".to_string());
+    }
+    Ok(idle)
 }
 
 /// Runs a command that talks to the Platform API.

@@ -25,6 +25,9 @@ pub struct Settings {
     pub domain: String,
     pub demo: bool,
     pub build_timeout: std::time::Duration,
+    pub sleep_after: std::time::Duration,
+    /// The benchmark listener that skips the router (`--direct-listen`).
+    pub direct_listen: Option<SocketAddr>,
 }
 
 /// Checks the raw flags.
@@ -67,6 +70,12 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         ),
         None => data_dir.join("slug-store").display().to_string(),
     };
+    let direct_listen = match &args.direct_listen {
+        Some(addr) => Some(addr.parse().with_context(|| {
+            format!("invalid --direct-listen `{addr}`: use an address like 127.0.0.1:8081")
+        })?),
+        None => None,
+    };
     let domain = args.domain.trim_matches('.').to_ascii_lowercase();
     if domain.is_empty() || domain.contains(['/', ':', ' ']) {
         anyhow::bail!(
@@ -83,6 +92,8 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         domain,
         demo: args.demo,
         build_timeout: std::time::Duration::from_secs(args.build_timeout),
+        sleep_after: args.sleep_after,
+        direct_listen,
     })
 }
 
@@ -129,7 +140,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         slugs: slugs.clone(),
     });
     let manager = DynoManager::new(
-        ManagerConfig::new(&settings.data_dir),
+        ManagerConfig {
+            sleep_after: settings.sleep_after,
+            ..ManagerConfig::new(&settings.data_dir)
+        },
         engine,
         logplex,
         source,
@@ -168,6 +182,19 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let routing = tokio::spawn(router.serve(router_listener));
     println!("API listening on http://{api_addr}");
     println!("Router listening on http://{router_addr}");
+    if let Some(addr) = settings.direct_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the direct listener to {addr}"))?;
+        println!(
+            "Direct dyno listener (no router) on http://{}",
+            listener.local_addr()?
+        );
+        tokio::spawn(kumo_runtime::router::direct::serve(
+            manager.clone(),
+            listener,
+        ));
+    }
 
     if settings.demo {
         let url = crate::demo::deploy(

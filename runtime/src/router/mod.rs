@@ -7,6 +7,7 @@
 //! the response body is sent as the guest writes it.
 
 pub mod codes;
+pub mod direct;
 pub mod hosts;
 
 use crate::dynos::{DispatchError, Interrupted, RequestBody, ResponseBody};
