@@ -166,6 +166,16 @@ fn unpack_into(archive: &[u8], dest: &Path, limits: SourceLimits) -> Result<Path
     if count == 0 {
         return Err(SourceError::Corrupt("it holds no files".to_string()));
     }
+    // Read the compressed stream to its end: gzip checks its CRC only there,
+    // after the tar's end marker, so a corrupted archive would otherwise pass.
+    let mut rest = tar.into_inner().take(limits.max_bytes);
+    let trailing =
+        io::copy(&mut rest, &mut io::sink()).map_err(|e| SourceError::Corrupt(e.to_string()))?;
+    if trailing >= limits.max_bytes {
+        return Err(SourceError::TooLarge {
+            limit: limits.max_bytes,
+        });
+    }
     // One top-level folder and nothing else: that folder is the source.
     let top: Vec<_> = fs::read_dir(dest)?.flatten().collect();
     if let [only] = top.as_slice()
@@ -333,6 +343,22 @@ mod tests {
             "{err}"
         );
         assert!(!dir.path().join("b").exists());
+
+        // A flipped byte inside gzip's data is caught by its CRC, at the end.
+        let small = archive(&[(
+            "Procfile",
+            tar::EntryType::Regular,
+            b"web: app.wasm\n",
+            None,
+        )]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        io::Write::write_all(&mut gz, &small).unwrap();
+        let mut gz = gz.finish().unwrap();
+        let at = gz.windows(3).position(|w| w == b"app").unwrap();
+        gz[at] ^= 0x01; // `app.wasm` becomes ``pp.wasm`: only the CRC can tell
+        let err = unpack(&gz, &dir.path().join("d"), SourceLimits::default()).unwrap_err();
+        assert!(err.to_string().contains("corrupt"), "{err}");
+        assert!(!dir.path().join("d").exists());
 
         let err = unpack(
             b"this is no archive at all, not even close",

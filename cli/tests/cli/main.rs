@@ -11,6 +11,7 @@ mod commands;
 mod crash;
 mod heroku;
 mod hostile_api;
+mod hostile_uploads;
 mod release_phase;
 mod run;
 mod server;

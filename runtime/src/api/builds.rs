@@ -494,6 +494,11 @@ impl Platform {
         .context("the build stopped")??;
 
         let digest = built.slug.digest.clone();
+        let manifest = kumo_slug::Manifest::new(built.process_types.clone());
+        let unpacked = crate::slugs::UnpackedSlug::at(digest.clone(), manifest, work.to_path_buf());
+        self.check_unpacked(&unpacked)
+            .await
+            .map_err(|e| anyhow::anyhow!("the slug cannot run: {e}"))?;
         let archive = tokio::fs::read(&built.slug.path).await?;
         self.slugs.put(&digest, archive.into()).await?;
         output.push("-----> Compiling components for this machine...");

@@ -3,6 +3,7 @@
 //! stored by digest, and every component is compiled before the slug is accepted.
 
 use super::{ApiError, Caller, Platform};
+use crate::slugs::UnpackedSlug;
 use crate::state::App;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -30,17 +31,19 @@ pub async fn create(
     )
     .await?;
     let digest = Digest::of(&body);
-    // Unpack into a scratch folder first: a bad archive is refused before it is stored.
+    // Unpack into a scratch folder and check every component there: a slug
+    // that cannot run is refused before it is stored, and leaves nothing.
     let check = body.clone();
     let expected = digest.clone();
-    let manifest = tokio::task::spawn_blocking(move || {
+    let (scratch, manifest) = tokio::task::spawn_blocking(move || {
         let scratch = tempfile::tempdir()?;
-        Ok::<_, anyhow::Error>(kumo_slug::unpack_bytes(
+        let manifest = kumo_slug::unpack_bytes(
             &check,
             &expected,
             &scratch.path().join("slug"),
             Default::default(),
-        )?)
+        )?;
+        Ok::<_, anyhow::Error>((scratch, manifest))
     })
     .await
     .map_err(|e| ApiError::invalid(format!("checking the slug failed: {e}")))?
@@ -50,6 +53,16 @@ pub async fn create(
             "the slug declares no process types: add at least `web` or `worker`",
         ));
     }
+    let unpacked = UnpackedSlug::at(
+        digest.clone(),
+        manifest.clone(),
+        scratch.path().join("slug"),
+    );
+    platform
+        .check_unpacked(&unpacked)
+        .await
+        .map_err(|e| ApiError::invalid(format!("the slug cannot run: {e}")))?;
+    drop(scratch);
     platform
         .slugs
         .put(&digest, body.clone())
@@ -112,4 +125,24 @@ fn slug_json(app: &App, digest: &Digest, manifest: &Manifest, size: u64) -> Valu
         "app": { "id": app.id, "name": app.name },
         "blob": null,
     })
+}
+
+impl Platform {
+    /// Checks an unpacked slug before it is stored: what each component
+    /// declares ([`crate::slugs::check_components`]), then that it compiles
+    /// and links as its process kind needs. The error names the process type.
+    pub(super) async fn check_unpacked(&self, slug: &UnpackedSlug) -> Result<(), String> {
+        let (app_dir, manifest) = (slug.app_dir(), slug.manifest.clone());
+        tokio::task::spawn_blocking(move || crate::slugs::check_components(&app_dir, &manifest))
+            .await
+            .map_err(|e| format!("checking the components failed: {e}"))??;
+        for (name, process) in &slug.manifest.process_types {
+            self.manager
+                .engine()
+                .prepare(slug, process)
+                .await
+                .map_err(|e| format!("process type `{name}`: {e}"))?;
+        }
+        Ok(())
+    }
 }

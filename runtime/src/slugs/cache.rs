@@ -19,6 +19,16 @@ pub struct UnpackedSlug {
 }
 
 impl UnpackedSlug {
+    /// A slug already unpacked at `root` (which holds `app/`): a scratch copy
+    /// checked before the slug is stored, not one this cache manages.
+    pub fn at(digest: Digest, manifest: Manifest, root: PathBuf) -> UnpackedSlug {
+        UnpackedSlug {
+            digest,
+            manifest,
+            root,
+        }
+    }
+
     /// The folder every dyno copies to its `/app`.
     pub fn app_dir(&self) -> PathBuf {
         self.root.join(kumo_slug::APP_DIR)
