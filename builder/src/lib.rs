@@ -6,7 +6,8 @@
 //! preview 1 core modules (what Go, C, C++ and Rust's `wasm32-wasip1` target
 //! produce) into components with the preview 1 adapter that matches Kumo's
 //! wasmtime, so the runtime only ever runs components.
-//! The builder neither links wasmtime's runtime nor touches the database.
+//! The builder never touches the database; it runs Wasm itself only to
+//! pre-initialise the Ruby interpreter with Wizer.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

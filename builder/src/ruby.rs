@@ -15,6 +15,7 @@
 //! gem that is neither vendored nor part of Ruby fails the build, naming it.
 
 mod interpreter;
+mod preinit;
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use std::path::Path;

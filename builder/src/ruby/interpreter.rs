@@ -31,7 +31,7 @@ const BINARYEN: &str = "binaryen@132.0.0";
 const KUMO_RB: &str = include_str!("../../ruby/kumo.rb");
 
 /// Bumped when the glue below changes in a way its text does not show.
-const GLUE_VERSION: u32 = 1;
+const GLUE_VERSION: u32 = 3;
 
 /// Functions of the interpreter the glue needs that the reactor does not
 /// export: the export name Kumo gives each, and the C function's name (found
@@ -82,7 +82,14 @@ pub(crate) fn command(ctx: &mut BuildContext<'_>) -> anyhow::Result<PathBuf> {
         |dir, ctx| {
             built = true;
             merge(&tools, dir, &glue, ctx)?;
-            let core = std::fs::read(dir.join("core.wasm"))?;
+            let mut core = std::fs::read(dir.join("core.wasm"))?;
+            (ctx.log)("Pre-initialising it with Wizer");
+            let (app, tmp) = (dir.join("snapshot-app"), dir.join("snapshot-tmp"));
+            std::fs::create_dir_all(&app)?;
+            std::fs::create_dir_all(&tmp)?;
+            core = super::preinit::snapshot(core, &app, &tmp)?;
+            let _ = std::fs::remove_dir_all(&app);
+            let _ = std::fs::remove_dir_all(&tmp);
             (ctx.log)("Adapting it into a component");
             std::fs::write(dir.join("ruby.wasm"), crate::componentize(&core)?)?;
             Ok(())

@@ -13,6 +13,7 @@ mod heroku;
 mod hostile_api;
 mod hostile_uploads;
 mod release_phase;
+mod ruby;
 mod run;
 mod server;
 mod support;

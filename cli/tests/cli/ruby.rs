@@ -1,0 +1,252 @@
+//! The Ruby buildpack end to end: `kumo deploy examples/ruby-rack` (a Rack app
+//! with a middleware, a vendored gem and a worker) served as a CGI web dyno
+//! through the router, config vars in `ENV`, a one-off worker, a build that
+//! fails on a gem that is not vendored (the old release keeps answering), an
+//! app whose Ruby does not parse (the error is in the logs, the request gets a
+//! 500), and `git push kumo main`.
+
+use crate::support::{Server, kumo, stdout};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn example() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ruby-rack")
+}
+
+/// What the app answers at `path` once it contains `needle`.
+fn wait_for(server: &Server, app: &str, path: &str, needle: &str) -> crate::support::Reply {
+    // The first request waits for the dyno, which compiles the 30 MB interpreter.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let reply = server.get(app, path);
+        if reply.status == 200 && reply.body.contains(needle) {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{app} never answered with {needle:?}: {} {}",
+            reply.status,
+            reply.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Runs `kumo deploy -a APP DIR`; returns (success, stdout + stderr).
+fn deploy(server: &Server, app: &str, dir: &Path) -> (bool, String) {
+    let out = kumo(server, &["deploy", "-a", app, &dir.display().to_string()]);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+}
+
+/// A copy of the example in `dir`, to break.
+fn copy_example(dir: &Path) {
+    for entry in ["config.ru", "app.rb", "Gemfile", "Procfile", "worker.rb"] {
+        std::fs::copy(example().join(entry), dir.join(entry)).unwrap();
+    }
+    let greeter = dir.join("vendor/greeter/lib");
+    std::fs::create_dir_all(&greeter).unwrap();
+    std::fs::copy(
+        example().join("vendor/greeter/lib/greeter.rb"),
+        greeter.join("greeter.rb"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn deploy_serves_a_rack_app_with_config_vars_and_a_worker() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "rack"]));
+    stdout(&kumo(
+        &server,
+        &["config:set", "-a", "rack", "GREETING=Hola"],
+    ));
+
+    let started = Instant::now();
+    let (ok, out) = deploy(&server, "rack", &example());
+    assert!(ok, "{out}");
+    eprintln!("first Ruby build: {:.1?}", started.elapsed());
+    has(&out, "-----> Ruby/Rack app detected");
+    has(&out, "greeter: vendored");
+    has(&out, "puma: not needed, Kumo serves config.ru itself");
+    has(
+        &out,
+        "Installing @ruby/3.4-wasm-wasi@2.10.1 and binaryen@132.0.0 from npm",
+    );
+    has(&out, "Pre-initialising it with Wizer");
+    has(&out, "`web` serves the Rack app of config.ru");
+    has(&out, "`worker` runs worker.rb");
+    has(&out, "Procfile declares types -> web, worker");
+    has(&out, "Released v2");
+
+    // config.ru with its middleware, the vendored gem, ENV and the request.
+    let reply = wait_for(
+        &server,
+        "rack",
+        "/hello",
+        "Hola from Ruby 3.4.1 on Kumo: GET /hello",
+    );
+    has(&reply.head.to_lowercase(), "x-served-by: kumo");
+    let echo = crate::support::http(
+        server.router_port,
+        "rack.localhost",
+        "POST",
+        "/echo",
+        &[],
+        "a body to echo",
+    );
+    assert_eq!((echo.status, echo.body.as_str()), (200, "a body to echo"));
+    // ENV holds the config vars, not the request's CGI variables.
+    let env = server.get("rack", "/env.json");
+    assert_eq!(env.status, 200);
+    assert_eq!(env.json()["GREETING"], "Hola");
+    let leaked = server.get("rack", "/hello");
+    assert!(!leaked.body.contains("HTTP_HOST"));
+
+    // Per-request time through the router (a figure, not an assertion).
+    let timed = Instant::now();
+    for _ in 0..10 {
+        assert_eq!(server.get("rack", "/hello").status, 200);
+    }
+    eprintln!(
+        "Ruby request through Kumo: {:.1?} each",
+        timed.elapsed() / 10
+    );
+
+    // A config var change is a new release, seen by the next requests.
+    stdout(&kumo(
+        &server,
+        &["config:set", "-a", "rack", "GREETING=Bonjour"],
+    ));
+    wait_for(&server, "rack", "/", "Bonjour from Ruby");
+
+    // The worker, as a one-off dyno with one more argument.
+    let run = kumo(&server, &["run", "-a", "rack", "worker", "--verbose"]);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "worker says Bonjour with [\"--once\", \"--verbose\"]\n"
+    );
+    assert_eq!(run.status.code(), Some(0));
+
+    // The next build reuses the interpreter.
+    let started = Instant::now();
+    let (ok, out) = deploy(&server, "rack", &example());
+    assert!(ok, "{out}");
+    eprintln!(
+        "Ruby build with the interpreter cached: {:.1?}",
+        started.elapsed()
+    );
+    has(&out, "Using the cached Ruby interpreter");
+
+    // A gem that is not vendored fails the build; the app keeps its release.
+    let broken = data.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    copy_example(&broken);
+    std::fs::write(
+        broken.join("Gemfile"),
+        "source \"https://rubygems.org\"\ngem \"sinatra\"\ngem \"rack-protection\", \"~> 4\"\ngem \"greeter\", path: \"vendor/greeter\"\n",
+    )
+    .unwrap();
+    let (ok, out) = deploy(&server, "rack", &broken);
+    assert!(!ok, "{out}");
+    has(
+        &out,
+        "the Gemfile needs gems that are not vendored: sinatra, rack-protection",
+    );
+    assert_eq!(
+        server.get("rack", "/").body,
+        "Bonjour from Ruby 3.4.1 on Kumo: GET /\n"
+    );
+
+    // Ruby that does not parse is released (as on Heroku, where such an app
+    // crashes at boot); each request answers 500 and the logs say why.
+    copy_example(&broken);
+    std::fs::write(
+        broken.join("app.rb"),
+        "class GreetingApp\n  def call(env\nend\n",
+    )
+    .unwrap();
+    let (ok, out) = deploy(&server, "rack", &broken);
+    assert!(ok, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let reply = server.get("rack", "/");
+        if reply.status == 500 {
+            assert_eq!(reply.body, "Internal Server Error\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} {}", reply.status, reply.body);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let logs = stdout(&kumo(&server, &["logs", "-a", "rack", "-n", "1500"]));
+    has(&logs, "syntax error");
+    has(&logs, "(SyntaxError)");
+}
+
+#[test]
+fn git_push_deploys_a_rack_app() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "pushed-rack"]));
+    let home = data.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join(".netrc"),
+        format!(
+            "machine 127.0.0.1\n  login admin@kumo.local\n  password {}\n",
+            server.token
+        ),
+    )
+    .unwrap();
+    let repo = data.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    copy_example(&repo);
+    // Without a Procfile, config.ru is served.
+    std::fs::remove_file(repo.join("Procfile")).unwrap();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .env("HOME", &home)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", "Kumo Test")
+            .env("GIT_AUTHOR_EMAIL", "test@kumo.local")
+            .env("GIT_COMMITTER_NAME", "Kumo Test")
+            .env("GIT_COMMITTER_EMAIL", "test@kumo.local")
+            .output()
+            .unwrap()
+    };
+    assert!(
+        git(&["init", "--quiet", "--initial-branch", "main"])
+            .status
+            .success()
+    );
+    assert!(git(&["add", "."]).status.success());
+    assert!(git(&["commit", "--quiet", "-m", "first"]).status.success());
+    let remote = format!("http://127.0.0.1:{}/pushed-rack.git", server.api_port);
+    assert!(git(&["remote", "add", "kumo", &remote]).status.success());
+    let push = git(&["push", "kumo", "main"]);
+    let err = String::from_utf8_lossy(&push.stderr);
+    assert!(push.status.success(), "{err}");
+    has(&err, "remote: -----> Ruby/Rack app detected");
+    has(&err, "remote:        No Procfile: serving config.ru");
+    has(&err, "remote:        Released v1");
+    wait_for(
+        &server,
+        "pushed-rack",
+        "/pushed",
+        "Hello from Ruby 3.4.1 on Kumo: GET /pushed",
+    );
+}
