@@ -1,0 +1,16 @@
+-- wrk script for Kumo's benchmarks: each request goes to a Host drawn at random
+-- from the file named by KUMO_BENCH_HOSTS (one `<app>.localhost` per line), so
+-- load spreads across many apps on one router port.
+--   KUMO_BENCH_HOSTS=hosts.txt wrk -c64 -d5s -s benches/lua/random-host.lua http://127.0.0.1:8080/
+local hosts = {}
+for line in io.lines(os.getenv("KUMO_BENCH_HOSTS")) do
+  if #line > 0 then hosts[#hosts + 1] = line end
+end
+
+function init(args)
+  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
+end
+
+function request()
+  return wrk.format("GET", "/", { ["Host"] = hosts[math.random(#hosts)] })
+end

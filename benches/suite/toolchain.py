@@ -1,0 +1,57 @@
+"""What the benchmarks run and compare against: wrk (Debian), wasmtime-cli
+(cargo install into ~/.cache/kumo/tools), and release builds of Kumo, the
+bare hyper server and examples/rust-hello in ~/.cache/kumo/bench-target."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CACHE = Path(os.environ.get("KUMO_CACHE", Path.home() / ".cache/kumo"))
+TOOLS = CACHE / "tools"
+TARGET = CACHE / "bench-target"
+WASMTIME_VERSION = "48.0.8"
+
+
+def run(*args, **kwargs):
+    print("+", " ".join(str(a) for a in args), flush=True)
+    return subprocess.run([str(a) for a in args], check=True, **kwargs)
+
+
+class Bins:
+    """Paths of the programs and components every part uses."""
+
+    def __init__(self):
+        self.wasmtime = TOOLS / "bin/wasmtime"
+        self.kumo = TARGET / "release/kumo"
+        self.hyper = TARGET / "release/hyper-hello"
+        self.hello = TARGET / "wasm32-wasip2/release/rust-hello.wasm"
+
+
+def install(build=True):
+    """Installs wrk and wasmtime if missing and (unless `build` is false) rebuilds Kumo,
+    the hyper server and the Rust hello app from this checkout."""
+    bins = Bins()
+    if not shutil.which("wrk"):
+        run("apt-get", "install", "-y", "-qq", "wrk")
+    version = ""
+    if bins.wasmtime.exists():
+        version = subprocess.run([bins.wasmtime, "--version"], capture_output=True, text=True).stdout
+    if WASMTIME_VERSION not in version:
+        run("cargo", "install", "--locked", "--root", TOOLS, f"wasmtime-cli@{WASMTIME_VERSION}")
+    if build or not bins.kumo.exists():
+        env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
+        env.pop("RUSTFLAGS", None)
+        run("cargo", "build", "--release", "-p", "kumo", cwd=ROOT, env=env)
+        run("cargo", "build", "--release", "--manifest-path", ROOT / "benches/hyper-hello/Cargo.toml", env=env)
+        run("cargo", "build", "--release", "--target", "wasm32-wasip2", "--manifest-path",
+            ROOT / "examples/rust-hello/Cargo.toml", env=env)
+    return bins
+
+
+def git_revision():
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return out.stdout.strip() + (" with uncommitted changes" if dirty else "")
