@@ -115,7 +115,7 @@ def run(ctx):
     hosts.write_text("".join(f"{a}.localhost\n" for a in awake))
     for app in awake:
         wait_http(kumo.router_url(), host=f"{app}.localhost", timeout=60)
-    load = subprocess.Popen(["wrk", "-t1", "-c32", f"-d{load_s}s", "--timeout", "10s", "--latency", "-s",
+    load = subprocess.Popen(["wrk", "-t2", "-c32", f"-d{load_s}s", "--timeout", "10s", "--latency", "-s",
                              str(ctx.root / "benches/lua/random-host.lua"), kumo.router_url()],
                             env=dict(os.environ, KUMO_BENCH_HOSTS=str(hosts)), stdout=subprocess.PIPE, text=True)
     woken, failures, was_idle, rss_samples = [], [], 0, []
@@ -153,10 +153,10 @@ def run(ctx):
     if made_distinct + made_shared < n_distinct + n_shared and not create.failure:
         stop_note.append(f"App creation stopped at its time budget ({budget} s).")
     rows = [
-        ["server at start", f"{rss_start:.0f}", "", ""],
-        [f"after creating {ran}, all asleep", f"{rss_idle:.0f}", f"{hwm_idle:.0f}", ""],
+        ["server at start", f"{rss_start:.0f}", ""],
+        ["after creating the apps, all asleep", f"{rss_idle:.0f}", f"{hwm_idle:.0f}"],
         [f"{n_awake} apps under wrk + random wakes, {load_s} s", f"{rss_load:.0f} (max sampled "
-         f"{max(rss_samples) if rss_samples else rss_load:.0f})", f"{hwm:.0f}", ""],
+         f"{max(rss_samples) if rss_samples else rss_load:.0f})", f"{hwm:.0f}"],
     ]
     lines = [
         f"## {TITLE}",
@@ -179,7 +179,7 @@ def run(ctx):
         + ("stored, compiled and unpacked once (by digest)" if counts_all[0] - counts_distinct[0] <= 1
            else "stored more than once") + ".",
         "",
-        f"Load: `{wrk_command(32, load_s, script='random-host.lua')}` (`-t1`) over {n_awake} awake apps (Host drawn at",
+        f"Load: `{wrk_command(32, load_s, script='random-host.lua')}` over {n_awake} awake apps (Host drawn at",
         "random), while one Python client wakes random other apps one at a time: it checks `GET /apps/{app}/dynos`",
         "shows the web dyno `idle`, then times a request from before connect to its first byte.",
         f"Awake apps: {rps:.0f} req/s, p99 {report.ms(p99_load_ms)} ms, non-2xx {non2xx.group(1) if non2xx else 0}.",
@@ -188,7 +188,7 @@ def run(ctx):
         + (f" ({'; '.join(sorted(set(failures))[:3])})" if failures else "") + ".",
         f"Server at the end: {threads} threads, {fds} open file descriptors (limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}).",
         "",
-        report.table(["moment", "VmRSS MiB", "VmHWM MiB", ""], rows),
+        report.table(["moment", "VmRSS MiB", "VmHWM MiB"], rows),
         "",
         report.goal(f"server RSS ≤ 2 GB with {ran}", f"VmHWM {hwm:.0f} MiB", hwm <= RSS_GOAL_MIB,
                     f"{hwm / RSS_GOAL_MIB:.2f}× the budget"),
@@ -197,7 +197,7 @@ def run(ctx):
                     f"{p99_w / WAKE_GOAL_MS:.2f}× the budget"),
     ]
     if n_distinct + n_shared > made_distinct + made_shared or ctx.quick:
-        lines.insert(3, f"**Reduced run**: {ran}; the full run is `scripts/bench density` "
-                        "(1,000 distinct + 10,000 shared, 100 awake).\n")
+        lines[4:4] = [f"**Reduced run** ({n_awake} awake): the full run is `scripts/bench density` "
+                      "(1,000 distinct + 10,000 shared, 100 awake).", ""]
     return "\n".join(lines)
 
