@@ -6,6 +6,7 @@ install once), and each built slug is kept in ~/.cache/kumo/bench-slugs, keyed
 by the app's files and the builder's sources."""
 
 import hashlib
+import shutil
 
 from . import slugs
 from .servers import Kumo
@@ -38,7 +39,15 @@ class HelloSlugs:
 
     def _builder(self):
         if self.builder is None:
-            self.builder = Kumo(self.ctx.bins, self.ctx.servers, CACHE / "bench-builder")
+            data = CACHE / "bench-builder"
+            try:
+                self.builder = Kumo(self.ctx.bins, self.ctx.servers, data)
+            except SystemExit as e:
+                # A data folder from an older Kumo that this one cannot open: start over
+                # (it only holds build tools and the hello apps, which are rebuilt).
+                print(f"the builder's data folder cannot be used ({e}); starting it afresh", flush=True)
+                shutil.rmtree(data)
+                self.builder = Kumo(self.ctx.bins, self.ctx.servers, data)
         return self.builder
 
     def _current_slug(self, kumo, app):

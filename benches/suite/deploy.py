@@ -74,7 +74,7 @@ def run(ctx):
         "",
         f"Server: `{kumo.command}`; app `deploy` = `examples/rust-hello` (one standard-1X web dyno), whose `/`",
         "answers `Hello from Kumo! Served by web.1 of release vN.`. Each repetition starts the CLI and, meanwhile,",
-        "GETs `/` through the router on one keep-alive connection, back to back, until the body names the",
+        "GETs `/` through the router on one keep-alive connection, 1 ms apart, until the body names the",
         "new release. The time runs from starting the CLI (which packs the component, uploads it and",
         "releases it, or sets the config var) to that first response; the CLI's own exit time is beside it.",
         "",
