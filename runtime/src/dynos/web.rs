@@ -1,11 +1,16 @@
-//! Web dynos: a queue of requests served by `WEB_CONCURRENCY` workers.
+//! Web dynos: up to `WEB_CONCURRENCY` requests served at once; the rest wait in turn.
 //!
-//! For `http` process types each worker owns one warm `wasi:http` instance and
-//! reuses it request after request, so in-memory state lives until the dyno
-//! restarts; a trap or a request past its deadline replaces that instance only.
+//! For `http` process types the dyno keeps `WEB_CONCURRENCY` warm `wasi:http`
+//! instances and reuses them request after request, so in-memory state lives until
+//! the dyno restarts; a trap or a request past its deadline replaces that instance
+//! only. The guest runs on the task of the request that took the instance, with no
+//! hand-off to another task: once the response head is out, whatever the guest still
+//! has to do (the rest of a streamed body) goes on in a task of its own, and so does a
+//! request whose client leaves, so a guest is never cut off half-way by its caller.
 //! A process type the manifest lists in `fresh_instance_per_request` gets a new
 //! instance after each request instead, made once the response is out.
-//! For `cgi` process types each worker runs the command once per request ([`super::cgi`]).
+//! For `cgi` process types a queue feeds `WEB_CONCURRENCY` workers, each running the
+//! command once per request ([`super::cgi`]).
 
 use super::fs::DynoFs;
 use super::host::{DynoHost, DynoMemory, new_store};
@@ -14,10 +19,13 @@ use super::{DispatchError, DynoSpec, Interrupted, RequestBody, ResponseBody, des
 use crate::engine::Prepared;
 use crate::logplex::Source;
 use anyhow::Context as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use http_body_util::BodyExt as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
@@ -65,10 +73,43 @@ impl Shared {
 /// A running web dyno.
 pub struct WebDyno {
     name: String,
-    jobs: async_channel::Sender<Job>,
     in_flight: AtomicUsize,
-    workers: Mutex<Vec<JoinHandle<()>>>,
+    serving: Serving,
     shared: Arc<Shared>,
+}
+
+/// How a web dyno takes requests.
+enum Serving {
+    Http(Arc<HttpPool>),
+    Cgi {
+        jobs: async_channel::Sender<Job>,
+        workers: Mutex<Vec<JoinHandle<()>>>,
+    },
+}
+
+/// The warm instances of an `http` web dyno, and the turns to use them.
+struct HttpPool {
+    idle: Mutex<Vec<HttpInstance>>,
+    /// One permit per request being served: `WEB_CONCURRENCY` of them.
+    turns: Arc<Semaphore>,
+    concurrency: u32,
+    /// Set by `stop`: no new requests.
+    closed: AtomicBool,
+    /// Set when the stop grace is over: running guests are stopped.
+    killed: AtomicBool,
+    kill: Notify,
+    fresh_per_request: bool,
+}
+
+impl HttpPool {
+    fn put_back(&self, instance: HttpInstance) {
+        if !self.killed.load(Ordering::Acquire) {
+            self.idle
+                .lock()
+                .expect("instance pool poisoned")
+                .push(instance);
+        }
+    }
 }
 
 impl WebDyno {
@@ -85,25 +126,43 @@ impl WebDyno {
             fs,
             spec,
         });
-        let (tx, rx) = async_channel::bounded(QUEUE);
-        let mut workers = Vec::new();
-        for _ in 0..shared.spec.web_concurrency() {
-            let worker = match &*shared.spec.prepared {
-                Prepared::Http(_) => {
-                    let instance = HttpInstance::new(&shared).await?;
-                    tokio::spawn(http_worker(shared.clone(), Some(instance), rx.clone()))
+        let concurrency = shared.spec.web_concurrency();
+        let serving = match &*shared.spec.prepared {
+            Prepared::Http(_) => {
+                let mut idle = Vec::with_capacity(concurrency);
+                for _ in 0..concurrency {
+                    idle.push(HttpInstance::new(&shared).await?);
                 }
-                Prepared::Command(_) => {
-                    tokio::spawn(super::cgi::worker(shared.clone(), rx.clone()))
+                Serving::Http(Arc::new(HttpPool {
+                    idle: Mutex::new(idle),
+                    turns: Arc::new(Semaphore::new(concurrency)),
+                    concurrency: concurrency as u32,
+                    closed: AtomicBool::new(false),
+                    killed: AtomicBool::new(false),
+                    kill: Notify::new(),
+                    fresh_per_request: shared
+                        .spec
+                        .slug
+                        .manifest
+                        .fresh_instance_per_request
+                        .contains(&shared.spec.process_type),
+                }))
+            }
+            Prepared::Command(_) => {
+                let (tx, rx) = async_channel::bounded(QUEUE);
+                let workers = (0..concurrency)
+                    .map(|_| tokio::spawn(super::cgi::worker(shared.clone(), rx.clone())))
+                    .collect();
+                Serving::Cgi {
+                    jobs: tx,
+                    workers: Mutex::new(workers),
                 }
-            };
-            workers.push(worker);
-        }
+            }
+        };
         Ok(Arc::new(WebDyno {
             name: shared.spec.name.clone(),
-            jobs: tx,
             in_flight: AtomicUsize::new(0),
-            workers: Mutex::new(workers),
+            serving,
             shared,
         }))
     }
@@ -129,49 +188,225 @@ impl WebDyno {
     ) -> Result<http::Response<ResponseBody>, DispatchError> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _done = InFlight(&self.in_flight);
-        let (respond, response) = oneshot::channel();
-        if let Err(e) = self.jobs.send(Job { request, respond }).await {
-            return Err(DispatchError::Closed(Box::new(e.into_inner().request)));
+        let (respond, mut response) = oneshot::channel();
+        let job = Job { request, respond };
+        match &self.serving {
+            Serving::Cgi { jobs, .. } => {
+                if let Err(e) = jobs.send(job).await {
+                    return Err(DispatchError::Closed(Box::new(e.into_inner().request)));
+                }
+            }
+            Serving::Http(pool) => {
+                if pool.closed.load(Ordering::Acquire) {
+                    return Err(DispatchError::Closed(Box::new(job.request)));
+                }
+                let Ok(turn) = pool.turns.clone().acquire_owned().await else {
+                    return Err(DispatchError::Closed(Box::new(job.request)));
+                };
+                let serve = serve_in_turn(self.shared.clone(), pool.clone(), job, turn);
+                let mut serve = Detachable(Some(Box::pin(serve)));
+                // The guest runs here until it has answered; if it is still
+                // writing the body then, it goes on as the client reads the body.
+                tokio::select! {
+                    biased;
+                    answer = &mut response => {
+                        let answer = answer.unwrap_or_else(|_| Err(dropped()))?;
+                        return Ok(answer.map(|body| {
+                            if serve.0.is_some() {
+                                GuestDriven { body, serve }.boxed_unsync()
+                            } else {
+                                body
+                            }
+                        }));
+                    }
+                    () = serve.run() => {}
+                }
+            }
         }
-        response.await.unwrap_or_else(|_| {
-            Err(DispatchError::Platform(
-                "the dyno dropped the request".into(),
-            ))
-        })
+        response.await.unwrap_or_else(|_| Err(dropped()))
     }
 
     /// Takes no new requests; the queued ones are still served.
     pub fn stop(&self) {
-        self.jobs.close();
+        match &self.serving {
+            Serving::Cgi { jobs, .. } => {
+                jobs.close();
+            }
+            Serving::Http(pool) => pool.closed.store(true, Ordering::Release),
+        }
     }
 
-    /// Waits for the workers to finish what they have, up to `grace`; then stops them.
+    /// Waits for the requests in hand to finish, up to `grace`; then stops them.
     /// Returns false if some had to be stopped.
     pub async fn wait_stopped(&self, grace: Duration) -> bool {
-        let workers: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *self.workers.lock().expect("workers lock poisoned"));
-        let aborts: Vec<_> = workers.iter().map(|w| w.abort_handle()).collect();
-        let all = futures::future::join_all(workers);
-        if tokio::time::timeout(grace, all).await.is_ok() {
-            return true;
+        match &self.serving {
+            Serving::Cgi { workers, .. } => {
+                let workers: Vec<JoinHandle<()>> =
+                    std::mem::take(&mut *workers.lock().expect("workers lock poisoned"));
+                let aborts: Vec<_> = workers.iter().map(|w| w.abort_handle()).collect();
+                let all = futures::future::join_all(workers);
+                if tokio::time::timeout(grace, all).await.is_ok() {
+                    return true;
+                }
+                for abort in aborts {
+                    abort.abort();
+                }
+                false
+            }
+            Serving::Http(pool) => {
+                let all = pool.turns.acquire_many(pool.concurrency);
+                if let Ok(Ok(turns)) = tokio::time::timeout(grace, all).await {
+                    turns.forget();
+                    pool.turns.close();
+                    return true;
+                }
+                pool.kill_all();
+                false
+            }
         }
-        for abort in aborts {
-            abort.abort();
-        }
-        false
+    }
+}
+
+impl HttpPool {
+    /// Stops every running guest and drops the warm instances.
+    fn kill_all(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_waiters();
+        self.turns.close();
+        self.idle.lock().expect("instance pool poisoned").clear();
     }
 }
 
 impl Drop for WebDyno {
     fn drop(&mut self) {
-        self.jobs.close();
-        for worker in self
-            .workers
-            .lock()
-            .expect("workers lock poisoned")
-            .drain(..)
+        match &self.serving {
+            Serving::Cgi { jobs, workers } => {
+                jobs.close();
+                for worker in workers.lock().expect("workers lock poisoned").drain(..) {
+                    worker.abort();
+                }
+            }
+            Serving::Http(pool) => pool.kill_all(),
+        }
+    }
+}
+
+fn dropped() -> DispatchError {
+    DispatchError::Platform("the dyno dropped the request".into())
+}
+
+type Serve = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A request's guest work, polled by the request's own task; if that task stops
+/// polling it before it is done (the response is out, or the client left), the
+/// rest runs in a task of its own.
+struct Detachable(Option<Serve>);
+
+impl Detachable {
+    async fn run(&mut self) {
+        if let Some(serve) = self.0.as_mut() {
+            serve.await;
+            self.0 = None;
+        }
+    }
+
+    fn detach(&mut self) {
+        if let Some(serve) = self.0.take() {
+            tokio::spawn(serve);
+        }
+    }
+}
+
+impl Drop for Detachable {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+/// A response body whose guest is still running: reading the body drives the
+/// guest too, on the reader's task. Should the body end or be dropped first, the
+/// guest's remaining work goes on in a task of its own.
+struct GuestDriven {
+    body: ResponseBody,
+    serve: Detachable,
+}
+
+impl http_body::Body for GuestDriven {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if let Some(serve) = this.serve.0.as_mut()
+            && serve.as_mut().poll(cx).is_ready()
         {
-            worker.abort();
+            this.serve.0 = None;
+        }
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = frame {
+            this.serve.detach();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Serves `job` with a warm instance of `pool` while holding `turn`; puts the
+/// instance back, or makes its replacement, before giving the turn up.
+async fn serve_in_turn(
+    shared: Arc<Shared>,
+    pool: Arc<HttpPool>,
+    job: Job,
+    turn: OwnedSemaphorePermit,
+) {
+    if pool.killed.load(Ordering::Acquire) {
+        let _ = job
+            .respond
+            .send(Err(DispatchError::Closed(Box::new(job.request))));
+        return;
+    }
+    let instance = pool.idle.lock().expect("instance pool poisoned").pop();
+    let instance = match instance {
+        Some(instance) => instance,
+        None => match HttpInstance::new(&shared).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                shared.log_kumo(&format!("Instance failed to start: {e:#}"));
+                let _ = job
+                    .respond
+                    .send(Err(DispatchError::Crashed(format!("{e:#}"))));
+                return;
+            }
+        },
+    };
+    let served = tokio::select! {
+        served = instance.serve(&shared, job) => served,
+        () = pool.kill.notified() => return,
+    };
+    match served {
+        Some(instance) if !pool.fresh_per_request => pool.put_back(instance),
+        _ if pool.closed.load(Ordering::Acquire) => {}
+        _ => {
+            // A failed instance, or one whose runtime keeps per-request state: its
+            // replacement is made now, after the response, so the next request finds
+            // it warm; in a task of its own, so this response is not held up by it.
+            tokio::spawn(async move {
+                if let Ok(fresh) = HttpInstance::new(&shared).await {
+                    pool.put_back(fresh);
+                }
+                drop(turn);
+            });
         }
     }
 }
@@ -285,43 +520,5 @@ type ResponseSlot =
 fn reply(slot: &ResponseSlot, result: Result<http::Response<ResponseBody>, DispatchError>) {
     if let Some(tx) = slot.lock().expect("response slot poisoned").take() {
         let _ = tx.send(result);
-    }
-}
-
-async fn http_worker(
-    shared: Arc<Shared>,
-    mut instance: Option<HttpInstance>,
-    jobs: async_channel::Receiver<Job>,
-) {
-    let fresh_per_request = shared
-        .spec
-        .slug
-        .manifest
-        .fresh_instance_per_request
-        .contains(&shared.spec.process_type);
-    while let Ok(job) = jobs.recv().await {
-        let current = match instance.take() {
-            Some(current) => current,
-            None => match HttpInstance::new(&shared).await {
-                Ok(fresh) => fresh,
-                Err(e) => {
-                    shared.log_kumo(&format!("Instance failed to start: {e:#}"));
-                    let _ = job
-                        .respond
-                        .send(Err(DispatchError::Crashed(format!("{e:#}"))));
-                    continue;
-                }
-            },
-        };
-        instance = current.serve(&shared, job).await;
-        if fresh_per_request {
-            // This runtime keeps per-request state: the next request gets a
-            // new instance, made now, after the response, so it is warm.
-            instance = None;
-        }
-        if instance.is_none() && !jobs.is_closed() {
-            // Replace a failed instance now, so the next request finds it warm.
-            instance = HttpInstance::new(&shared).await.ok();
-        }
     }
 }
