@@ -1,8 +1,10 @@
 //! The one wasmtime engine of a Kumo process, and the compiled-component cache.
 //!
-//! A component is compiled once per slug digest and component path; the compiled
-//! code is written to `<cache_dir>/<engine hash>/<slug digest>/<component>.cwasm`, so a
-//! restart, a wake or a new dyno loads machine code instead of compiling again.
+//! A component is compiled once per content: the compiled code is written to
+//! `<cache_dir>/<engine hash>/components/<sha-256 of the component>.cwasm`, so a
+//! restart, a wake, a new dyno, or another slug holding the same component (every
+//! Ruby app's interpreter, an unchanged prebuilt component) loads machine code
+//! instead of compiling again.
 //! Loaded components are pre-instantiated ([`Prepared`]) once and shared by every
 //! dyno of the slug.
 
@@ -178,16 +180,14 @@ impl Engine {
 
     async fn component(&self, slug: &UnpackedSlug, rel: &str) -> Result<Component, PrepareError> {
         let source = slug.app_dir().join(rel);
-        let cached = self.cache_dir.join(slug.digest.hex()).join(format!(
-            "{}.cwasm",
-            &hex::encode(sha2::Sha256::digest(rel.as_bytes()))[..16]
-        ));
+        let cache_dir = self.cache_dir.join("components");
         let engine = self.engine.clone();
         let rel = rel.to_string();
-        let (component, compiled) =
-            tokio::task::spawn_blocking(move || load_or_compile(&engine, &source, &cached, &rel))
-                .await
-                .map_err(|e| PrepareError::Other(anyhow::anyhow!("compile task failed: {e}")))??;
+        let (component, compiled) = tokio::task::spawn_blocking(move || {
+            load_or_compile(&engine, &source, &cache_dir, &rel)
+        })
+        .await
+        .map_err(|e| PrepareError::Other(anyhow::anyhow!("compile task failed: {e}")))??;
         if compiled {
             self.compilations.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -252,14 +252,22 @@ fn wasm_config(pool_instances: Option<u32>) -> Config {
     config
 }
 
-/// Loads `cached` if it holds code this engine accepts, else compiles `source` and writes it.
-/// Returns whether a compilation happened.
+/// Loads the compiled code of `source` from `cache_dir` if this engine accepts it,
+/// else compiles `source` and writes it there. Returns whether a compilation happened.
 fn load_or_compile(
     engine: &wasmtime::Engine,
     source: &Path,
-    cached: &Path,
+    cache_dir: &Path,
     rel: &str,
 ) -> Result<(Component, bool), PrepareError> {
+    let bytes = std::fs::read(source)
+        .with_context(|| format!("reading component {}", source.display()))
+        .map_err(PrepareError::Other)?;
+    let cached = cache_dir.join(format!(
+        "{}.cwasm",
+        hex::encode(sha2::Sha256::digest(&bytes))
+    ));
+    let cached = cached.as_path();
     if cached.is_file() {
         // SAFETY: `cached` was written by `Component::serialize` of this very
         // engine configuration (the folder is keyed by its compatibility hash),
@@ -273,9 +281,6 @@ fn load_or_compile(
             }
         }
     }
-    let bytes = std::fs::read(source)
-        .with_context(|| format!("reading component {}", source.display()))
-        .map_err(PrepareError::Other)?;
     check_component_header(&bytes, rel)?;
     let component = Component::new(engine, &bytes).map_err(|e| PrepareError::Invalid {
         path: rel.to_string(),

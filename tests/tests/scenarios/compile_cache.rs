@@ -1,5 +1,5 @@
-//! A component is compiled once per slug; a restarted server loads the machine
-//! code from disk and never compiles again.
+//! A component is compiled once per content; a restarted server, or another slug
+//! holding the same component, loads the machine code from disk instead.
 
 use kumo_runtime::engine::{Engine, EngineConfig};
 use kumo_runtime::sizes::DynoSize::Standard1X;
@@ -36,9 +36,9 @@ async fn the_second_start_does_not_compile() {
         &dir.path().join("slug.tar.zst"),
     )
     .unwrap();
-    let source = Arc::new(MemorySource::new());
-    source.add_slug(packed.digest.clone(), &packed.path);
-    let source: Arc<dyn ReleaseSource> = source;
+    let memory = Arc::new(MemorySource::new());
+    memory.add_slug(packed.digest.clone(), &packed.path);
+    let source: Arc<dyn ReleaseSource> = memory.clone();
     let process = ProcessType {
         component: "hello.wasm".into(),
         args: vec![],
@@ -71,6 +71,29 @@ async fn the_second_start_does_not_compile() {
         (0, 1),
         "loaded from disk, not compiled"
     );
+
+    // Another slug (another app, or a new release with only other files changed)
+    // holding the same component uses the same machine code.
+    std::fs::write(app.join("unique.txt"), "another release").unwrap();
+    let other = kumo_slug::pack(
+        &app,
+        &Manifest::new(types_of(&process)),
+        &dir.path().join("other.tar.zst"),
+    )
+    .unwrap();
+    assert_ne!(other.digest, packed.digest);
+    memory.add_slug(other.digest.clone(), &other.path);
+    let slug = slugs.get(&other.digest).await.unwrap();
+    second.prepare(&slug, &process).await.unwrap();
+    assert_eq!(
+        (second.compilations(), second.cache_loads()),
+        (0, 2),
+        "the same component in another slug is not compiled again"
+    );
+}
+
+fn types_of(process: &ProcessType) -> BTreeMap<String, ProcessType> {
+    BTreeMap::from([("web".to_string(), process.clone())])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
