@@ -36,6 +36,7 @@ const GUESTS: &[Guests] = &[
             ("ALLOC", "alloc"),
             ("TRAP", "trap"),
             ("LOGGER", "logger"),
+            ("HOSTILE", "hostile"),
         ],
     },
     Guests {

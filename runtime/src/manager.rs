@@ -43,6 +43,9 @@ pub struct ManagerConfig {
     pub sleep_after: Duration,
     /// How long a request waits for a starting web dyno before H20. Default: 75 s.
     pub boot_timeout: Duration,
+    /// Bytes a web dyno's files (`/app`, `/tmp`) may take before it is
+    /// restarted with a fresh copy. Default: 4 GiB.
+    pub disk_quota: u64,
 }
 
 impl ManagerConfig {
@@ -54,6 +57,7 @@ impl ManagerConfig {
             backoff: Backoff::default(),
             sleep_after: Duration::from_secs(30 * 60),
             boot_timeout: Duration::from_secs(75),
+            disk_quota: 4 << 30,
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct Options {
     pub backoff: Backoff,
     pub sleep_after: Duration,
     pub boot_timeout: Duration,
+    /// Bytes a web dyno's files may take (`ManagerConfig::disk_quota`).
+    pub disk_quota: u64,
 }
 
 impl Default for Options {
@@ -41,6 +43,7 @@ impl Default for Options {
             },
             sleep_after: Duration::from_secs(3600),
             boot_timeout: Duration::from_secs(20),
+            disk_quota: 4 << 30,
         }
     }
 }
@@ -101,6 +104,7 @@ impl Kumo {
         config.backoff = options.backoff;
         config.sleep_after = options.sleep_after;
         config.boot_timeout = options.boot_timeout;
+        config.disk_quota = options.disk_quota;
         let manager = DynoManager::new(
             config,
             engine.clone(),

@@ -97,7 +97,7 @@ async fn run(
             Err(e) => return Exit::Crashed(format!("Error R99 (Platform error) -> {e:#}")),
         };
     let stdout = LogOutput::new(spec.log.clone(), &spec.name);
-    let stderr = LogOutput::new(spec.log.clone(), &spec.name);
+    let stderr = stdout.sibling();
     let mut builder = WasiCtxBuilder::new();
     builder.envs(&spec.environment()).args(&spec.argv());
     match stdio {

@@ -6,6 +6,9 @@ use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+/// How often a dyno's folder is measured against its disk quota.
+pub const DISK_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The folders of one dyno on the host.
 #[derive(Debug)]
 pub struct DynoFs {
@@ -42,6 +45,24 @@ impl DynoFs {
         self.root.join("tmp")
     }
 
+    /// Waits until the dyno's files (its `/app` and `/tmp`) take more than
+    /// `quota` bytes, measuring every [`DISK_CHECK`]; returns the bytes measured.
+    /// WASI's filesystem has no write hook to refuse the byte past the quota, so
+    /// this bounds a runaway writer by what it can write in one interval.
+    pub async fn over_quota(&self, quota: u64) -> u64 {
+        let root = self.root.clone();
+        loop {
+            tokio::time::sleep(DISK_CHECK).await;
+            let r = root.clone();
+            let used = tokio::task::spawn_blocking(move || disk_usage(&r))
+                .await
+                .unwrap_or(0);
+            if used > quota {
+                return used;
+            }
+        }
+    }
+
     /// Gives `builder` this filesystem: `/app` (the working directory) and `/tmp`.
     pub fn preopen(&self, builder: &mut WasiCtxBuilder) -> anyhow::Result<()> {
         builder
@@ -71,6 +92,29 @@ impl Drop for DynoFs {
             Err(_) => remove(),
         }
     }
+}
+
+/// Bytes the files under `root` take on disk (allocated blocks, so sparse files
+/// count for what they hold). Entries that vanish while it walks are skipped.
+fn disk_usage(root: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut total = 0;
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                folders.push(entry.path());
+            }
+            total += meta.blocks() * 512;
+        }
+    }
+    total
 }
 
 /// Copies a folder of plain files and folders (a slug holds nothing else).

@@ -80,6 +80,11 @@ pub struct DynoSpec {
     pub port: u16,
     /// How long one request may run before its instance is stopped.
     pub request_deadline: Duration,
+    /// How long an instance may take to instantiate (its start function and
+    /// the component's own start-up) before the boot fails with R10.
+    pub boot_deadline: Duration,
+    /// Bytes the dyno's `/app` and `/tmp` may hold before it is restarted.
+    pub disk_quota: u64,
 }
 
 impl DynoSpec {
@@ -139,6 +144,23 @@ impl Interrupted {
         self.0.store(true, std::sync::atomic::Ordering::Release);
     }
 }
+
+/// An instance that did not finish instantiating within the dyno's boot
+/// deadline: a start function that never returns. Logged as R10.
+#[derive(Debug)]
+pub struct BootTimeout(pub Duration);
+
+impl fmt::Display for BootTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Web process failed to start within {} seconds of launch: its component's start did not return",
+            self.0.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for BootTimeout {}
 
 /// Why a web dyno did not answer a request.
 #[derive(Debug)]

@@ -15,7 +15,9 @@
 use super::fs::DynoFs;
 use super::host::{DynoHost, DynoMemory, new_store};
 use super::output::LogOutput;
-use super::{DispatchError, DynoSpec, Interrupted, RequestBody, ResponseBody, describe_failure};
+use super::{
+    BootTimeout, DispatchError, DynoSpec, Interrupted, RequestBody, ResponseBody, describe_failure,
+};
 use crate::engine::Prepared;
 use crate::logplex::Source;
 use anyhow::Context as _;
@@ -118,10 +120,11 @@ impl WebDyno {
     pub async fn start(spec: DynoSpec) -> anyhow::Result<Arc<WebDyno>> {
         let fs =
             DynoFs::create(&spec.dynos_dir, &spec.app, &spec.name, &spec.slug.app_dir()).await?;
+        let stdout = LogOutput::new(spec.log.clone(), &spec.name);
         let shared = Arc::new(Shared {
             memory: DynoMemory::new(spec.size.memory_bytes()),
-            stdout: LogOutput::new(spec.log.clone(), &spec.name),
-            stderr: LogOutput::new(spec.log.clone(), &spec.name),
+            stderr: stdout.sibling(),
+            stdout,
             env: spec.environment(),
             fs,
             spec,
@@ -226,6 +229,31 @@ impl WebDyno {
         response.await.unwrap_or_else(|_| Err(dropped()))
     }
 
+    /// Waits until the dyno's files take more than its disk quota, then says so
+    /// (the line to log). Its supervisor restarts the dyno with a fresh copy.
+    pub async fn over_disk_quota(&self) -> String {
+        let quota = self.shared.spec.disk_quota;
+        let used = self.shared.fs.over_quota(quota).await;
+        format!(
+            "Disk quota exceeded -> the dyno's /app and /tmp hold {} MB, over its {} MB quota",
+            used >> 20,
+            quota >> 20
+        )
+    }
+
+    /// Stops at once: no grace for the requests in hand.
+    pub fn kill(&self) {
+        match &self.serving {
+            Serving::Cgi { jobs, workers } => {
+                jobs.close();
+                for worker in workers.lock().expect("workers lock poisoned").drain(..) {
+                    worker.abort();
+                }
+            }
+            Serving::Http(pool) => pool.kill_all(),
+        }
+    }
+
     /// Takes no new requests; the queued ones are still served.
     pub fn stop(&self) {
         match &self.serving {
@@ -280,20 +308,14 @@ impl HttpPool {
 
 impl Drop for WebDyno {
     fn drop(&mut self) {
-        match &self.serving {
-            Serving::Cgi { jobs, workers } => {
-                jobs.close();
-                for worker in workers.lock().expect("workers lock poisoned").drain(..) {
-                    worker.abort();
-                }
-            }
-            Serving::Http(pool) => pool.kill_all(),
-        }
+        self.kill();
     }
 }
 
+/// The dyno was killed (past its stop grace, or over a quota) before it answered:
+/// H13, as when Heroku's dyno closes the connection without a response.
 fn dropped() -> DispatchError {
-    DispatchError::Platform("the dyno dropped the request".into())
+    DispatchError::Crashed("the dyno was stopped before it answered".into())
 }
 
 type Serve = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -438,7 +460,14 @@ impl HttpInstance {
             shared.spec.engine.wasmtime(),
             DynoHost::new(wasi, shared.memory.clone()),
         );
-        let proxy = pre.instantiate_async(&mut store).await.map_err(|e| {
+        // The guest yields at every epoch tick, so even a start function that
+        // never returns gives the timer its turn and is dropped at the deadline.
+        let deadline = shared.spec.boot_deadline;
+        let Ok(proxy) = tokio::time::timeout(deadline, pre.instantiate_async(&mut store)).await
+        else {
+            return Err(anyhow::Error::new(BootTimeout(deadline)));
+        };
+        let proxy = proxy.map_err(|e| {
             let why = describe_failure(&e, store.data().limiter.denied, shared.memory.cap);
             anyhow::anyhow!("{why}")
         });

@@ -147,6 +147,8 @@ impl DynoManager {
             dynos_dir: self.config.data_dir.join("dynos"),
             port: self.router_port.load(Ordering::Relaxed),
             request_deadline: self.config.request_deadline,
+            boot_deadline: self.config.boot_timeout,
+            disk_quota: self.config.disk_quota,
         };
         self.log(
             app,

@@ -4,7 +4,7 @@
 use super::{AppRuntime, DynoManager, DynoStatus};
 use crate::dynos::command::{self, Exit};
 use crate::dynos::web::WebDyno;
-use crate::dynos::{DynoSpec, DynoState};
+use crate::dynos::{BootTimeout, DynoSpec, DynoState};
 use crate::sizes::DynoSize;
 use crate::slugs::UnpackedSlug;
 use crate::source::ReleaseSpec;
@@ -203,6 +203,8 @@ impl Supervisor {
                 .router_port
                 .load(std::sync::atomic::Ordering::Relaxed),
             request_deadline: self.manager.config.request_deadline,
+            boot_deadline: self.manager.config.boot_timeout,
+            disk_quota: self.manager.config.disk_quota,
         }
     }
 
@@ -226,6 +228,11 @@ impl Supervisor {
         let spec = self.prepare().await?;
         let dyno = match WebDyno::start(spec).await {
             Ok(dyno) => dyno,
+            Err(e) if e.downcast_ref::<BootTimeout>().is_some() => {
+                self.log(&format!("Error R10 (Boot timeout) -> {e:#}"));
+                self.log("Stopping process with SIGKILL");
+                return None;
+            }
             Err(e) => {
                 self.log(&format!("Error R10 (Boot failure) -> {e:#}"));
                 return None;
@@ -233,9 +240,22 @@ impl Supervisor {
         };
         self.set_state(DynoState::Up);
         self.runtime.publish(dyno.clone());
-        let mode = match self.run.wait_for(|r| *r != Run::Running).await {
-            Ok(mode) => *mode,
-            Err(_) => Run::Stop,
+        let mut run = self.run.clone();
+        let asked = async move {
+            match run.wait_for(|r| *r != Run::Running).await {
+                Ok(mode) => *mode,
+                Err(_) => Run::Stop,
+            }
+        };
+        let mode = tokio::select! {
+            mode = asked => mode,
+            why = dyno.over_disk_quota() => {
+                self.runtime.unpublish(&dyno);
+                self.log(&format!("{why}; stopping process with SIGKILL"));
+                dyno.kill();
+                self.log("Process exited with status 137");
+                return None;
+            }
         };
         self.runtime.unpublish(&dyno);
         self.log("Stopping all processes with SIGTERM");

@@ -6,6 +6,7 @@ mod cgi;
 mod compile_cache;
 mod faults;
 mod files;
+mod guest_faults;
 mod hello;
 mod logs;
 mod reuse;
