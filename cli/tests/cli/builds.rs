@@ -35,6 +35,22 @@ fn wait_for(server: &Server, app: &str, path: &str, needle: &str) -> String {
     }
 }
 
+/// Waits until `kumo logs -a APP` shows `needle`.
+fn wait_for_log(server: &Server, app: &str, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let logs = stdout(&kumo(server, &["logs", "-a", app, "-n", "500"]));
+        if logs.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{app}'s logs never showed {needle:?}:\n{logs}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Runs `kumo deploy …`; returns (success, stdout, stderr).
 fn deploy(server: &Server, args: &[&str]) -> (bool, String, String) {
     let mut all = vec!["deploy"];
@@ -97,6 +113,37 @@ fn deploy_builds_the_rust_go_and_c_examples_from_source() {
     has(&out, "-----> Go app detected");
     has(&out, "Building . into go-hello.wasm");
     wait_for(&server, "go-src", "/path", "Hej from Go on Kumo: GET /path");
+    has(&out, "Procfile declares types -> web, worker");
+
+    // Workers: `cmd/worker` of the Go example, and a C program of its own.
+    stdout(&kumo(&server, &["ps:scale", "-a", "go-src", "worker=1"]));
+    wait_for_log(
+        &server,
+        "go-src",
+        "app[worker.1]: Hej from the Go worker worker.1: round 1",
+    );
+    let worker_c = tempfile::tempdir().unwrap();
+    std::fs::write(
+        worker_c.path().join("worker.c"),
+        "#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
+         int main(void) {\n  for (int round = 1;; round++) {\n\
+         printf(\"%s from the C worker: round %d\\n\", getenv(\"GREETING\"), round);\n\
+         fflush(stdout);\n    sleep(5);\n  }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(worker_c.path().join("Procfile"), "worker: app.wasm\n").unwrap();
+    let (ok, out, err) = deploy(
+        &server,
+        &["-a", "c-src", &worker_c.path().display().to_string()],
+    );
+    assert!(ok, "stdout: {out}\nstderr: {err}");
+    has(&out, "Compiling worker.c into app.wasm");
+    stdout(&kumo(&server, &["ps:scale", "-a", "c-src", "worker=1"]));
+    wait_for_log(
+        &server,
+        "c-src",
+        "app[worker.1]: Howdy from the C worker: round 1",
+    );
 
     let builds = stdout(&kumo(&server, &["builds", "-a", "c-src"]));
     has(&builds, "succeeded  c");
