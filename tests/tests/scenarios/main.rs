@@ -8,6 +8,7 @@ mod faults;
 mod files;
 mod guest_faults;
 mod hello;
+mod isolation;
 mod logs;
 mod reuse;
 mod rolling;
