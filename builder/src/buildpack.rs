@@ -450,4 +450,69 @@ mod tests {
         assert!(!app.join(".git").exists());
         assert!(app.join("spec").is_dir() && !app.join("spec/x_test.rb").exists());
     }
+
+    /// Writes `bytes` of data zstd cannot shrink, so the slug is as big as the file.
+    fn incompressible(path: &Path, bytes: u64) {
+        use std::io::Write as _;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut chunk = vec![0u8; 1 << 20];
+        for _ in 0..bytes >> 20 {
+            for word in chunk.chunks_mut(8) {
+                // xorshift64
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                word.copy_from_slice(&state.to_le_bytes());
+            }
+            file.write_all(&chunk).unwrap();
+        }
+        file.flush().unwrap();
+    }
+
+    #[test]
+    fn slugs_over_300_mb_warn_and_over_500_mb_are_refused() {
+        let src = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let wasm =
+            wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+                .unwrap();
+        std::fs::write(src.path().join("app.wasm"), wasm).unwrap();
+        std::fs::write(src.path().join("Procfile"), "worker: app.wasm\n").unwrap();
+        incompressible(&src.path().join("assets.bin"), 310 << 20);
+        let env = BTreeMap::new();
+        let request = BuildRequest {
+            src: src.path(),
+            work_dir: work.path(),
+            cache_dir: cache.path(),
+            buildpack: None,
+            env: &env,
+            deadline: None,
+            tools_dir: cache.path(),
+        };
+        let mut out = String::new();
+        let built = build(&request, &mut |line| {
+            out.push_str(line);
+            out.push('\n');
+        })
+        .unwrap();
+        assert!(built.slug.size > WARN_SLUG_BYTES, "{}", built.slug.size);
+        assert!(
+            out.contains("Warning: Your slug size (310 MB) exceeds our soft limit (300 MB)"),
+            "{out}"
+        );
+
+        incompressible(&src.path().join("more.bin"), 200 << 20);
+        let work = tempfile::tempdir().unwrap();
+        let request = BuildRequest {
+            work_dir: work.path(),
+            ..request
+        };
+        let refused = build(&request, &mut |_| {}).unwrap_err().to_string();
+        assert!(
+            refused.contains("is too large (max is 500M): remove files the app does not need, or list them in .slugignore"),
+            "{refused}"
+        );
+    }
 }
