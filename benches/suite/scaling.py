@@ -14,6 +14,8 @@ from .throughput import deploy_hello
 
 TITLE = "6. Scaling: web dynos per app, apps per server"
 CONNECTIONS = 64
+# The pooling allocator's `max_instances` (runtime/src/engine.rs, EngineConfig::new).
+POOL_INSTANCES = 1000
 
 
 def wait_formation(kumo, app, quantity, timeout=120):
@@ -24,6 +26,41 @@ def wait_formation(kumo, app, quantity, timeout=120):
             return
         time.sleep(0.1)
     raise SystemExit(f"{app} never ran {quantity} web dynos up: {kumo.dynos(app)}")
+
+
+def past_the_pool(kumo, made, add, extra=5):
+    """With `made` one-instance apps up, adds `extra` more: what does the app past the
+    pooling allocator's `max_instances` get?"""
+    outcomes = []
+    boot_log = []
+    for i in range(made, made + extra):
+        add(i)
+        if i == made:
+            # Read the dyno's log before the polling below fills the 1,500-line history with router lines.
+            time.sleep(2)
+            boot_log = kumo.cli("logs", "-a", f"app-{i}", "-n", "20", "--dyno", "web", check=False).splitlines()
+        poller = Poller(kumo.router_port, f"app-{i}.localhost")
+        answered = poller.wait_for("Hello from Kumo", time.perf_counter(), timeout=15)
+        status, body = poller.get()
+        poller.close()
+        states = ",".join(d["state"] for d in kumo.dynos(f"app-{i}") if d["type"] == "web")
+        outcomes.append((f"app-{i}", answered is not None, status, body.strip().splitlines()[0][:100] if body else "",
+                         states))
+    log = (kumo.data / "server.log").read_text(errors="replace")
+    hints = [line.strip()[:200] for line in log.splitlines()
+             if "instance" in line.lower() and ("limit" in line.lower() or "pool" in line.lower())][:2]
+    served = sum(1 for o in outcomes if o[1])
+    text = (f"Past the pool: with {made} apps up (one instance each; `max_instances` is {POOL_INSTANCES}), "
+            f"{extra} more apps were added one by one; {served} of them answered within 15 s. "
+            + "; ".join(f"`{name}`: {'served' if ok else f'{status} `{first}`'}, web dyno {states or 'none'}"
+                        for name, ok, status, first, states in outcomes) + ".")
+    if hints:
+        text += " Server log: " + " / ".join(f"`{h}`" for h in hints) + "."
+    if boot_log:
+        text += (f" `kumo logs -a app-{made} --dyno web` 2 s after its release:\n\n```\n"
+                 + "\n".join(line[:300] for line in boot_log[:8])
+                 + "\n```\n\nEvery request to them gets `at=error code=H10 desc=\"App crashed\"` from the router.")
+    return text
 
 
 def run(ctx):
@@ -81,6 +118,7 @@ def run(ctx):
               f"unready {len(unready)}", flush=True)
         if failure:
             break
+    probe = past_the_pool(kumo, made, add) if made >= POOL_INSTANCES and not failure else None
     kumo.stop()
 
     base = by_dynos[0][1]["rps"]
@@ -110,6 +148,7 @@ def run(ctx):
         "allocator's `max_instances` of 1000). Every app answers before the load starts.",
         f"Load: `KUMO_BENCH_HOSTS=hosts.txt {wrk_command(CONNECTIONS, ctx.duration, script='random-host.lua')}`.",
         *( [f"Stopped early: {failure}"] if failure else []),
+        *( ["", probe] if probe else []),
         "",
         report.table(["apps", "req/s", "vs 10 apps", "p50 ms", "p99 ms", "non-2xx", "VmRSS MiB",
                       "KiB per added app", "not answering", "s to add"], app_rows),
