@@ -17,5 +17,6 @@ mod ruby;
 mod run;
 mod server;
 mod support;
+mod sustained;
 
 mod on_postgres_and_s3;
