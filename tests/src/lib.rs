@@ -29,6 +29,10 @@ pub struct Options {
     pub boot_timeout: Duration,
     /// Bytes a web dyno's files may take (`ManagerConfig::disk_quota`).
     pub disk_quota: u64,
+    /// The router's `header_timeout`.
+    pub header_timeout: Duration,
+    /// The router's `max_connections`.
+    pub max_connections: usize,
 }
 
 impl Default for Options {
@@ -44,6 +48,8 @@ impl Default for Options {
             sleep_after: Duration::from_secs(3600),
             boot_timeout: Duration::from_secs(20),
             disk_quota: 4 << 30,
+            header_timeout: RouterConfig::default().header_timeout,
+            max_connections: RouterConfig::default().max_connections,
         }
     }
 }
@@ -119,7 +125,8 @@ impl Kumo {
         let router_addr = listener.local_addr().expect("router addr");
         let router_config = RouterConfig {
             request_timeout: options.request_timeout,
-            ..RouterConfig::default()
+            header_timeout: options.header_timeout,
+            max_connections: options.max_connections,
         };
         let router = Router::new(manager.clone(), router_config, router_addr.port());
         let router_task = tokio::spawn(router.serve(listener));

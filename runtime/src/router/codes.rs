@@ -19,6 +19,8 @@ pub enum Code {
     H18,
     /// App boot timeout.
     H20,
+    /// Request error: the client's request was malformed past its headers (a bad chunk).
+    H26,
     /// Client request interrupted.
     H27,
     /// Maintenance mode.
@@ -39,6 +41,7 @@ impl Code {
             Code::H17 => "H17",
             Code::H18 => "H18",
             Code::H20 => "H20",
+            Code::H26 => "H26",
             Code::H27 => "H27",
             Code::H80 => "H80",
             Code::H81 => "H81",
@@ -55,6 +58,7 @@ impl Code {
             Code::H17 => "Poorly formatted HTTP response",
             Code::H18 => "Server Request Interrupted",
             Code::H20 => "App boot timeout",
+            Code::H26 => "Request Error",
             Code::H27 => "Client Request Interrupted",
             Code::H80 => "Maintenance mode",
             Code::H81 => "Blank app",
@@ -65,6 +69,7 @@ impl Code {
     /// The status the client gets.
     pub fn status(self) -> u16 {
         match self {
+            Code::H26 => 400,
             Code::H27 => 499,
             Code::H81 => 502,
             _ => 503,
@@ -141,6 +146,8 @@ pub struct RouterLine {
     pub protocol: &'static str,
     /// Which side closed the connection, for H18 (`backend`).
     pub sock: Option<&'static str>,
+    /// What was wrong with the request, for H26 (`bad chunk`).
+    pub cause: Option<&'static str>,
 }
 
 impl RouterLine {
@@ -177,6 +184,9 @@ impl RouterLine {
         if let Some(sock) = self.sock {
             let _ = write!(line, " sock={sock}");
         }
+        if let Some(cause) = self.cause {
+            let _ = write!(line, " cause=\"{cause}\"");
+        }
         line
     }
 }
@@ -209,6 +219,7 @@ mod tests {
             bytes: 42,
             protocol: "http",
             sock: None,
+            cause: None,
         };
         check(
             base.clone(),
@@ -238,6 +249,17 @@ mod tests {
             "at=info code=H80 desc=\"Maintenance mode\" method=GET path=\"/a\\\"b\" host=myapp.localhost \
              request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno= connect=0ms service=3ms \
              status=503 bytes=42 protocol=http",
+        );
+        check(
+            RouterLine {
+                code: Some(Code::H26),
+                cause: Some("bad chunk"),
+                status: 400,
+                ..base.clone()
+            },
+            "at=error code=H26 desc=\"Request Error\" method=GET path=\"/\" host=myapp.localhost \
+             request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno=web.1 connect=0ms service=3ms \
+             status=400 bytes=42 protocol=http cause=\"bad chunk\"",
         );
         check(
             RouterLine {

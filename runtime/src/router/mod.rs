@@ -24,7 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
@@ -54,6 +54,74 @@ impl Default for RouterConfig {
             max_connections: 10_000,
         }
     }
+}
+
+/// The HTTP/1.1 settings of every client connection: keep-alive, Heroku's header
+/// count, a read buffer that holds the largest request head the limits allow,
+/// and the time a client gets to send its headers. Public so the fuzz target
+/// serves its inputs exactly as the router does.
+#[doc(hidden)]
+pub fn connection_builder(header_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEADERS * 64 + 2 * MAX_LINE_BYTES)
+        .header_read_timeout(header_timeout);
+    builder
+}
+
+/// What the router reads from a request before it looks up the app.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Admitted {
+    /// The `Host` header, or the authority of an absolute-form request target.
+    pub host: String,
+    /// The client's `X-Request-Id` if valid, else a new UUID.
+    pub request_id: String,
+    /// `X-Forwarded-For` as the dyno will see it.
+    pub fwd: String,
+}
+
+/// The router's checks on a request before any app is involved: Heroku's limits,
+/// one and only one `Host`; the status and text the client is refused with, or what routing needs.
+/// Pure, so the fuzz target runs it on every input.
+#[doc(hidden)]
+pub fn admit<B>(
+    request: &Request<B>,
+    peer: SocketAddr,
+) -> Result<Admitted, (StatusCode, &'static str)> {
+    if let Some(problem) = check_limits(request) {
+        return Err(problem);
+    }
+    let host = match request.headers().get(header::HOST) {
+        Some(value) => match value.to_str() {
+            Ok(host) if !host.contains(' ') => host.to_string(),
+            _ => return Err((StatusCode::BAD_REQUEST, "invalid Host header\n")),
+        },
+        None => match request.uri().authority() {
+            Some(authority) => authority.to_string(),
+            // HTTP/1.1 requires a Host (RFC 9112 §3.2); HTTP/1.0 names no app.
+            None if request.version() >= http::Version::HTTP_11 => {
+                return Err((StatusCode::BAD_REQUEST, "missing Host header\n"));
+            }
+            None => String::new(),
+        },
+    };
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| valid_request_id(id))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let fwd = forwarded_for(request.headers(), peer);
+    Ok(Admitted {
+        host,
+        request_id,
+        fwd,
+    })
 }
 
 /// The router of one Kumo process.
@@ -96,14 +164,7 @@ impl Router {
                     let router = router.clone();
                     async move { Ok::<_, Infallible>(router.route(req, peer).await) }
                 });
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .keep_alive(true)
-                    .max_headers(MAX_HEADERS)
-                    .max_buf_size(MAX_HEADERS * 64 + 2 * MAX_LINE_BYTES)
-                    .header_read_timeout(header_timeout);
-                let _ = builder
+                let _ = connection_builder(header_timeout)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
                 drop(permit);
@@ -121,27 +182,17 @@ impl Router {
         let request_start_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let host = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| request.uri().authority().map(|a| a.to_string()))
-            .unwrap_or_default();
-        if let Some(problem) = check_limits(&request) {
-            return plain(problem.0, problem.1);
-        }
+        let Admitted {
+            host,
+            request_id,
+            fwd,
+        } = match admit(&request, peer) {
+            Ok(admitted) => admitted,
+            Err((status, text)) => return plain(status, text),
+        };
         let Some(app) = self.manager.app_for_host(&host) else {
             return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
         };
-        let request_id = request
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| valid_request_id(id))
-            .map(str::to_string)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let fwd = forwarded_for(request.headers(), peer);
         let mut line = RouterLine {
             method: request.method().to_string(),
             path: request
@@ -162,7 +213,14 @@ impl Router {
             started,
         };
 
-        let forwarded = self.forward(request, &request_id, &fwd, request_start_ms);
+        let client_fault = Arc::new(OnceLock::new());
+        let forwarded = self.forward(
+            request,
+            &request_id,
+            &fwd,
+            request_start_ms,
+            client_fault.clone(),
+        );
         let dispatch = self.manager.dispatch(&app, forwarded);
         let outcome = tokio::time::timeout(self.config.request_timeout, dispatch).await;
         pending.line = None;
@@ -179,6 +237,7 @@ impl Router {
                     inner: body,
                     bytes: 0,
                     interrupted: parts.extensions.remove::<Interrupted>(),
+                    client_fault,
                     log: Some((self.manager.clone(), app, line, started)),
                 };
                 return Response::from_parts(parts, RouterBody::Dyno(body));
@@ -204,6 +263,14 @@ impl Router {
             }
             Err(_) => Code::H12,
         };
+        // A dyno that failed because the client's body did is the client's fault.
+        let failure = match client_fault.get() {
+            Some(fault) if failure != Code::H12 => {
+                line.cause = fault.cause();
+                fault.code()
+            }
+            _ => failure,
+        };
         line.code = Some(failure);
         line.status = failure.status();
         self.manager
@@ -222,9 +289,15 @@ impl Router {
         request_id: &str,
         fwd: &str,
         start_ms: u128,
+        client_fault: Arc<OnceLock<ClientFault>>,
     ) -> Request<RequestBody> {
         let (mut parts, body) = request.into_parts();
         let headers = &mut parts.headers;
+        // Both framings sent: chunked wins (as on Heroku, RFC 9112 §6.3), so the
+        // dyno must not see a `Content-Length` that disagrees with its body.
+        if headers.contains_key(header::TRANSFER_ENCODING) {
+            headers.remove(header::CONTENT_LENGTH);
+        }
         for hop in [
             header::CONNECTION,
             header::TE,
@@ -249,7 +322,10 @@ impl Router {
         set("x-request-start", start_ms.to_string());
         headers.append(header::VIA, HeaderValue::from_static("1.1 kumo"));
         let body = body
-            .map_err(wasmtime_wasi_http::Error::Hyper)
+            .map_err(move |e| {
+                let _ = client_fault.set(ClientFault::of(&e));
+                wasmtime_wasi_http::Error::Hyper(e)
+            })
             .boxed_unsync();
         Request::from_parts(parts, body)
     }
@@ -294,11 +370,61 @@ impl Body for RouterBody {
     }
 }
 
+/// How the client's request body failed while the dyno read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientFault {
+    /// The client closed its connection before its body ended (H27).
+    Vanished,
+    /// The body's framing was broken: a bad chunk size or missing CRLF (H26).
+    BadChunk,
+}
+
+impl ClientFault {
+    /// hyper reports a body cut short as an I/O error of kind `UnexpectedEof`
+    /// (or a reset), and a broken chunk as `InvalidInput`/`InvalidData`.
+    fn of(error: &hyper::Error) -> ClientFault {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => {
+                        ClientFault::Vanished
+                    }
+                    _ => ClientFault::BadChunk,
+                };
+            }
+            source = e.source();
+        }
+        if error.is_incomplete_message() || error.is_closed() {
+            ClientFault::Vanished
+        } else {
+            ClientFault::BadChunk
+        }
+    }
+
+    fn code(self) -> Code {
+        match self {
+            ClientFault::Vanished => Code::H27,
+            ClientFault::BadChunk => Code::H26,
+        }
+    }
+
+    fn cause(self) -> Option<&'static str> {
+        match self {
+            ClientFault::Vanished => None,
+            ClientFault::BadChunk => Some("bad chunk"),
+        }
+    }
+}
+
 /// A dyno's response body that counts the bytes sent and writes the router line when it ends.
 pub struct Counted {
     inner: ResponseBody,
     bytes: u64,
     interrupted: Option<Interrupted>,
+    /// Set when the client's request body failed: the client's fault, not the dyno's.
+    client_fault: Arc<OnceLock<ClientFault>>,
     log: Option<(Arc<DynoManager>, String, RouterLine, Instant)>,
 }
 
@@ -306,7 +432,11 @@ impl Counted {
     /// Writes the router line; `interrupted` when the dyno failed mid-response (H18).
     fn finish(&mut self, interrupted: bool) {
         if let Some((manager, app, mut line, started)) = self.log.take() {
-            if interrupted || self.interrupted.as_ref().is_some_and(Interrupted::is_set) {
+            if let Some(fault) = self.client_fault.get() {
+                line.code = Some(fault.code());
+                line.status = fault.code().status();
+                line.cause = fault.cause();
+            } else if interrupted || self.interrupted.as_ref().is_some_and(Interrupted::is_set) {
                 line.code = Some(Code::H18);
                 line.sock = Some("backend");
             }
@@ -486,6 +616,41 @@ mod tests {
         assert_eq!(
             check_limits(&two).map(|p| p.0),
             Some(StatusCode::BAD_REQUEST)
+        );
+    }
+
+    #[test]
+    fn hosts_admitted() {
+        let peer: SocketAddr = "127.0.0.2:5555".parse().unwrap();
+        let check = |request: Request<()>, expected: Result<&str, StatusCode>| {
+            let got = admit(&request, peer).map(|a| a.host).map_err(|r| r.0);
+            assert_eq!(got.as_deref().map_err(|s| *s), expected, "{request:?}");
+        };
+        let get = || Request::get("/");
+        check(
+            get().header("host", "a.localhost").body(()).unwrap(),
+            Ok("a.localhost"),
+        );
+        check(get().body(()).unwrap(), Err(StatusCode::BAD_REQUEST));
+        check(
+            get().version(http::Version::HTTP_10).body(()).unwrap(),
+            Ok(""),
+        );
+        check(get().header("host", "").body(()).unwrap(), Ok(""));
+        check(
+            get()
+                .header("host", HeaderValue::from_bytes(b"a\xff").unwrap())
+                .body(())
+                .unwrap(),
+            Err(StatusCode::BAD_REQUEST),
+        );
+        check(
+            get().header("host", "a b").body(()).unwrap(),
+            Err(StatusCode::BAD_REQUEST),
+        );
+        check(
+            Request::get("http://b.localhost/").body(()).unwrap(),
+            Ok("b.localhost"),
         );
     }
 

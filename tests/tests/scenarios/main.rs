@@ -9,6 +9,7 @@ mod files;
 mod guest_faults;
 mod hello;
 mod isolation;
+mod hostile_http;
 mod logs;
 mod reuse;
 mod rolling;
