@@ -127,6 +127,16 @@ fn hostile_api_calls_are_refused_and_change_nothing() {
     let foreign: &[(&str, &str, Option<&str>)] = &[
         ("GET", "/apps/target", None),
         ("GET", "/apps/target/config-vars", None),
+        ("GET", "/apps/target/releases", None),
+        ("GET", "/apps/target/builds", None),
+        ("GET", "/apps/target/dynos", None),
+        ("GET", "/apps/target/formation", None),
+        ("GET", "/apps/target/buildpack-installations", None),
+        (
+            "POST",
+            "/apps/target/log-sessions",
+            Some(r#"{"lines":100,"source":"app"}"#),
+        ),
         (
             "PATCH",
             "/apps/target/config-vars",
