@@ -51,7 +51,7 @@ def run(ctx):
 
     label = {"kumo": "Kumo: router → web dyno", "fresh": "wasmtime serve -S cli",
              "reuse": "wasmtime serve -S cli, instance reuse"}
-    rows, ratios = [], []
+    rows, ratios, goals = [], [], []
     for lang in LANGUAGES:
         for mode in ("kumo", "fresh", "reuse"):
             for c in concurrency:
@@ -66,6 +66,8 @@ def run(ctx):
         b = results[(lang, best, 64)]["rps"]
         notes[lang] = best
         ratios.append([LABELS[lang], label[best], f"{k:.0f}", f"{b:.0f}", f"{k / b:.2f}×"])
+        goals.append(report.goal(f"{LABELS[lang]} hello: Kumo ≥ `wasmtime serve` in its best mode (req/s, c=64)",
+                                 f"{k:.0f} vs {b:.0f} req/s", k >= b, f"{k / b:.2f}×"))
     component_lines = [
         f"- {LABELS[lang]}: component {size / 1e6:.1f} MB; Kumo serves it with "
         + ("a fresh instance per request (the slug's `fresh_instance_per_request`, feature `fresh-instances`: "
@@ -93,5 +95,7 @@ def run(ctx):
         "Kumo vs `wasmtime serve` in its best mode that served every request (req/s at c=64):",
         "",
         report.table(["app", "best wasmtime mode", "Kumo req/s", "wasmtime req/s", "ratio"], ratios),
+        "",
+        *goals,
     ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import re
 import subprocess
 import time
 
+from .bounds import BOUNDS
 from .toolchain import ROOT, git_revision
 
 PATH = ROOT / "BENCHMARKS.md"
@@ -27,9 +28,14 @@ def stamp(command, note=""):
 
 
 def goal(text, value, met, ratio):
-    """A goal line; a goal not met gets the line the profiling fills in."""
+    """A goal line; a goal not met gets the line that says what bounds it (bounds.py)."""
     line = f"- Goal — {text}: {value} — **{'met' if met else 'not met'}** ({ratio})."
-    return line if met else line + "\n" + BOUND
+    if met:
+        return line
+    for start, why in BOUNDS.items():
+        if text.startswith(start):
+            return line + "\n  bound: " + why
+    return line + "\n" + BOUND
 
 
 def ms(value):

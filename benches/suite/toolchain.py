@@ -33,8 +33,9 @@ def install(build=True):
     """Installs wrk and wasmtime if missing and (unless `build` is false) rebuilds Kumo,
     the hyper server and the Rust hello app from this checkout."""
     bins = Bins()
-    if not shutil.which("wrk"):
-        run("apt-get", "install", "-y", "-qq", "wrk")
+    for tool, package in [("wrk", "wrk"), ("valgrind", "valgrind")]:
+        if not shutil.which(tool):
+            run("apt-get", "install", "-y", "-qq", package)
     version = ""
     if bins.wasmtime.exists():
         version = subprocess.run([bins.wasmtime, "--version"], capture_output=True, text=True).stdout
