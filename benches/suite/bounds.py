@@ -13,7 +13,11 @@ _THROUGHPUT = (
     "reuse counts more instructions per request than Kumo in section 8 (callgrind counts each byte of a "
     "`rep movs`/`rep stos` copy, which inflates copy-heavy code) yet matches or passes Kumo's req/s; what "
     "makes the difference in wall time was not isolated (raising WEB_CONCURRENCY from 2 to 32, or running "
-    "web=2, left Kumo's req/s unchanged). Passing 1.5× would need a cheaper guest (a leaner wasi:http "
+    "web=2, left Kumo's req/s unchanged). One lead: section 2 shows the router's own work costing 25–30% of "
+    "req/s at c=16 against the direct listener on the same dyno, far more than its share of instructions, "
+    "so that cost is wall time (system calls, wakeups) rather than computation; the per-request timers "
+    "(hyper's header-read timeout, the router's 30 s H12 timeout, beside the dyno's own request deadline) "
+    "and the router log line are the candidates, not yet isolated. Passing 1.5× would need a cheaper guest (a leaner wasi:http "
     "binding than wstd) or a cheaper component ABI in wasmtime, neither of which is Kumo's code"
 )
 
