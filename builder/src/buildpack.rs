@@ -81,6 +81,37 @@ pub fn find(name: &str) -> Option<Box<dyn Buildpack>> {
     all().into_iter().find(|b| b.name() == name)
 }
 
+/// Installs the npm `packages` into `dir` once, as tools shared by every app's
+/// builds (see [`install_once`]); a machine without npm fails with the command that installs it.
+pub(crate) fn npm_tools_once(
+    dir: &Path,
+    packages: &[&str],
+    ctx: &mut BuildContext<'_>,
+) -> anyhow::Result<()> {
+    let message = format!("Installing {} from npm", packages.join(" and "));
+    install_once(dir, &message, ctx, |prefix, ctx| {
+        crate::process::run_logged(
+            std::process::Command::new("npm")
+                .args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    "--prefix",
+                ])
+                .arg(prefix)
+                .args(packages),
+            ctx.log,
+            ctx.deadline,
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e:#}: the build machine needs Node.js and npm (apt-get install nodejs npm)"
+            )
+        })
+    })
+}
+
 /// Installs a toolchain into `dir` once, with `install`: a folder left by an
 /// install that did not finish is removed and the install starts over.
 pub(crate) fn install_once(

@@ -10,7 +10,7 @@
 //! script), else `package.json`'s `main`, else `index.js`. Config vars are in
 //! `process.env`.
 
-use crate::buildpack::{BuildContext, Buildpack, Compiled, install_once};
+use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use crate::process::run_logged;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -83,28 +83,7 @@ impl JsBuildpack {
     /// componentize-js and esbuild among the build tools, installed once.
     fn toolchain(ctx: &mut BuildContext<'_>) -> anyhow::Result<PathBuf> {
         let prefix = ctx.tools_dir.join("componentize-js-0.23.0");
-        let message = format!("Installing {COMPONENTIZE_JS} and {ESBUILD} from npm");
-        install_once(&prefix, &message, ctx, |prefix, ctx| {
-            run_logged(
-                Command::new("npm")
-                    .args([
-                        "install",
-                        "--no-audit",
-                        "--no-fund",
-                        "--loglevel=error",
-                        "--prefix",
-                    ])
-                    .arg(prefix)
-                    .args([COMPONENTIZE_JS, ESBUILD]),
-                ctx.log,
-                ctx.deadline,
-            )
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{e:#}: the build machine needs Node.js and npm (apt-get install nodejs npm)"
-                )
-            })
-        })?;
+        crate::buildpack::npm_tools_once(&prefix, &[COMPONENTIZE_JS, ESBUILD], ctx)?;
         Ok(prefix.join("node_modules/.bin"))
     }
 }

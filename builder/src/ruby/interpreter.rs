@@ -44,28 +44,7 @@ const INTERNAL_EXPORTS: [(&str, &str); 2] = [
 /// Builds (or finds) the Ruby command component and returns its path.
 pub(crate) fn command(ctx: &mut BuildContext<'_>) -> anyhow::Result<PathBuf> {
     let tools = ctx.tools_dir.join("ruby-wasm-2.10.1-binaryen-132");
-    let message = format!("Installing {RUBY_PACKAGE} and {BINARYEN} from npm");
-    install_once(&tools, &message, ctx, |prefix, ctx| {
-        run_logged(
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--loglevel=error",
-                    "--prefix",
-                ])
-                .arg(prefix)
-                .args([RUBY_PACKAGE, BINARYEN]),
-            ctx.log,
-            ctx.deadline,
-        )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e:#}: the build machine needs Node.js and npm (apt-get install nodejs npm)"
-            )
-        })
-    })?;
+    crate::buildpack::npm_tools_once(&tools, &[RUBY_PACKAGE, BINARYEN], ctx)?;
     let glue = glue_wat(KUMO_RB);
     let key = {
         let mut hash = sha2::Sha256::new();
