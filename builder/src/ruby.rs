@@ -42,16 +42,9 @@ const RACK_SERVERS: [&str; 7] = [
     "passenger",
 ];
 
-/// Gems a Gemfile may name that need no installing: Rack servers (Kumo
-/// serves the app itself), Bundler, and the default gems that ship with Ruby 3.4.
+/// Gems a Gemfile may name that need no installing besides the Rack servers:
+/// Bundler, and the default gems that ship with Ruby 3.4.
 const PROVIDED_GEMS: &[&str] = &[
-    "rackup",
-    "puma",
-    "thin",
-    "unicorn",
-    "falcon",
-    "iodine",
-    "passenger",
     "webrick",
     "bundler",
     "rake",
@@ -189,10 +182,10 @@ impl RubyBuildpack {
         };
         let mut missing = Vec::new();
         for (name, path) in gemfile_gems(&gemfile) {
-            if PROVIDED_GEMS.contains(&name.as_str()) {
-                if RACK_SERVERS.contains(&name.as_str()) {
-                    (ctx.log)(&format!("{name}: not needed, Kumo serves config.ru itself"));
-                }
+            if RACK_SERVERS.contains(&name.as_str()) {
+                (ctx.log)(&format!("{name}: not needed, Kumo serves config.ru itself"));
+            } else if PROVIDED_GEMS.contains(&name.as_str()) {
+                continue;
             } else if path || vendored(ctx.app_dir, &name) {
                 (ctx.log)(&format!("{name}: vendored"));
             } else {

@@ -200,16 +200,7 @@ fn git_push_deploys_a_rack_app() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[], "Router listening on");
     stdout(&kumo(&server, &["apps:create", "pushed-rack"]));
-    let home = data.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(
-        home.join(".netrc"),
-        format!(
-            "machine 127.0.0.1\n  login admin@kumo.local\n  password {}\n",
-            server.token
-        ),
-    )
-    .unwrap();
+    let home = server.git_home(data.path());
     let repo = data.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     copy_example(&repo);

@@ -26,6 +26,22 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// A home folder under `dir` whose `.netrc` holds this server's admin token
+    /// for `127.0.0.1`, where git finds it when it pushes, as Heroku's git pushes do.
+    pub fn git_home(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(
+            home.join(".netrc"),
+            format!(
+                "machine 127.0.0.1\n  login admin@kumo.local\n  password {}\n",
+                self.token
+            ),
+        )
+        .unwrap();
+        home
+    }
+
     /// Starts `kumo server` on free ports with its data in `data`, plus `extra` flags;
     /// waits until it prints `until` (default: the router line).
     pub fn start(data: &std::path::Path, extra: &[&str], until: &str) -> Server {
