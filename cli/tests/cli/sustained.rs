@@ -48,7 +48,7 @@ fn sustained_load_with_deploys_and_scaling_fails_nothing_and_memory_stays_flat()
     let mut round = 0usize;
     while Instant::now() < end {
         let app = APPS[round % APPS.len()];
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             deploy(app);
         } else {
             let quantity = if round % 4 == 1 { "web=2" } else { "web=1" };
