@@ -124,11 +124,22 @@ pub fn admit<B>(
     })
 }
 
+/// The forwarding headers the router sets, named once.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const VIA_KUMO: HeaderValue = HeaderValue::from_static("1.1 kumo");
+
 /// The router of one Kumo process.
 pub struct Router {
     manager: Arc<DynoManager>,
     config: RouterConfig,
-    port: u16,
+    /// The router's port, as `X-Forwarded-Port` gives it.
+    port: HeaderValue,
 }
 
 impl Router {
@@ -137,7 +148,7 @@ impl Router {
         Arc::new(Router {
             manager,
             config,
-            port,
+            port: HeaderValue::from(port),
         })
     }
 
@@ -181,7 +192,7 @@ impl Router {
         let started = Instant::now();
         let request_start_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
+            .map_or(0, |d| d.as_millis() as u64);
         let Admitted {
             host,
             request_id,
@@ -193,26 +204,11 @@ impl Router {
         let Some(app) = self.manager.app_for_host(&host) else {
             return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
         };
-        let mut line = RouterLine {
-            method: request.method().to_string(),
-            path: request
-                .uri()
-                .path_and_query()
-                .map_or("/".to_string(), |pq| pq.to_string()),
-            host: host.clone(),
-            request_id: request_id.clone(),
-            fwd: fwd.clone(),
-            protocol: "http",
-            ..RouterLine::default()
-        };
-        // If the client goes away while we wait, this logs H27 when the future is dropped.
-        let mut pending = PendingLine {
-            manager: &self.manager,
-            app: app.clone(),
-            line: Some(line.clone()),
-            started,
-        };
-
+        let method = request.method().to_string();
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
         let client_fault = Arc::new(OnceLock::new());
         let forwarded = self.forward(
             request,
@@ -221,18 +217,31 @@ impl Router {
             request_start_ms,
             client_fault.clone(),
         );
+        // If the client goes away while we wait, this logs H27 when the future is dropped.
+        let mut pending = PendingLine {
+            manager: &self.manager,
+            app: app.clone(),
+            line: Some(RouterLine {
+                method,
+                path,
+                host,
+                request_id,
+                fwd,
+                protocol: "http",
+                ..RouterLine::default()
+            }),
+            started,
+        };
         let dispatch = self.manager.dispatch(&app, forwarded);
         let outcome = tokio::time::timeout(self.config.request_timeout, dispatch).await;
-        pending.line = None;
+        let mut line = pending.line.take().expect("the line is taken only here");
         line.service_ms = started.elapsed().as_millis();
         let failure = match outcome {
             Ok(Ok((dyno, response))) => {
                 line.dyno = dyno;
                 line.status = response.status().as_u16();
                 let (mut parts, body) = response.into_parts();
-                parts
-                    .headers
-                    .append(header::VIA, HeaderValue::from_static("1.1 kumo"));
+                parts.headers.append(header::VIA, VIA_KUMO);
                 let body = Counted {
                     inner: body,
                     bytes: 0,
@@ -288,7 +297,7 @@ impl Router {
         request: Request<Incoming>,
         request_id: &str,
         fwd: &str,
-        start_ms: u128,
+        start_ms: u64,
         client_fault: Arc<OnceLock<ClientFault>>,
     ) -> Request<RequestBody> {
         let (mut parts, body) = request.into_parts();
@@ -305,22 +314,21 @@ impl Router {
             header::TRANSFER_ENCODING,
             header::UPGRADE,
             header::PROXY_AUTHORIZATION,
-            HeaderName::from_static("keep-alive"),
-            HeaderName::from_static("proxy-connection"),
+            KEEP_ALIVE,
+            PROXY_CONNECTION,
         ] {
             headers.remove(hop);
         }
-        let mut set = |name: &'static str, value: String| {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), value);
-            }
-        };
-        set("x-forwarded-for", fwd.to_string());
-        set("x-forwarded-proto", "http".to_string());
-        set("x-forwarded-port", self.port.to_string());
-        set("x-request-id", request_id.to_string());
-        set("x-request-start", start_ms.to_string());
-        headers.append(header::VIA, HeaderValue::from_static("1.1 kumo"));
+        if let Ok(value) = HeaderValue::from_str(fwd) {
+            headers.insert(X_FORWARDED_FOR, value);
+        }
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        headers.insert(X_FORWARDED_PORT, self.port.clone());
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            headers.insert(X_REQUEST_ID, value);
+        }
+        headers.insert(X_REQUEST_START, HeaderValue::from(start_ms));
+        headers.append(header::VIA, VIA_KUMO);
         let body = body
             .map_err(move |e| {
                 let _ = client_fault.set(ClientFault::of(&e));
@@ -501,8 +509,7 @@ impl Drop for PendingLine<'_> {
 
 /// Heroku's limits on the request line and header lines; `None` if the request is within them.
 fn check_limits<B>(request: &Request<B>) -> Option<(StatusCode, &'static str)> {
-    let line =
-        request.method().as_str().len() + request.uri().to_string().len() + " HTTP/1.1".len() + 1;
+    let line = request.method().as_str().len() + target_len(request.uri()) + " HTTP/1.1".len() + 1;
     if line > MAX_LINE_BYTES {
         return Some((
             StatusCode::URI_TOO_LONG,
@@ -525,6 +532,18 @@ fn check_limits<B>(request: &Request<B>) -> Option<(StatusCode, &'static str)> {
     None
 }
 
+/// The length of the request target as the client sent it (`Uri`'s `Display`), without formatting it.
+fn target_len(uri: &http::Uri) -> usize {
+    let scheme = uri.scheme_str().map_or(0, |s| s.len() + "://".len());
+    let authority = uri.authority().map_or(0, |a| a.as_str().len());
+    let path = match uri.path_and_query() {
+        Some(pq) => pq.as_str().len(),
+        None if scheme + authority > 0 => 0,
+        None => "/".len(),
+    };
+    scheme + authority + path
+}
+
 /// Keeps a client's `X-Request-Id` if it is 20 to 200 characters of `[A-Za-z0-9+/=-]`.
 pub fn valid_request_id(id: &str) -> bool {
     (20..=200).contains(&id.len())
@@ -535,7 +554,7 @@ pub fn valid_request_id(id: &str) -> bool {
 
 fn forwarded_for(headers: &http::HeaderMap, peer: SocketAddr) -> String {
     let ip = peer.ip().to_string();
-    match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(existing) if !existing.trim().is_empty() => format!("{}, {ip}", existing.trim()),
         _ => ip,
     }
@@ -552,9 +571,7 @@ fn html(status: StatusCode, page: String) -> Response<RouterBody> {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache, no-store"),
     );
-    response
-        .headers_mut()
-        .insert(header::VIA, HeaderValue::from_static("1.1 kumo"));
+    response.headers_mut().insert(header::VIA, VIA_KUMO);
     response
 }
 
@@ -652,6 +669,22 @@ mod tests {
             Request::get("http://b.localhost/").body(()).unwrap(),
             Ok("b.localhost"),
         );
+    }
+
+    #[test]
+    fn target_lengths() {
+        for target in [
+            "/",
+            "/a/b?c=d",
+            "*",
+            "http://b.localhost/x?y",
+            "http://b.localhost",
+            "b.localhost:443",
+            "http://[::1]:8080/p",
+        ] {
+            let uri: http::Uri = target.parse().unwrap();
+            assert_eq!(target_len(&uri), uri.to_string().len(), "{target}");
+        }
     }
 
     #[test]
