@@ -11,12 +11,15 @@ from pathlib import Path
 LUA = Path(__file__).resolve().parent.parent / "lua"
 
 
-def wrk(url, connections, duration, host=None, script=None, env=None, threads=None):
-    """Runs wrk for `duration` seconds and returns req/s, p50 and p99 (ms) and the errors."""
+def wrk(url, connections, duration, host=None, script=None, env=None, threads=None, headers=()):
+    """Runs wrk for `duration` seconds and returns req/s, p50 and p99 (ms) and the errors.
+    `headers` are more `Name: value` lines sent with every request."""
     threads = threads or (1 if connections == 1 else 2)
     args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "--latency"]
     if host:
         args += ["-H", f"Host: {host}"]
+    for line in headers:
+        args += ["-H", line]
     if script:
         args += ["-s", str(LUA / script)]
     args.append(url)
