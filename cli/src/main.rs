@@ -65,6 +65,39 @@ enum Command {
     /// Create an account and print its API key, once (admin only).
     #[command(name = "accounts:create")]
     AccountsCreate { email: String },
+    /// List your API tokens (authorizations), the one you are using included.
+    Authorizations {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an API token and print it, once.
+    #[command(name = "authorizations:create")]
+    AuthorizationsCreate {
+        /// What the token is for.
+        #[arg(short, long)]
+        description: Option<String>,
+        /// Seconds until the token stops working (1 to 31536000, one year). Default: it does not expire.
+        #[arg(short, long, allow_hyphen_values = true)]
+        expires_in: Option<String>,
+        /// Scopes, comma-separated; Kumo has only `global`. Default: global.
+        #[arg(short, long)]
+        scope: Option<String>,
+        /// Print only the token.
+        #[arg(short = 'S', long)]
+        short: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one of your API tokens (not the token itself).
+    #[command(name = "authorizations:info")]
+    AuthorizationsInfo {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one of your API tokens: it stops working at once.
+    #[command(name = "authorizations:revoke")]
+    AuthorizationsRevoke { id: String },
     /// List who can use an app: its owner and collaborators.
     Access {
         #[arg(short, long, default_value = git_app(), help = APP_HELP)]
@@ -435,6 +468,30 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             Command::Accounts { json } => commands::auth::accounts(&client, json).await,
             Command::AccountsCreate { email } => {
                 commands::auth::create_account(&client, &email).await
+            }
+            Command::Authorizations { json } => commands::authorizations::list(&client, json).await,
+            Command::AuthorizationsCreate {
+                description,
+                expires_in,
+                scope,
+                short,
+                json,
+            } => {
+                commands::authorizations::create(
+                    &client,
+                    description.as_deref(),
+                    expires_in.as_deref(),
+                    scope.as_deref(),
+                    short,
+                    json,
+                )
+                .await
+            }
+            Command::AuthorizationsInfo { id, json } => {
+                commands::authorizations::info(&client, &id, json).await
+            }
+            Command::AuthorizationsRevoke { id } => {
+                commands::authorizations::revoke(&client, &id).await
             }
             Command::Access { app, json } => commands::access::list(&client, &app, json).await,
             Command::AccessAdd { app, email } => commands::access::add(&client, &app, &email).await,

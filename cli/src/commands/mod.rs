@@ -3,6 +3,7 @@
 pub mod access;
 pub mod apps;
 pub mod auth;
+pub mod authorizations;
 pub mod builds;
 pub mod config;
 pub mod deploy;

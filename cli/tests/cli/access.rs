@@ -133,3 +133,122 @@ fn login_accounts_and_collaborators() {
     assert_eq!(stdout(&bob(&["logout"])), "Logging out... done\n");
     fails_with(&bob(&["auth:whoami"]), "run `kumo login`");
 }
+
+#[test]
+fn authorizations_commands() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    let as_token = |token: &str, args: &[&str]| kumo_as(&server, token, args, None);
+
+    let listed = stdout(&kumo(&server, &["authorizations"]));
+    assert!(listed.starts_with("=== Authorizations\n"), "{listed}");
+    assert!(listed.contains("Kumo API key  "), "{listed}");
+    assert!(listed.contains("  global  never expires\n"), "{listed}");
+
+    // Create: the token is printed once, and works.
+    let out = stdout(&kumo(
+        &server,
+        &["authorizations:create", "-d", "ci deploys", "-e", "3600"],
+    ));
+    assert!(out.starts_with("Creating authorization... done\n"), "{out}");
+    assert!(out.contains("\nDescription: ci deploys\n"), "{out}");
+    assert!(out.contains("\nScope:       global\n"), "{out}");
+    assert!(out.contains("\nExpires:     expires in 1h"), "{out}");
+    let field = |text: &str, name: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let id = field(&out, "ID:");
+    let token = field(&out, "Token:");
+    assert!(token.starts_with("kumo_"), "{out}");
+    assert_eq!(
+        stdout(&as_token(&token, &["auth:whoami"])),
+        "admin@kumo.local\n"
+    );
+
+    // `--short` prints only the token, for scripts.
+    let short = stdout(&kumo(
+        &server,
+        &["authorizations:create", "-S", "-s", "global"],
+    ));
+    assert!(
+        short.starts_with("kumo_") && short.lines().count() == 1,
+        "{short}"
+    );
+
+    // List and info show it without the token.
+    let listed = stdout(&as_token(&token, &["authorizations"]));
+    assert!(
+        listed.contains(&format!("ci deploys        {id}  global  expires in")),
+        "{listed}"
+    );
+    assert!(listed.contains("(no description)  "), "{listed}");
+    assert!(!listed.contains(&token), "{listed}");
+    let info = stdout(&kumo(&server, &["authorizations:info", &id]));
+    assert!(
+        info.starts_with(&format!("=== Authorization {id}\n")),
+        "{info}"
+    );
+    assert!(info.contains("\nDescription: ci deploys\n"), "{info}");
+    assert!(!info.contains(&token), "{info}");
+
+    // What the API refuses fails the command with its message.
+    for (args, message) in [
+        (
+            &["authorizations:create", "-e", "0"][..],
+            "invalid expires_in `0`: use 1 to 31536000 seconds",
+        ),
+        (
+            &["authorizations:create", "-e", "-5"],
+            "invalid expires_in `-5`",
+        ),
+        (
+            &["authorizations:create", "-e", "soon"],
+            "invalid expires_in `soon`",
+        ),
+        (
+            &["authorizations:create", "-s", "read,global"],
+            "scope `read` is not supported",
+        ),
+        (
+            &["authorizations:info", "no-such-id"],
+            "Couldn't find that authorization",
+        ),
+        (
+            &["authorizations:revoke", "no-such-id"],
+            "Couldn't find that authorization",
+        ),
+    ] {
+        fails_with(&kumo(&server, args), message);
+    }
+
+    // Revoke: the token stops working at once.
+    assert_eq!(
+        stdout(&kumo(&server, &["authorizations:revoke", &id])),
+        format!("Revoking authorization {id}... done, revoked ci deploys\n")
+    );
+    fails_with(
+        &as_token(&token, &["auth:whoami"]),
+        "Invalid credentials provided.",
+    );
+    fails_with(
+        &kumo(&server, &["authorizations:info", &id]),
+        "Couldn't find that authorization",
+    );
+
+    // Expired: the command fails, saying how to get a new token, and changes nothing.
+    let brief = stdout(&kumo(&server, &["authorizations:create", "-S", "-e", "1"]));
+    let brief = brief.trim();
+    crate::api::wait_until_refused(&server, brief);
+    let out = as_token(brief, &["apps:create", "too-late"]);
+    fails_with(&out, "this API token expired at");
+    fails_with(&out, "kumo authorizations:create");
+    assert_eq!(stdout(&kumo(&server, &["apps"])), "=== My Apps\n");
+    let listed = stdout(&kumo(&server, &["authorizations"]));
+    assert!(listed.contains("  global  expired\n"), "{listed}");
+}

@@ -344,3 +344,198 @@ fn lists_page_with_range_and_the_accept_header_is_required() {
             .contains("version=3")
     );
 }
+
+#[test]
+fn authorizations_are_made_used_listed_and_revoked() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    let account = server.api("GET", "/account", None, None).json();
+
+    // The admin's own key is an authorization too, listed without its token.
+    let listed = server.api("GET", "/oauth/authorizations", None, None);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let listed = listed.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["description"], "Kumo API key");
+    assert_eq!(listed[0]["access_token"]["token"], serde_json::Value::Null);
+    assert_eq!(
+        listed[0]["access_token"]["expires_in"],
+        serde_json::Value::Null
+    );
+
+    // Created: Heroku's shape, and the token, this once.
+    let created = server.api(
+        "POST",
+        "/oauth/authorizations",
+        Some(r#"{"description":"ci deploys","expires_in":3600,"scope":["global"]}"#),
+        None,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let made = created.json();
+    let id = made["id"].as_str().unwrap().to_string();
+    let token = made["access_token"]["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("kumo_"), "{made}");
+    let expires_in = made["access_token"]["expires_in"].as_i64().unwrap();
+    assert!((3595..=3600).contains(&expires_in), "{made}");
+    let mut shape = made.clone();
+    for volatile in ["created_at", "updated_at"] {
+        assert!(shape[volatile].as_str().unwrap().ends_with('Z'), "{made}");
+        shape[volatile] = serde_json::Value::Null;
+    }
+    assert_eq!(
+        shape,
+        serde_json::json!({
+            "id": id,
+            "access_token": {"expires_in": expires_in, "id": id, "token": token},
+            "client": null,
+            "created_at": null,
+            "description": "ci deploys",
+            "grant": null,
+            "refresh_token": null,
+            "scope": ["global"],
+            "session": null,
+            "updated_at": null,
+            "user": {"id": account["id"], "email": "admin@kumo.local", "full_name": null},
+        })
+    );
+    // Heroku's CLI sends expires_in as a string, and may send no scope at all.
+    let stringly = server.api(
+        "POST",
+        "/oauth/authorizations",
+        Some(r#"{"description":"from heroku","expires_in":"60"}"#),
+        None,
+    );
+    assert_eq!(stringly.status, 201, "{}", stringly.body);
+    let stringly_id = stringly.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(stringly.json()["scope"], serde_json::json!(["global"]));
+
+    // Used: the new token is the same account.
+    let me = server.api("GET", "/account", None, Some(&token));
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.json()["email"], "admin@kumo.local");
+
+    // Listed and shown, never with the token again.
+    let listed = server.api("GET", "/oauth/authorizations", None, Some(&token));
+    let listed = listed.json();
+    let mut descriptions: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["description"].as_str().unwrap())
+        .collect();
+    descriptions.sort();
+    assert_eq!(
+        descriptions,
+        ["Kumo API key", "ci deploys", "from heroku"],
+        "{listed}"
+    );
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["access_token"]["token"].is_null()),
+        "{listed}"
+    );
+    let info = server.api("GET", &format!("/oauth/authorizations/{id}"), None, None);
+    assert_eq!(info.status, 200, "{}", info.body);
+    let info = info.json();
+    assert_eq!(info["description"], "ci deploys");
+    assert_eq!(info["access_token"]["token"], serde_json::Value::Null);
+    assert!(info["access_token"]["expires_in"].as_i64().unwrap() <= expires_in);
+
+    // Revoked: the answer is what it was, and the token stops working at once.
+    let revoked = server.api("DELETE", &format!("/oauth/authorizations/{id}"), None, None);
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(revoked.json()["description"], "ci deploys");
+    let refused = server.api("GET", "/account", None, Some(&token));
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.json(),
+        serde_json::json!({"id": "unauthorized", "message": "Invalid credentials provided."})
+    );
+    for method in ["GET", "DELETE"] {
+        let gone = server.api(method, &format!("/oauth/authorizations/{id}"), None, None);
+        assert_eq!(gone.status, 404, "{}", gone.body);
+        assert_eq!(gone.json()["id"], "not_found");
+    }
+    let left = server
+        .api("GET", "/oauth/authorizations", None, None)
+        .json();
+    assert_eq!(left.as_array().unwrap().len(), 2, "{left}");
+    server.api(
+        "DELETE",
+        &format!("/oauth/authorizations/{stringly_id}"),
+        None,
+        None,
+    );
+
+    // Expired: 401 saying so and how to get a new token, on this database too.
+    let brief = server.api(
+        "POST",
+        "/oauth/authorizations",
+        Some(r#"{"description":"brief","expires_in":1}"#),
+        None,
+    );
+    assert_eq!(brief.status, 201, "{}", brief.body);
+    let brief = brief.json()["access_token"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expired = wait_until_refused(&server, &brief);
+    assert_eq!(expired.json()["id"], "unauthorized");
+    let message = expired.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("expired at"), "{message}");
+    assert!(message.contains("kumo authorizations:create"), "{message}");
+    let listed = server
+        .api("GET", "/oauth/authorizations", None, None)
+        .json();
+    let brief = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["description"] == "brief")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(brief["access_token"]["expires_in"], 0, "{brief}");
+
+    // Listed pages like every list.
+    let page = crate::support::http(
+        server.api_port,
+        "127.0.0.1",
+        "GET",
+        "/oauth/authorizations",
+        &[
+            (
+                "Accept".into(),
+                "application/vnd.heroku+json; version=3".into(),
+            ),
+            ("Authorization".into(), format!("Bearer {}", server.token)),
+            ("Range".into(), "created_at ..; max=1".into()),
+        ],
+        "",
+    );
+    assert_eq!(page.status, 206, "{}", page.body);
+    assert!(
+        page.head.to_ascii_lowercase().contains("next-range: "),
+        "{}",
+        page.head
+    );
+}
+
+/// Calls `GET /account` with `token` until it is refused (it expires within
+/// two seconds); returns the refusal.
+pub fn wait_until_refused(server: &Server, token: &str) -> crate::support::Reply {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let reply = server.api("GET", "/account", None, Some(token));
+        if reply.status != 200 {
+            assert_eq!(reply.status, 401, "{}", reply.body);
+            return reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token still works after 10 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -307,6 +307,55 @@ fn heroku_cli_drives_kumo() {
     assert!(!out.status.success());
     has(&se, "The token provided to HEROKU_API_KEY is invalid");
 
+    // API tokens: an authorization that expires, used, listed, shown and revoked.
+    let (so, se) = heroku.ok(&["authorizations:create", "-d", "hk token", "-e", "60"]);
+    has(&se, "Creating OAuth Authorization... done");
+    has(&so, "Description: hk token");
+    has(&so, "Scope:       global");
+    has(&so, "Expires at:  ");
+    let field = |name: &str| -> String {
+        so.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {so}"))
+            .trim()
+            .to_string()
+    };
+    let (id, token) = (field("ID:"), field("Token:"));
+    let out = heroku.run_as(&token, &["auth:whoami"]);
+    assert!(out.status.success(), "{:?}", texts(&out));
+    has(&texts(&out).0, "admin@kumo.local");
+    // Heroku's CLI 11.3.0 cannot print `heroku authorizations` as a table against
+    // any API (it hands its table `sort` as an object: "sort.split is not a
+    // function"), so the list is read as JSON.
+    let (so, _) = heroku.ok(&["authorizations", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&so).unwrap();
+    let descriptions: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(descriptions, ["hk token", "Kumo API key"], "{so}");
+    assert!(!so.contains(&token), "{so}");
+    let (so, _) = heroku.ok(&["authorizations:info", &id]);
+    has(&so, &format!("ID:          {id}"));
+    has(&so, "Description: hk token");
+    let (_, se) = heroku.ok(&["authorizations:revoke", &id]);
+    has(
+        &se,
+        "Revoking OAuth Authorization... done, revoked authorization from hk token",
+    );
+    let out = heroku.run_as(&token, &["apps"]);
+    assert!(!out.status.success());
+    has(
+        &texts(&out).1,
+        "The token provided to HEROKU_API_KEY is invalid",
+    );
+    let out = heroku.run_as(&server.token, &["authorizations:create", "-s", "read"]);
+    let (_, se) = texts(&out);
+    assert!(!out.status.success(), "{se}");
+    has(&se, "Error ID: invalid_params");
+
     // apps:destroy.
     let (_, se) = heroku.ok(&["apps:destroy", "hkapp", "--confirm", "hkapp"]);
     has(&se, "Destroying hkapp (including all add-ons)... done");

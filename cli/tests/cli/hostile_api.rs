@@ -493,6 +493,152 @@ fn hostile_api_calls_are_refused_and_change_nothing() {
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
+#[test]
+fn expired_tokens_and_foreign_authorizations_are_refused_and_change_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    let created = server.api("POST", "/apps", Some(r#"{"name":"target"}"#), None);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let before = snapshot(&server, "target");
+    let apps_before = server.api("GET", "/apps", None, None).json();
+
+    // A token that has expired: 401 saying so and how to get a new one, and no change.
+    let brief = server.api(
+        "POST",
+        "/oauth/authorizations",
+        Some(r#"{"description":"brief","expires_in":1}"#),
+        None,
+    );
+    assert_eq!(brief.status, 201, "{}", brief.body);
+    let brief = brief.json()["access_token"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::api::wait_until_refused(&server, &brief);
+    for (method, path, body) in [
+        ("POST", "/apps", Some(r#"{"name":"expired-app"}"#)),
+        (
+            "PATCH",
+            "/apps/target/config-vars",
+            Some(r#"{"GREETING":"too late"}"#),
+        ),
+        (
+            "PATCH",
+            "/apps/target/formation/web",
+            Some(r#"{"quantity":3}"#),
+        ),
+        ("DELETE", "/apps/target", None),
+        (
+            "POST",
+            "/oauth/authorizations",
+            Some(r#"{"description":"renewed by itself"}"#),
+        ),
+    ] {
+        let reply = server.api(method, path, body, Some(&brief));
+        refused(&reply, 401, "unauthorized", "this API token expired at");
+        refused(&reply, 401, "unauthorized", "kumo authorizations:create");
+        refused(&reply, 401, "unauthorized", "kumo login");
+    }
+    assert_eq!(
+        snapshot(&server, "target"),
+        before,
+        "an expired token changed the app"
+    );
+    assert_eq!(server.api("GET", "/apps", None, None).json(), apps_before);
+    let mine = server
+        .api("GET", "/oauth/authorizations", None, None)
+        .json();
+    assert_eq!(mine.as_array().unwrap().len(), 2, "{mine}");
+
+    // Another account's authorization: 404 to read or revoke, as if there were none.
+    let bob = server.api(
+        "POST",
+        "/accounts",
+        Some(r#"{"email":"bob@example.com"}"#),
+        None,
+    );
+    assert_eq!(bob.status, 201, "{}", bob.body);
+    let bob = bob.json()["api_key"].as_str().unwrap().to_string();
+    let bobs = server
+        .api("GET", "/oauth/authorizations", None, Some(&bob))
+        .json();
+    assert_eq!(bobs.as_array().unwrap().len(), 1, "{bobs}");
+    let bobs_id = bobs[0]["id"].as_str().unwrap().to_string();
+    let admins_id = mine[0]["id"].as_str().unwrap().to_string();
+    for (method, id, token) in [
+        ("GET", &bobs_id, server.token.as_str()),
+        ("DELETE", &bobs_id, server.token.as_str()),
+        ("GET", &admins_id, bob.as_str()),
+        ("DELETE", &admins_id, bob.as_str()),
+        ("GET", &"..%2F..%2Fapps".to_string(), bob.as_str()),
+    ] {
+        let reply = server.api(
+            method,
+            &format!("/oauth/authorizations/{id}"),
+            None,
+            Some(token),
+        );
+        refused(&reply, 404, "not_found", "Couldn't find that authorization");
+        assert!(!reply.body.contains("bob@example.com"), "{}", reply.body);
+    }
+    assert_eq!(
+        server.api("GET", "/account", None, Some(&bob)).json()["email"],
+        "bob@example.com",
+        "bob's token still works"
+    );
+
+    // Requests Kumo cannot honour: 422 naming what to send, and no token made.
+    for (body, needle) in [
+        (
+            r#"{"expires_in":0}"#,
+            "invalid expires_in `0`: use 1 to 31536000 seconds",
+        ),
+        (r#"{"expires_in":-60}"#, "invalid expires_in `-60`"),
+        (
+            r#"{"expires_in":31536001}"#,
+            "invalid expires_in `31536001`",
+        ),
+        (r#"{"expires_in":"soon"}"#, "invalid expires_in `soon`"),
+        (r#"{"expires_in":1.5}"#, "invalid expires_in `1.5`"),
+        (r#"{"expires_in":[60]}"#, "invalid expires_in `[60]`"),
+        (
+            r#"{"scope":["read"]}"#,
+            "scope `read` is not supported: Kumo supports only `global`",
+        ),
+        (
+            r#"{"scope":["global","write-protected"]}"#,
+            "scope `write-protected` is not supported",
+        ),
+        (r#"{"scope":[]}"#, "scope is empty"),
+        (r#"{"scope":"global"}"#, "scope"),
+        (
+            r#"{"client":{"id":"x"}}"#,
+            "OAuth clients are not supported",
+        ),
+        (r#"{"description":42}"#, "description"),
+    ] {
+        let reply = server.api("POST", "/oauth/authorizations", Some(body), None);
+        refused(&reply, 422, "invalid_params", needle);
+    }
+    let huge = format!(r#"{{"description":"{}"}}"#, "d".repeat(256));
+    let reply = server.api("POST", "/oauth/authorizations", Some(&huge), None);
+    refused(
+        &reply,
+        422,
+        "invalid_params",
+        "the description is over 255 characters",
+    );
+    let reply = server.api("POST", "/oauth/authorizations", Some("{not json"), None);
+    refused(&reply, 400, "bad_request", "invalid JSON body");
+    assert_eq!(
+        server
+            .api("GET", "/oauth/authorizations", None, None)
+            .json(),
+        mine,
+        "a refused request made a token"
+    );
+}
+
 /// Sends the headers of a POST declaring `length` bytes and no more than a
 /// few of them, then reads the answer: a server that checks the declared
 /// length answers at once, without waiting for the body.

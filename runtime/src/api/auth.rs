@@ -2,7 +2,7 @@
 //! password, as Heroku's clients send from `~/.netrc`).
 
 use super::{ApiError, Platform};
-use crate::state::Account;
+use crate::state::{Account, TokenCheck};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine as _;
@@ -26,11 +26,21 @@ impl FromRequestParts<Arc<Platform>> for Caller {
             .ok()
             .and_then(token_from)
             .ok_or_else(malformed)?;
-        match platform.state.account_for_token(&token).await? {
-            Some(account) => Ok(Caller(account)),
-            None => Err(ApiError::unauthorized()),
+        match platform.state.check_token(&token).await? {
+            TokenCheck::Valid(account) => Ok(Caller(account)),
+            TokenCheck::Expired(at) => Err(expired(&at)),
+            TokenCheck::Unknown => Err(ApiError::unauthorized()),
         }
     }
+}
+
+/// A 401 for a token past its expiry, saying how to get a new one.
+pub(super) fn expired(at: &str) -> ApiError {
+    let mut error = ApiError::unauthorized();
+    error.message = format!(
+        "Invalid credentials provided: this API token expired at {at}. Create a new one with `kumo authorizations:create` (signed in with a token that still works), or run `kumo login` with a new API key."
+    );
+    error
 }
 
 /// A 401 for an `Authorization` header that holds no token Kumo can read.

@@ -7,6 +7,7 @@
 //! pusher as `remote:` lines; a failed build rejects the push.
 
 use super::{ApiError, Caller, Platform};
+use crate::state::TokenCheck;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -22,8 +23,8 @@ const MAX_PUSH_BYTES: usize = 1 << 30;
 const PRE_RECEIVE: &str = "#!/bin/sh\n# Installed by Kumo: builds the pushed commit, or refuses the push.\nexec \"$KUMO_EXE\" git-hook pre-receive\n";
 
 /// A 401 that makes git send its credentials.
-fn ask_for_credentials() -> Response {
-    let mut response = ApiError::unauthorized().into_response();
+fn ask_for_credentials(error: ApiError) -> Response {
+    let mut response = error.into_response();
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"Kumo\""),
@@ -61,10 +62,12 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(super::auth::token_from)
     else {
-        return Ok(ask_for_credentials());
+        return Ok(ask_for_credentials(ApiError::unauthorized()));
     };
-    let Some(account) = platform.state.account_for_token(&token).await? else {
-        return Ok(ask_for_credentials());
+    let account = match platform.state.check_token(&token).await? {
+        TokenCheck::Valid(account) => account,
+        TokenCheck::Expired(at) => return Ok(ask_for_credentials(super::auth::expired(&at))),
+        TokenCheck::Unknown => return Ok(ask_for_credentials(ApiError::unauthorized())),
     };
     let caller = Caller(account);
     let app = platform.app_for(&caller, name).await?;

@@ -7,6 +7,7 @@
 mod access;
 mod apps;
 mod auth;
+mod authorizations;
 mod body;
 mod builds;
 mod domains;
@@ -98,6 +99,14 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route(
             "/accounts",
             get(access::accounts).post(access::create_account),
+        )
+        .route(
+            "/oauth/authorizations",
+            get(authorizations::list).post(authorizations::create),
+        )
+        .route(
+            "/oauth/authorizations/{id}",
+            get(authorizations::info).delete(authorizations::revoke),
         )
         .route(
             "/apps/{app}/collaborators",

@@ -11,7 +11,7 @@ mod collaborators;
 mod releases;
 mod source;
 
-pub use accounts::Account;
+pub use accounts::{Account, Authorization, MAX_EXPIRES_IN, TokenCheck};
 pub use apps::{App, FormationLine};
 pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
 pub use builds::{Build, BuildOutcome};
@@ -127,6 +127,20 @@ const MIGRATIONS: &[&str] = &[
         app_id TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
         buildpack TEXT NOT NULL
     )",
+    // Tokens become authorizations (Heroku's OAuth authorizations): an id to
+    // name them by, a description, and an optional expiry in Unix seconds
+    // (compared and subtracted, so a number rather than text).
+    "ALTER TABLE tokens ADD COLUMN id TEXT",
+    "ALTER TABLE tokens ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE tokens ADD COLUMN expires_at BIGINT",
+    // Tokens made before this get a UUID-shaped id from their hash (SQL has no
+    // portable random UUID); the hash only ever reaches its own account.
+    "UPDATE tokens SET description = 'Kumo API key',
+        id = substr(token_hash, 1, 8) || '-' || substr(token_hash, 9, 4) || '-' ||
+             substr(token_hash, 13, 4) || '-' || substr(token_hash, 17, 4) || '-' ||
+             substr(token_hash, 21, 12)
+     WHERE id IS NULL",
+    "CREATE UNIQUE INDEX tokens_id ON tokens (id)",
 ];
 
 impl State {
