@@ -132,6 +132,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             release.version
         );
     }
+    remove_leftovers(&settings.data_dir);
 
     let engine = Engine::new(&EngineConfig::new(settings.data_dir.join("compiled")))?;
     let logplex = Logplex::new();
@@ -216,6 +217,89 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {
             println!("Shutting down");
             Ok(())
+        }
+    }
+}
+
+/// Removes what a server that was killed (SIGKILL, a power cut) left in the
+/// data folder, before anything runs: the toolchains and folders of its builds,
+/// half-uploaded sources, and its dynos' private folders, which a clean stop
+/// removes as each dyno ends. None of them is in use yet, and none is state.
+fn remove_leftovers(data_dir: &std::path::Path) {
+    let builds = data_dir.join("builds");
+    stop_orphaned_toolchains(&builds);
+    for folder in [builds, data_dir.join("dynos")] {
+        match std::fs::remove_dir_all(&folder) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %folder.display(), error = %e, "could not remove a killed server's leftovers");
+            }
+            _ => {}
+        }
+    }
+    let sources = std::fs::read_dir(data_dir.join("sources"))
+        .into_iter()
+        .flatten();
+    for entry in sources.flatten() {
+        if entry.file_name().to_string_lossy().ends_with(".partial") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Kills the build toolchains (make, cargo…) that a killed server left
+/// running: each leads a process group of its own, so it outlives the server.
+/// They are found by their working folder, inside `builds`, where nothing but
+/// a build works (Linux's `/proc`; elsewhere this does nothing). A toolchain's
+/// whole group goes, with what it started; a process in a group led by
+/// something outside `builds` (the killed server's own group) goes alone.
+fn stop_orphaned_toolchains(builds: &std::path::Path) {
+    let (Ok(builds), Ok(processes)) = (builds.canonicalize(), std::fs::read_dir("/proc")) else {
+        return;
+    };
+    let in_builds = |pid: &str| {
+        std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(&builds))
+    };
+    let mut targets = std::collections::BTreeSet::new();
+    for process in processes.flatten() {
+        let pid = process.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || !in_builds(&pid) {
+            continue;
+        }
+        // The group is the 5th field of `stat`, the 3rd after the `(command)`.
+        let group = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                Some(
+                    stat.rsplit_once(')')?
+                        .1
+                        .split_whitespace()
+                        .nth(2)?
+                        .to_string(),
+                )
+            });
+        let toolchain_group = |group: &str| {
+            let led_from_elsewhere =
+                std::path::Path::new("/proc").join(group).exists() && !in_builds(group);
+            group.parse::<u32>().is_ok_and(|g| g > 1) && !led_from_elsewhere
+        };
+        targets.insert(match group {
+            Some(group) if toolchain_group(&group) => format!("-{group}"),
+            _ => pid,
+        });
+    }
+    for target in targets {
+        let what = match target.strip_prefix('-') {
+            Some(group) => format!("process group {group}"),
+            None => format!("process {target}"),
+        };
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", "--", &target])
+            .status();
+        match killed {
+            Ok(status) if status.success() => {
+                println!("Stopped the toolchain of an interrupted build ({what})")
+            }
+            _ => tracing::warn!(%what, "could not stop the toolchain of an interrupted build"),
         }
     }
 }

@@ -12,6 +12,7 @@ mod crash;
 mod heroku;
 mod hostile_api;
 mod hostile_uploads;
+mod interrupted;
 mod release_phase;
 mod ruby;
 mod run;

@@ -52,6 +52,10 @@ pub struct BuildOutcome<'a> {
     pub output: &'a str,
 }
 
+/// The output of a build the server stopped during: what it had printed was
+/// in the stopped server's memory only.
+const INTERRUPTED_BUILD: &str = " !     The build did not finish: the Kumo server stopped while it ran, and it was marked failed when the server started again. Deploy again.\n !     Push rejected, failed to compile the app.\n";
+
 impl State {
     /// Records a new, pending build.
     pub async fn create_build(
@@ -160,7 +164,7 @@ impl State {
                     buildpack: None,
                     slug_digest: None,
                     release_id: None,
-                    output: "The build was interrupted by a stop of the Kumo server. Deploy again.\n",
+                    output: INTERRUPTED_BUILD,
                 },
             )
             .await?;

@@ -296,7 +296,7 @@ impl State {
             self.finish_release(
                 release,
                 false,
-                "The release phase was interrupted by a stop of the Kumo server. Release again to run it.\n",
+                "The release phase did not finish: the Kumo server stopped while it ran, and the release was marked failed when the server started again; the previous release keeps serving. Release again to run it.\n",
             )
             .await?;
         }

@@ -1,7 +1,8 @@
 //! A one-off dyno. Prints a greeting, then acts on each argument in turn:
 //! `stdin` copies stdin to stdout in upper case, `err=TEXT` writes TEXT to
 //! stderr, `env=KEY` prints KEY's value, `exit=N` exits with status N,
-//! `exit-env=KEY` exits with the status in KEY when it is set, and
+//! `exit-env=KEY` exits with the status in KEY when it is set,
+//! `sleep-env=KEY` sleeps for the seconds in KEY when it is set, and
 //! anything else is printed on its own line. Exits 0 at the end.
 
 use std::io::{Read, Write};
@@ -21,6 +22,11 @@ fn main() {
             if let Ok(code) = std::env::var(key) {
                 std::io::stdout().flush().expect("flush");
                 std::process::exit(code.parse().expect("exit-env=KEY needs a number in KEY"));
+            }
+        } else if let Some(key) = arg.strip_prefix("sleep-env=") {
+            if let Ok(seconds) = std::env::var(key) {
+                let seconds = seconds.parse().expect("sleep-env=KEY needs seconds in KEY");
+                std::thread::sleep(std::time::Duration::from_secs(seconds));
             }
         } else if let Some(code) = arg.strip_prefix("exit=") {
             std::io::stdout().flush().expect("flush");
