@@ -1,6 +1,7 @@
 //! Worker dynos: run a `wasi:cli/run` command to completion. Any end of the
 //! process, an exit with any status or a trap, is a crash that the dyno manager
 //! answers with a restart; stopping gives the guest a grace period, then ends it.
+//! A command whose files pass the dyno's disk quota is killed (status 137).
 
 use super::attach::AttachOutput;
 use super::fs::DynoFs;
@@ -129,14 +130,23 @@ async fn run(
         let _ = stop.wait_for(|stop| *stop).await;
         tokio::time::sleep(grace).await;
     };
+    let mut over_quota = false;
     let outcome = tokio::select! {
         result = run => Some(result),
         () = stopped => None,
+        why = fs.quota_exceeded(spec.disk_quota) => {
+            let line = format!("{why}; stopping process with SIGKILL");
+            spec.log.log(crate::logplex::Source::Kumo, &spec.name, &line);
+            over_quota = true;
+            None
+        }
     };
     let stop_requested = *stop.borrow();
     stdout.flush_partial();
     stderr.flush_partial();
     let exit = match outcome {
+        // Killed at once, as a web dyno is: SIGKILL's status.
+        None if over_quota => Exit::Status(137),
         None => Exit::Killed,
         Some(_) if stop_requested => Exit::Stopped,
         Some(Ok(Ok(()))) => Exit::Status(0),

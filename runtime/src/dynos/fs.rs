@@ -1,6 +1,7 @@
 //! A dyno's ephemeral filesystem: a fresh private writable copy of the slug's
 //! files, seen by the guest as `/app`, and an empty `/tmp`. Nothing else of the
-//! host is visible. The folder is deleted when the dyno goes away.
+//! host is visible. The folder is deleted when the dyno goes away. Every dyno,
+//! web, worker or one-off, is killed once its files pass its disk quota.
 
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,18 @@ impl DynoFs {
                 return used;
             }
         }
+    }
+
+    /// Waits until the dyno's files take more than `quota` bytes (see
+    /// [`over_quota`](Self::over_quota)); returns the line to log, the same
+    /// for every kind of dyno.
+    pub async fn quota_exceeded(&self, quota: u64) -> String {
+        let used = self.over_quota(quota).await;
+        format!(
+            "Disk quota exceeded -> the dyno's /app and /tmp hold {} MB, over its {} MB quota",
+            used >> 20,
+            quota >> 20
+        )
     }
 
     /// Gives `builder` this filesystem: `/app` (the working directory) and `/tmp`.

@@ -233,12 +233,7 @@ impl WebDyno {
     /// (the line to log). Its supervisor restarts the dyno with a fresh copy.
     pub async fn over_disk_quota(&self) -> String {
         let quota = self.shared.spec.disk_quota;
-        let used = self.shared.fs.over_quota(quota).await;
-        format!(
-            "Disk quota exceeded -> the dyno's /app and /tmp hold {} MB, over its {} MB quota",
-            used >> 20,
-            quota >> 20
-        )
+        self.shared.fs.quota_exceeded(quota).await
     }
 
     /// Stops at once: no grace for the requests in hand.

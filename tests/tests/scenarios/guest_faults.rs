@@ -2,10 +2,14 @@
 //! boot with R10; unbounded recursion traps (H13) and the instance is replaced;
 //! a guest that never reads its body gets H12 while the upload waits in the
 //! client, not in the host; a stdout flood is cut to the dyno's log rate (L10);
-//! a dyno writing past its disk quota is restarted with fresh files; and a
-//! neighbour app keeps answering while all of this happens.
+//! a dyno writing past its disk quota is restarted with fresh files (a web
+//! dyno or a worker; a one-off ends with status 137); and a neighbour app
+//! keeps answering while all of this happens.
 
+use kumo_runtime::dynos::command::{Exit, Stdio};
+use kumo_runtime::manager::OneOffRequest;
 use kumo_runtime::sizes::DynoSize::Standard1X;
+use kumo_slug::ProcessKind;
 use kumo_tests::{Kumo, Options, Process, components, request_id};
 use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
@@ -237,6 +241,128 @@ async fn a_dyno_writing_past_its_disk_quota_is_restarted_with_fresh_files() {
         assert!(Instant::now() < deadline, "not restarted: {}", reply.status);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A slug whose `filler` command writes 64 MiB to `/tmp`, then waits.
+fn filler_slug(kumo: &Kumo) -> kumo_slug::Digest {
+    kumo.slug(&[Process {
+        name: "filler",
+        wasm: components::ONESHOT,
+        kind: ProcessKind::Command,
+        args: &["fill-tmp=64"],
+    }])
+}
+
+/// How many of `app`'s log lines contain `needle`.
+fn count_lines(kumo: &Kumo, app: &str, needle: &str) -> usize {
+    kumo.logs(app).iter().filter(|l| l.contains(needle)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_writing_past_its_disk_quota_is_restarted_with_fresh_files() {
+    let kumo = Kumo::start_with(Options {
+        disk_quota: 16 << 20,
+        ..Options::default()
+    })
+    .await;
+    let slug = filler_slug(&kumo);
+    kumo.deploy("hoarder", 1, &slug, &[], &[("filler", 1, Standard1X)])
+        .await;
+
+    let line = kumo
+        .wait_for_log(
+            "hoarder",
+            "kumo[filler.1]: Disk quota exceeded -> the dyno's /app and /tmp hold ",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        line.contains("over its 16 MB quota; stopping process with SIGKILL"),
+        "{line}"
+    );
+    kumo.wait_for_log(
+        "hoarder",
+        "kumo[filler.1]: Process exited with status 137",
+        Duration::from_secs(5),
+    )
+    .await;
+    kumo.wait_for_log(
+        "hoarder",
+        "kumo[filler.1]: State changed from up to crashed",
+        Duration::from_secs(5),
+    )
+    .await;
+    // Restarted at once (the first crash), with a fresh /tmp: the second run
+    // finds it empty too, and it is stopped at the quota again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count_lines(&kumo, "hoarder", "app[filler.1]: /tmp holds 0 entries") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not restarted with fresh files: {:#?}",
+            kumo.logs("hoarder")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        count_lines(&kumo, "hoarder", "app[filler.1]: /tmp holds 1 entries"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_off_writing_past_its_disk_quota_ends_with_status_137() {
+    let kumo = Kumo::start_with(Options {
+        disk_quota: 16 << 20,
+        ..Options::default()
+    })
+    .await;
+    let slug = filler_slug(&kumo);
+    kumo.deploy("hoarder", 1, &slug, &[], &[]).await;
+
+    let started = kumo
+        .manager
+        .run_one_off(
+            "hoarder",
+            OneOffRequest {
+                name: None,
+                argv: vec!["filler".to_string()],
+                env: Default::default(),
+                size: Standard1X,
+                stdio: Stdio::Logs,
+                time_to_live: Duration::from_secs(60),
+                release: None,
+            },
+        )
+        .await
+        .expect("the one-off starts");
+    let exit = tokio::time::timeout(Duration::from_secs(10), started.exit)
+        .await
+        .expect("the one-off is stopped at its quota")
+        .expect("its exit");
+    assert_eq!(exit, Exit::Status(137));
+    let line = kumo
+        .wait_for_log(
+            "hoarder",
+            "kumo[run.1]: Disk quota exceeded -> the dyno's /app and /tmp hold ",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        line.contains("over its 16 MB quota; stopping process with SIGKILL"),
+        "{line}"
+    );
+    kumo.wait_for_log(
+        "hoarder",
+        "kumo[run.1]: Process exited with status 137",
+        Duration::from_secs(5),
+    )
+    .await;
+    kumo.wait_for_log(
+        "hoarder",
+        "kumo[run.1]: State changed from up to complete",
+        Duration::from_secs(5),
+    )
+    .await;
 }
 
 /// The 99th percentile of `n` sequential requests to the neighbour.
