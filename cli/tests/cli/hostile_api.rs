@@ -420,6 +420,32 @@ fn hostile_api_calls_are_refused_and_change_nothing() {
     );
     unchanged("config vars that break the rules");
 
+    // An allowed-hosts list with an entry of none of the accepted forms: 422
+    // naming the entry and the forms, and no release is made.
+    for (value, entry) in [
+        ("api.example.com, http://x", "http://x"),
+        ("a b", "a b"),
+        ("db.internal:99999", "db.internal:99999"),
+        ("*.", "*."),
+        ("*, api.example.com", "*"),
+    ] {
+        let body = serde_json::json!({ "KUMO_ALLOWED_HOSTS": value }).to_string();
+        let reply = server.api("PATCH", "/apps/target/config-vars", Some(&body), None);
+        refused(
+            &reply,
+            422,
+            "invalid_params",
+            &format!("invalid KUMO_ALLOWED_HOSTS entry `{entry}`"),
+        );
+        refused(
+            &reply,
+            422,
+            "invalid_params",
+            "`host`, `host:port`, `*.example.com`, `[::1]:port`, or `*` alone",
+        );
+    }
+    unchanged("allowed-hosts entries of no accepted form");
+
     // Scaling past the limits: 422, and the formation stays as it was.
     let scale = |path: &str, body: &str| server.api("PATCH", path, Some(body), None);
     for (path, body, needle) in [
@@ -491,6 +517,20 @@ fn hostile_api_calls_are_refused_and_change_nothing() {
         None,
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
+
+    // A list of the accepted forms is taken, as a new release like any config change.
+    let releases = |server: &Server| snapshot(server, "target").0.as_array().map(Vec::len);
+    let before = releases(&server);
+    let reply = server.api(
+        "PATCH",
+        "/apps/target/config-vars",
+        Some(
+            r#"{"KUMO_ALLOWED_HOSTS":" api.example.com , *.internal:5432, [::1]:8080, 10.0.0.7"}"#,
+        ),
+        None,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(releases(&server), before.map(|n| n + 1));
 }
 
 #[test]

@@ -58,7 +58,11 @@ async fn run(
         .stdout(stdout.clone());
     let mut store = new_store(
         shared.spec.engine.wasmtime(),
-        DynoHost::new(builder.build(), shared.memory.clone()),
+        DynoHost::new(
+            builder.build(),
+            shared.memory.clone(),
+            shared.outbound.clone(),
+        ),
     );
 
     let run = async {

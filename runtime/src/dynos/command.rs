@@ -6,6 +6,7 @@
 use super::attach::AttachOutput;
 use super::fs::DynoFs;
 use super::host::{DynoHost, DynoMemory, new_store};
+use super::outbound::Outbound;
 use super::output::LogOutput;
 use super::{DynoSpec, describe_failure};
 use crate::engine::Prepared;
@@ -116,10 +117,13 @@ async fn run(
     if let Err(e) = fs.preopen(&mut builder) {
         return Exit::Crashed(format!("Error R99 (Platform error) -> {e:#}"));
     }
+    // A worker has no request deadline: its outgoing requests end with it.
+    let outbound = Outbound::start(&spec, None).await;
+    outbound.configure(&mut builder);
     let memory = DynoMemory::new(spec.size.memory_bytes());
     let mut store = new_store(
         spec.engine.wasmtime(),
-        DynoHost::new(builder.build(), memory.clone()),
+        DynoHost::new(builder.build(), memory.clone(), outbound),
     );
 
     let run = async {

@@ -1,6 +1,8 @@
 //! What every dyno instance's `Store` holds: its WASI context, its HTTP context,
-//! its share of the dyno's memory cap and its request deadline.
+//! its share of the dyno's memory cap, its request deadline and the policy for
+//! its outgoing HTTP requests.
 
+use super::outbound::Outbound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::ResourceTable;
@@ -18,7 +20,7 @@ pub struct DynoHost {
 }
 
 impl DynoHost {
-    pub fn new(wasi: WasiCtx, memory: Arc<DynoMemory>) -> DynoHost {
+    pub fn new(wasi: WasiCtx, memory: Arc<DynoMemory>, outbound: Arc<Outbound>) -> DynoHost {
         DynoHost {
             wasi,
             http: WasiHttpCtx::new(),
@@ -28,7 +30,7 @@ impl DynoHost {
                 mine: 0,
                 denied: false,
             },
-            hooks: OutboundPolicy,
+            hooks: OutboundPolicy(outbound),
         }
     }
 }
@@ -137,26 +139,135 @@ impl Drop for DynoLimiter {
     }
 }
 
-/// Outbound HTTP from guests: off, as Kumo denies by default.
-pub struct OutboundPolicy;
+/// Outbound HTTP from guests: denied (`HttpRequestDenied`) unless the request's
+/// host and port are among the app's allowed hosts; an allowed request is sent
+/// with wasmtime-wasi-http's own sender, its connect and first-byte timeouts
+/// included, and lives no longer than [`Outbound::deadline`].
+pub struct OutboundPolicy(pub Arc<Outbound>);
+
+type SendResult = Result<
+    (
+        http::Response<wasmtime_wasi_http::WasiBody>,
+        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ),
+    wasmtime_wasi_http::Error,
+>;
 
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(
         &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        use wasmtime_wasi_http::Error;
+        if !self.0.allows_uri(request.uri()) {
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        // One instant for the whole exchange: the head, then the connection that
+        // carries the body. Past it both are dropped and the guest reads an error.
+        let until = self
+            .0
+            .deadline()
+            .map(|deadline| tokio::time::Instant::now() + deadline);
+        Box::new(async move {
+            let sent = wasmtime_wasi_http::default_send_request(request, options);
+            let (response, io) = match until {
+                Some(until) => tokio::time::timeout_at(until, sent)
+                    .await
+                    .map_err(|_| Error::HttpResponseTimeout)??,
+                None => sent.await?,
+            };
+            let io = async move {
+                match until {
+                    Some(until) => tokio::time::timeout_at(until, io)
+                        .await
+                        .unwrap_or(Err(Error::HttpResponseTimeout)),
+                    None => io.await,
+                }
+            };
+            let response = response.map(http_body_util::BodyExt::boxed_unsync);
+            Ok((
+                response,
+                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynos::outbound::AllowedHosts;
+    use http_body_util::BodyExt as _;
+    use std::pin::Pin;
+    use std::time::Duration;
+    use wasmtime_wasi_http::Error;
+
+    /// Sends a GET of `url` through the policy of a dyno allowing `allowed`,
+    /// whose outgoing requests may live for `deadline`.
+    async fn send(allowed: &str, deadline: Duration, url: &str) -> Result<u16, Error> {
+        let hosts = AllowedHosts::parse(allowed).expect("test list");
+        let (outbound, _) = Outbound::resolve(hosts, Some(deadline)).await;
+        let body = http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = http::Request::get(url).body(body).expect("test request");
+        let sent = OutboundPolicy(outbound).send_request(request, None, Box::new(async { Ok(()) }));
+        let (response, _io) = Pin::from(sent).await?;
+        Ok(response.status().as_u16())
+    }
+
+    #[tokio::test]
+    async fn unlisted_hosts_are_denied_without_a_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let port = addr.port();
+        for allowed in [
+            String::new(),
+            "127.0.0.1".to_string(),
+            format!("localhost:{port}"),
+            format!("127.0.0.2:{port}"),
+            format!("*.localhost:{port}"),
+        ] {
+            let result = send(
+                &allowed,
+                Duration::from_secs(60),
+                &format!("http://{addr}/"),
+            )
+            .await;
+            assert!(
+                matches!(result, Err(Error::HttpRequestDenied)),
+                "{allowed:?}: {result:?}"
+            );
+        }
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        assert!(accepted.is_err(), "a denied request connected");
+    }
+
+    #[tokio::test]
+    async fn an_allowed_request_ends_at_the_dyno_deadline() {
+        // The server takes the connection and never answers: without the
+        // deadline the request would wait for wasmtime-wasi-http's 600 s timeout.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let result = send(
+            &addr.to_string(),
+            Duration::from_millis(300),
+            &format!("http://{addr}/"),
+        )
+        .await;
+        assert!(
+            matches!(result, Err(Error::HttpResponseTimeout)),
+            "{result:?}"
+        );
+        assert!(
+            listener.accept().await.is_ok(),
+            "the allowed request connected"
+        );
     }
 }

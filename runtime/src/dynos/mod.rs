@@ -2,16 +2,18 @@
 //!
 //! A dyno is `type.N` with its own ephemeral filesystem ([`fs`]), its environment
 //! (the release's config vars plus `PORT`, `DYNO`, `KUMO_APP_NAME`,
-//! `KUMO_RELEASE_VERSION`), stdout and stderr going to Logplex ([`output`]) and a
-//! memory cap from its size. How it runs depends on the process kind:
-//! [`web`] keeps warm `wasi:http` instances, [`cgi`] runs a command per request,
-//! [`command`] runs a worker to completion.
+//! `KUMO_RELEASE_VERSION`), stdout and stderr going to Logplex ([`output`]), a
+//! memory cap from its size and only the network its app allows ([`outbound`]).
+//! How it runs depends on the process kind: [`web`] keeps warm `wasi:http`
+//! instances, [`cgi`] runs a command per request, [`command`] runs a worker to
+//! completion.
 
 pub mod attach;
 pub mod cgi;
 pub mod command;
 pub mod fs;
 pub mod host;
+pub mod outbound;
 pub mod output;
 pub mod web;
 
@@ -110,6 +112,12 @@ impl DynoSpec {
         ));
         env.push(("HOME".into(), "/app".into()));
         env
+    }
+
+    /// The hosts the app lets its dynos reach (`KUMO_ALLOWED_HOSTS`); none when unset.
+    pub fn allowed_hosts(&self) -> Result<outbound::AllowedHosts, outbound::BadEntry> {
+        let value = self.release.config.get(outbound::ALLOWED_HOSTS);
+        outbound::AllowedHosts::parse(value.map_or("", String::as_str))
     }
 
     /// Instances per web dyno: `WEB_CONCURRENCY` if it is a number from 1 to 64, else the size's default.

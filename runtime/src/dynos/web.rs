@@ -14,6 +14,7 @@
 
 use super::fs::DynoFs;
 use super::host::{DynoHost, DynoMemory, new_store};
+use super::outbound::Outbound;
 use super::output::LogOutput;
 use super::{
     BootTimeout, DispatchError, DynoSpec, Interrupted, RequestBody, ResponseBody, describe_failure,
@@ -51,10 +52,14 @@ pub(crate) struct Shared {
     pub stdout: LogOutput,
     pub stderr: LogOutput,
     pub env: Vec<(String, String)>,
+    /// What the dyno's guests may reach; an outgoing HTTP request lives no
+    /// longer than the request deadline.
+    pub outbound: Arc<Outbound>,
 }
 
 impl Shared {
-    /// A WASI context for one instance: environment, arguments, stdio to Logplex, the dyno's filesystem.
+    /// A WASI context for one instance: environment, arguments, stdio to Logplex,
+    /// the dyno's filesystem and the socket addresses its app allows.
     pub fn wasi(&self, extra_env: &[(String, String)]) -> anyhow::Result<WasiCtxBuilder> {
         let mut builder = WasiCtxBuilder::new();
         builder
@@ -64,6 +69,7 @@ impl Shared {
             .stdout(self.stdout.clone())
             .stderr(self.stderr.clone());
         self.fs.preopen(&mut builder)?;
+        self.outbound.configure(&mut builder);
         Ok(builder)
     }
 
@@ -121,11 +127,13 @@ impl WebDyno {
         let fs =
             DynoFs::create(&spec.dynos_dir, &spec.app, &spec.name, &spec.slug.app_dir()).await?;
         let stdout = LogOutput::new(spec.log.clone(), &spec.name);
+        let outbound = Outbound::start(&spec, Some(spec.request_deadline)).await;
         let shared = Arc::new(Shared {
             memory: DynoMemory::new(spec.size.memory_bytes()),
             stderr: stdout.sibling(),
             stdout,
             env: spec.environment(),
+            outbound,
             fs,
             spec,
         });
@@ -453,7 +461,7 @@ impl HttpInstance {
         let wasi = shared.wasi(&[])?.build();
         let mut store = new_store(
             shared.spec.engine.wasmtime(),
-            DynoHost::new(wasi, shared.memory.clone()),
+            DynoHost::new(wasi, shared.memory.clone(), shared.outbound.clone()),
         );
         // The guest yields at every epoch tick, so even a start function that
         // never returns gives the timer its turn and is dropped at the deadline.

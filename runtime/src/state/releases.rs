@@ -2,6 +2,7 @@
 //! snapshot of the config vars. Config changes and rollbacks are new releases.
 
 use super::{App, Result, State, StateError, new_id, now, text};
+use crate::dynos::outbound::{ALLOWED_HOSTS, AllowedHosts};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;
 
@@ -61,7 +62,8 @@ fn release_from_row(row: &sqlx::any::AnyRow) -> Result<Release> {
     })
 }
 
-/// Checks config var keys (`^\w+$`, not `KUMO_…`) and the 32 kB total.
+/// Checks config var keys (`^\w+$`, not `KUMO_…` but for `KUMO_ALLOWED_HOSTS`,
+/// whose value must parse), and the 32 kB total.
 pub fn check_config(config: &BTreeMap<String, String>) -> Result<()> {
     for key in config.keys() {
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -69,11 +71,14 @@ pub fn check_config(config: &BTreeMap<String, String>) -> Result<()> {
                 "invalid config var name `{key}`: use only letters, digits and underscores"
             )));
         }
-        if key.starts_with("KUMO_") {
+        if key.starts_with("KUMO_") && key != ALLOWED_HOSTS {
             return Err(StateError::Invalid(format!(
                 "config var `{key}` is reserved: names starting with KUMO_ are set by the platform"
             )));
         }
+    }
+    if let Some(hosts) = config.get(ALLOWED_HOSTS) {
+        AllowedHosts::parse(hosts).map_err(|e| StateError::Invalid(e.to_string()))?;
     }
     let total: usize = config.iter().map(|(k, v)| k.len() + v.len()).sum();
     if total > MAX_CONFIG_BYTES {
@@ -331,6 +336,15 @@ mod tests {
         );
         check(&[("", "x")], Err("invalid config var name"));
         check(&[("KUMO_APP_NAME", "x")], Err("reserved"));
+        check(
+            &[("KUMO_ALLOWED_HOSTS", "api.example.com, *.internal:5432")],
+            Ok(()),
+        );
+        check(&[("KUMO_ALLOWED_HOSTS", "")], Ok(()));
+        check(
+            &[("KUMO_ALLOWED_HOSTS", "ok.example, http://x")],
+            Err("invalid KUMO_ALLOWED_HOSTS entry `http://x`"),
+        );
         let big = "x".repeat(MAX_CONFIG_BYTES);
         check(&[("BIG", &big)], Err("over the limit of 32768 bytes"));
     }

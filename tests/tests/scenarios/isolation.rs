@@ -1,11 +1,15 @@
 //! Isolation, with the guest as the attacker: a dyno sees its own app's config
 //! vars and no other app's, and cannot reach the network, neither with
 //! `wasi:http/outgoing-handler` nor with a `wasi:sockets` TCP connect, even to
-//! a server listening on the host's loopback.
+//! a server listening on the host's loopback; unless its app allows hosts with
+//! `KUMO_ALLOWED_HOSTS`, and then it reaches those and nothing else.
 
 use kumo_runtime::sizes::DynoSize::Standard1X;
 use kumo_tests::{Kumo, Process, components};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dyno_sees_no_other_apps_environment() {
@@ -70,7 +74,7 @@ async fn outbound_network_is_off() {
         .get("caller", &format!("/outbound-http?url=http://{addr}/"))
         .await;
     assert_eq!(http.status, 200);
-    assert!(http.text().starts_with("refused: "), "{}", http.text());
+    assert_eq!(http.text(), "refused: ErrorCode::HttpRequestDenied\n");
 
     let tcp = kumo
         .get("caller", &format!("/outbound-tcp?addr={addr}"))
@@ -83,4 +87,155 @@ async fn outbound_network_is_off() {
         listener.accept().is_err(),
         "a guest connected to the host's loopback"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_hosts_open_outbound_network_to_them_only() {
+    let kumo = Kumo::start().await;
+    let slug = kumo.slug(&[Process::web(components::HOSTILE)]);
+    let allowed = Peer::start().await;
+    let unlisted = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    unlisted.set_nonblocking(true).expect("nonblocking");
+    let other = unlisted.local_addr().expect("addr");
+    let list = format!(" 127.0.0.1:{} , nowhere.invalid", allowed.addr.port());
+    kumo.deploy(
+        "caller",
+        1,
+        &slug,
+        &[("KUMO_ALLOWED_HOSTS", &list)],
+        &[("web", 1, Standard1X)],
+    )
+    .await;
+    // A name that does not resolve is said on the app's log and skipped.
+    kumo.wait_for_log(
+        "caller",
+        "kumo[web.1]: Allowed host `nowhere.invalid` did not resolve",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    let http = kumo
+        .get(
+            "caller",
+            &format!("/outbound-http?url=http://{}/hello", allowed.addr),
+        )
+        .await;
+    assert_eq!(http.status, 200);
+    assert_eq!(http.text(), "reached: 200\nhello from the allowed host\n");
+    let tcp = kumo
+        .get("caller", &format!("/outbound-tcp?addr={}", allowed.addr))
+        .await;
+    assert_eq!(tcp.status, 200);
+    assert_eq!(tcp.text(), "reached: pong\n");
+    assert_eq!(allowed.seen(), ["GET /hello HTTP/1.1", "ping"]);
+
+    // The same host on a port the list does not name, and the host by a name
+    // the list does not give: denied, and nothing connects.
+    for url in [
+        format!("http://{other}/"),
+        format!("http://localhost:{}/", allowed.addr.port()),
+    ] {
+        let http = kumo
+            .get("caller", &format!("/outbound-http?url={url}"))
+            .await;
+        assert_eq!(http.status, 200);
+        assert_eq!(
+            http.text(),
+            "refused: ErrorCode::HttpRequestDenied\n",
+            "{url}"
+        );
+    }
+    let tcp = kumo
+        .get("caller", &format!("/outbound-tcp?addr={other}"))
+        .await;
+    assert_eq!(tcp.status, 200);
+    assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        unlisted.accept().is_err(),
+        "a guest connected to the unlisted port"
+    );
+    assert_eq!(allowed.seen().len(), 2, "{:?}", allowed.seen());
+
+    // Unsetting the list is a new release, and its dyno is back to no network.
+    kumo.update("caller", |app| {
+        let release = app.release.as_mut().expect("a release");
+        release.version = 2;
+        release.config.remove("KUMO_ALLOWED_HOSTS");
+    })
+    .await;
+    let http = kumo
+        .get(
+            "caller",
+            &format!("/outbound-http?url=http://{}/hello", allowed.addr),
+        )
+        .await;
+    assert_eq!(http.text(), "refused: ErrorCode::HttpRequestDenied\n");
+    let tcp = kumo
+        .get("caller", &format!("/outbound-tcp?addr={}", allowed.addr))
+        .await;
+    assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
+    assert_eq!(allowed.seen().len(), 2, "{:?}", allowed.seen());
+}
+
+/// A loopback server for the allowed-hosts test. It answers an HTTP request
+/// with `hello from the allowed host` and any other line with `pong`, then
+/// closes, and keeps the first line of each connection.
+struct Peer {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Peer {
+    async fn start() -> Peer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    let mut first = String::new();
+                    if stream.read_line(&mut first).await.is_err() {
+                        return;
+                    }
+                    let first = first.trim_end().to_string();
+                    let reply = if first.starts_with("GET ") {
+                        // Read the head to its blank line, then answer.
+                        let mut line = String::new();
+                        while stream.read_line(&mut line).await.is_ok_and(|n| n > 2) {
+                            line.clear();
+                        }
+                        let body = "hello from the allowed host\n";
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    } else {
+                        "pong\n".to_string()
+                    };
+                    record.lock().expect("seen lock").push(first);
+                    let mut stream = stream.into_inner();
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        Peer { addr, seen, task }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("seen lock").clone()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -4,14 +4,20 @@
 //! - `/fill-disk?mb=N&dir=D`: writes N MiB (default 1024) to `D/fill` (default `/tmp`) in 1 MiB steps
 //! - `/flood-stdout?lines=N`: prints N lines (default 1,000,000) to stdout, then answers
 //! - `/ignore-body`: never reads its request body and never answers
-//! - `/outbound-http?url=U`: a `wasi:http` GET of U; answers what happened
-//! - `/outbound-tcp?addr=A`: a `wasi:sockets` TCP connect to A; answers what happened
+//! - `/outbound-http?url=U`: a `wasi:http` GET of U; answers what happened (`reached: STATUS`
+//!   and the body, or `refused: ` and the error code)
+//! - `/outbound-tcp?addr=A`: a `wasi:sockets` TCP connect to A that sends `ping\n` and reads
+//!   until the server closes; answers what happened (`reached: ` and the reply, or `refused: …`)
 //! - any other path: `alive\n`
 
 use http_guests::{path, query_param, text};
 use std::io::Write as _;
 use std::time::Duration;
-use wstd::http::{Body, Client, Error, Request, Response};
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{ErrorCode, Fields, OutgoingBody, OutgoingRequest, Scheme};
+use wasip2::io::streams::StreamError;
+use wstd::http::{Body, Error, Request, Response, Uri};
+use wstd::io::{AsyncRead as _, AsyncWrite as _};
 
 #[wstd::http_server]
 async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
@@ -47,22 +53,79 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
             wstd::task::sleep(Duration::from_secs(3600).into()).await;
         },
         "/outbound-http" => {
-            let url = param("url").unwrap_or_default();
-            let outbound = Request::get(url).body(Body::empty())?;
-            match Client::new().send(outbound).await {
-                Ok(response) => text(200, format!("reached: {}\n", response.status())),
-                Err(e) => text(200, format!("refused: {e:?}\n")),
+            let url: Uri = match param("url").unwrap_or_default().parse() {
+                Ok(url) => url,
+                Err(e) => return text(400, format!("bad url: {e}\n")),
+            };
+            match outbound_get(&url) {
+                Ok((status, body)) => text(
+                    200,
+                    format!("reached: {status}\n{}", String::from_utf8_lossy(&body)),
+                ),
+                Err(e) => text(200, format!("refused: {e}\n")),
             }
         }
         "/outbound-tcp" => {
             let addr = param("addr").unwrap_or_default();
-            match wstd::net::TcpStream::connect(addr.as_str()).await {
-                Ok(_) => text(200, "reached\n"),
-                Err(e) => text(200, format!("refused: {e}\n")),
+            let mut stream = match wstd::net::TcpStream::connect(addr.as_str()).await {
+                Ok(stream) => stream,
+                Err(e) => return text(200, format!("refused: {e}\n")),
+            };
+            let mut reply = Vec::new();
+            let exchange = async {
+                stream.write_all(b"ping\n").await?;
+                stream.flush().await?;
+                stream.read_to_end(&mut reply).await
+            };
+            match exchange.await {
+                Ok(_) => text(200, format!("reached: {}", String::from_utf8_lossy(&reply))),
+                Err(e) => text(200, format!("connected, then failed: {e}\n")),
             }
         }
         _ => text(200, "alive\n"),
     }
+}
+
+/// A GET of `url` with the bare `wasi:http` client, so that a refusal shows the
+/// host's own error code (`HttpRequestDenied`) and not an error of the request
+/// body racing it. Blocks the instance while it waits, which a test guest may.
+fn outbound_get(url: &Uri) -> Result<(u16, Vec<u8>), String> {
+    let request = OutgoingRequest::new(Fields::new());
+    let scheme = match url.scheme_str() {
+        Some("https") => Scheme::Https,
+        _ => Scheme::Http,
+    };
+    let set = request.set_scheme(Some(&scheme)).is_ok()
+        && request.set_authority(url.authority().map(|a| a.as_str())).is_ok()
+        && request
+            .set_path_with_query(url.path_and_query().map(|p| p.as_str()))
+            .is_ok();
+    if !set {
+        return Err(format!("the host refused the parts of {url}"));
+    }
+    let body = request.body().map_err(|()| "no request body".to_string())?;
+    OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
+    let future = outgoing_handler::handle(request, None).map_err(|e: ErrorCode| format!("{e:?}"))?;
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(e))) => return Err(format!("{e:?}")),
+        _ => return Err("the response was not ready".into()),
+    };
+    let status = response.status();
+    let body = response.consume().map_err(|()| "no response body".to_string())?;
+    let stream = body.stream().map_err(|()| "no body stream".to_string())?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => bytes.extend(chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(format!("reading the body: {}", e.to_debug_string()));
+            }
+        }
+    }
+    Ok((status, bytes))
 }
 
 /// Recurses forever; the frame's array and the addition after the call keep
