@@ -42,6 +42,21 @@ fn running(pattern: &str) -> bool {
     !out.stdout.is_empty()
 }
 
+/// Kills the processes whose command line contains its pattern when dropped,
+/// so a failing test leaves no toolchain of the killed server running.
+struct KillOnDrop(String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let Ok(out) = Command::new("pgrep").args(["-f", &self.0]).output() else {
+            return;
+        };
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+}
+
 /// What the app answers once it answers 200 with `needle` in it.
 fn wait_for_body(server: &Server, app: &str, needle: &str) -> String {
     let mut body = String::new();
@@ -122,6 +137,7 @@ fn a_build_cut_short_by_a_kill_fails_and_leaves_nothing_behind() {
     // A C app whose make sleeps: the kill lands while its toolchain runs.
     let slow = sources.path().join("slow");
     let sleep = format!("sleep 3600.{}", std::process::id());
+    let _sleeps = KillOnDrop(sleep.clone());
     write_files(
         &slow,
         &[
