@@ -4,7 +4,9 @@
 //! web, worker or one-off, is killed once its files pass its disk quota.
 
 use anyhow::Context as _;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// How often a dyno's folder is measured against its disk quota.
@@ -17,7 +19,8 @@ pub struct DynoFs {
 }
 
 impl DynoFs {
-    /// Copies `slug_app` into a new folder under `dynos_dir`.
+    /// Copies `slug_app` into a new folder under `dynos_dir`, or takes the
+    /// spare copy of it made when the app went to sleep ([`prepare_spare`]).
     pub async fn create(
         dynos_dir: &Path,
         app: &str,
@@ -28,7 +31,18 @@ impl DynoFs {
             .join(app)
             .join(format!("{dyno}-{}", uuid::Uuid::new_v4().simple()));
         let (r, src) = (root.clone(), slug_app.to_path_buf());
+        let spare = SPARES.lock().expect("spares lock poisoned").take(slug_app);
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            if let Some(spare) = spare {
+                let moved = r
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::rename(&spare, &r));
+                match moved {
+                    Ok(()) => return Ok(()),
+                    Err(_) => remove_quietly(&spare),
+                }
+            }
             std::fs::create_dir_all(r.join("tmp"))
                 .with_context(|| format!("creating {}", r.display()))?;
             copy_tree(&src, &r.join("app"))
@@ -107,6 +121,93 @@ impl Drop for DynoFs {
     }
 }
 
+/// Most bytes of spare copies kept at once; past it the oldest are deleted.
+pub const SPARE_BYTES: u64 = 1 << 30;
+
+/// Spare copies of slugs' files, each a whole fresh dyno folder (`app/` and an
+/// empty `tmp/`) under `<dynos dir>/.spare/`, keyed by the slug's unpacked `app/`.
+/// A slug's files never change, so a spare is as fresh as a new copy.
+static SPARES: LazyLock<Mutex<Spares>> = LazyLock::new(Default::default);
+
+#[derive(Default)]
+struct Spares {
+    ready: HashMap<PathBuf, (PathBuf, u64)>,
+    /// Slugs in `ready`, oldest first.
+    order: VecDeque<PathBuf>,
+    bytes: u64,
+    making: HashSet<PathBuf>,
+}
+
+impl Spares {
+    fn take(&mut self, slug_app: &Path) -> Option<PathBuf> {
+        let (root, bytes) = self.ready.remove(slug_app)?;
+        self.order.retain(|s| s != slug_app);
+        self.bytes -= bytes;
+        Some(root)
+    }
+}
+
+/// Makes a spare copy of `slug_app` in the background, unless one exists or is
+/// being made: called when an app's web dyno goes to sleep, so that its wake
+/// renames a ready folder instead of copying the slug (13 MB for a JavaScript
+/// app, 18 MB for Python) while the request waits. Spares past [`SPARE_BYTES`]
+/// are deleted oldest first; the dynos folder is emptied at server start.
+pub fn prepare_spare(dynos_dir: &Path, slug_app: &Path) {
+    let key = slug_app.to_path_buf();
+    {
+        let mut spares = SPARES.lock().expect("spares lock poisoned");
+        if spares.ready.contains_key(&key) || !spares.making.insert(key.clone()) {
+            return;
+        }
+    }
+    let root = dynos_dir
+        .join(".spare")
+        .join(uuid::Uuid::new_v4().simple().to_string());
+    let make = move || {
+        let made = std::fs::create_dir_all(root.join("tmp"))
+            .map_err(anyhow::Error::from)
+            .and_then(|()| copy_tree(&key, &root.join("app")));
+        let mut spares = SPARES.lock().expect("spares lock poisoned");
+        spares.making.remove(&key);
+        if let Err(e) = made {
+            drop(spares);
+            tracing::warn!(slug = %key.display(), error = %e, "could not make a spare dyno folder");
+            remove_quietly(&root);
+            return;
+        }
+        let bytes = disk_usage(&root);
+        spares.ready.insert(key.clone(), (root, bytes));
+        spares.order.push_back(key);
+        spares.bytes += bytes;
+        let mut evicted = Vec::new();
+        while spares.bytes > SPARE_BYTES {
+            let Some(oldest) = spares.order.pop_front() else {
+                break;
+            };
+            if let Some((old, bytes)) = spares.ready.remove(&oldest) {
+                spares.bytes -= bytes;
+                evicted.push(old);
+            }
+        }
+        drop(spares);
+        for old in evicted {
+            remove_quietly(&old);
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn_blocking(make);
+        }
+        Err(_) => make(),
+    }
+}
+
+fn remove_quietly(root: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(root) {
+        tracing::warn!(path = %root.display(), error = %e, "could not remove a dyno folder");
+    }
+}
+
 /// Bytes the files under `root` take on disk (allocated blocks, so sparse files
 /// count for what they hold). Entries that vanish while it walks are skipped.
 fn disk_usage(root: &Path) -> u64 {
@@ -145,4 +246,48 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_spare_is_a_fresh_copy_and_is_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let slug_app = dir.path().join("slug/app");
+        std::fs::create_dir_all(slug_app.join("lib")).unwrap();
+        std::fs::write(slug_app.join("lib/a.txt"), "from the slug").unwrap();
+        let dynos = dir.path().join("dynos");
+
+        prepare_spare(&dynos, &slug_app);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let spare = loop {
+            let ready = SPARES.lock().unwrap().ready.get(&slug_app).cloned();
+            if let Some((root, _)) = ready {
+                break root;
+            }
+            assert!(std::time::Instant::now() < deadline, "no spare was made");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
+        assert!(spare.starts_with(dynos.join(".spare")));
+
+        let first = DynoFs::create(&dynos, "app", "web.1", &slug_app)
+            .await
+            .unwrap();
+        assert!(!spare.exists(), "the spare was moved into place");
+        assert!(first.app_dir().starts_with(dynos.join("app")));
+        let text = std::fs::read_to_string(first.app_dir().join("lib/a.txt")).unwrap();
+        assert_eq!(text, "from the slug");
+        assert!(first.tmp_dir().is_dir());
+        std::fs::write(first.app_dir().join("lib/a.txt"), "changed by the dyno").unwrap();
+
+        // Taken once: the next dyno copies the slug, and sees none of the first's writes.
+        assert!(!SPARES.lock().unwrap().ready.contains_key(&slug_app));
+        let second = DynoFs::create(&dynos, "app", "web.1", &slug_app)
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(second.app_dir().join("lib/a.txt")).unwrap();
+        assert_eq!(text, "from the slug");
+    }
 }

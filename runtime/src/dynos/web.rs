@@ -121,8 +121,10 @@ impl HttpPool {
 }
 
 impl WebDyno {
-    /// Makes the dyno's filesystem and, for `http`, instantiates every instance up front,
-    /// so a component that cannot start fails here (and the dyno crashes) rather than on a request.
+    /// Makes the dyno's filesystem and, for `http`, instantiates the first instance,
+    /// so a component that cannot start fails here (and the dyno crashes) rather than
+    /// on a request. The dyno's other instances are made in the background while it
+    /// serves: a wake waits for one instantiation, not `WEB_CONCURRENCY` of them.
     pub async fn start(spec: DynoSpec) -> anyhow::Result<Arc<WebDyno>> {
         let fs =
             DynoFs::create(&spec.dynos_dir, &spec.app, &spec.name, &spec.slug.app_dir()).await?;
@@ -141,10 +143,8 @@ impl WebDyno {
         let serving = match &*shared.spec.prepared {
             Prepared::Http(_) => {
                 let mut idle = Vec::with_capacity(concurrency);
-                for _ in 0..concurrency {
-                    idle.push(HttpInstance::new(&shared).await?);
-                }
-                Serving::Http(Arc::new(HttpPool {
+                idle.push(HttpInstance::new(&shared).await?);
+                let pool = Arc::new(HttpPool {
                     idle: Mutex::new(idle),
                     turns: Arc::new(Semaphore::new(concurrency)),
                     concurrency: concurrency as u32,
@@ -157,7 +157,16 @@ impl WebDyno {
                         .manifest
                         .fresh_instance_per_request
                         .contains(&shared.spec.process_type),
-                }))
+                });
+                if concurrency > 1 {
+                    let turns = pool
+                        .turns
+                        .clone()
+                        .try_acquire_many_owned(concurrency as u32 - 1)
+                        .expect("a new pool has every turn");
+                    tokio::spawn(fill(shared.clone(), pool.clone(), turns));
+                }
+                Serving::Http(pool)
             }
             Prepared::Command(_) => {
                 let (tx, rx) = async_channel::bounded(QUEUE);
@@ -433,6 +442,23 @@ async fn serve_in_turn(
                 drop(turn);
             });
         }
+    }
+}
+
+/// Makes a new dyno's instances after its first, giving the pool one turn per
+/// instance made. A turn whose instance fails to start is given anyway: the
+/// request that takes it makes an instance then, and reports the failure.
+async fn fill(shared: Arc<Shared>, pool: Arc<HttpPool>, mut turns: OwnedSemaphorePermit) {
+    while turns.num_permits() > 0 {
+        let turn = turns.split(1).expect("a permit is left");
+        if pool.closed.load(Ordering::Acquire) {
+            return;
+        }
+        match HttpInstance::new(&shared).await {
+            Ok(instance) => pool.put_back(instance),
+            Err(e) => shared.log_kumo(&format!("Instance failed to start: {e:#}")),
+        }
+        drop(turn);
     }
 }
 

@@ -266,11 +266,15 @@ impl Supervisor {
         } else {
             self.log(&Exit::Killed.describe(grace));
         }
-        Some(if mode == Run::Idle {
-            DynoState::Idle
-        } else {
-            DynoState::Down
-        })
+        if mode == Run::Idle {
+            // Asleep: its wake will find a fresh copy of the slug's files ready.
+            crate::dynos::fs::prepare_spare(
+                &self.manager.config.data_dir.join("dynos"),
+                &self.spec.slug.app_dir(),
+            );
+            return Some(DynoState::Idle);
+        }
+        Some(DynoState::Down)
     }
 
     /// Runs a worker until it ends (a crash: `None`) or is told to stop.
