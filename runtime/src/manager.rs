@@ -575,44 +575,82 @@ impl DynoManager {
     async fn put_idle_apps_to_sleep(self: &Arc<Self>) {
         let now = self.now_ms();
         let idle_ms = self.config.sleep_after.as_millis() as u64;
-        let apps: Vec<Arc<AppRuntime>> = self
-            .apps
+        for runtime in self.awake_sleepers() {
+            if now.saturating_sub(runtime.last_request_ms.load(Ordering::Relaxed)) >= idle_ms {
+                self.put_to_sleep(&runtime, "Idling").await;
+            }
+        }
+    }
+
+    /// Apps whose web dynos sleep (eco) and are awake now.
+    fn awake_sleepers(&self) -> Vec<Arc<AppRuntime>> {
+        self.apps
             .read()
             .expect("apps lock poisoned")
             .values()
+            .filter(|runtime| {
+                let view = runtime.view.read().expect("view lock poisoned");
+                view.sleeps && !view.sleeping && !view.dynos.is_empty()
+            })
             .cloned()
+            .collect()
+    }
+
+    /// Frees instance slots for `app`'s dyno when the engine's pool is full: puts
+    /// the awake eco app whose last request is oldest, and that has no request in
+    /// hand, to sleep early, as its idle time would later. Returns whether one was.
+    pub(crate) async fn reclaim_instances(self: &Arc<Self>, app: &str) -> bool {
+        let mut candidates: Vec<(u64, Arc<AppRuntime>)> = self
+            .awake_sleepers()
+            .into_iter()
+            .filter(|runtime| runtime.name != app)
+            .filter(|runtime| {
+                let view = runtime.view.read().expect("view lock poisoned");
+                view.dynos.iter().all(|dyno| dyno.in_flight() == 0)
+            })
+            .map(|runtime| (runtime.last_request_ms.load(Ordering::Relaxed), runtime))
             .collect();
-        for runtime in apps {
-            let should_sleep =
-                {
-                    let view = runtime.view.read().expect("view lock poisoned");
-                    view.sleeps && !view.sleeping && !view.dynos.is_empty()
-                } && now.saturating_sub(runtime.last_request_ms.load(Ordering::Relaxed)) >= idle_ms;
-            if !should_sleep {
-                continue;
+        candidates.sort_by_key(|(last, _)| *last);
+        for (_, runtime) in candidates {
+            let line = "Idling early: the server needs its instance slots for another app";
+            if self.put_to_sleep(&runtime, line).await {
+                return true;
             }
-            let _guard = runtime.converging.lock().await;
-            runtime.view.write().expect("view lock poisoned").sleeping = true;
-            let web: Vec<Slot> = {
-                let mut slots = runtime.slots.lock().expect("slots lock poisoned");
-                let (web, rest): (Vec<Slot>, Vec<Slot>) = std::mem::take(&mut *slots)
-                    .into_iter()
-                    .partition(|s| s.process_type() == "web");
-                *slots = rest;
-                web
-            };
-            for slot in &web {
-                self.log(&runtime.name, slot.name(), "Idling");
-                slot.stop(true);
-            }
-            let mut asleep = Vec::new();
-            for slot in web {
-                let status = slot.status();
-                slot.stopped().await;
-                asleep.push(status.get());
-            }
-            *runtime.asleep.lock().expect("asleep lock poisoned") = asleep;
         }
+        false
+    }
+
+    /// Stops `runtime`'s web dynos as asleep (`idle`), logging `line` for each;
+    /// false if it was asleep already.
+    async fn put_to_sleep(self: &Arc<Self>, runtime: &Arc<AppRuntime>, line: &str) -> bool {
+        let _guard = runtime.converging.lock().await;
+        {
+            let mut view = runtime.view.write().expect("view lock poisoned");
+            if view.sleeping || !view.sleeps || view.dynos.is_empty() {
+                return false;
+            }
+            view.sleeping = true;
+        }
+        let web: Vec<Slot> = {
+            let mut slots = runtime.slots.lock().expect("slots lock poisoned");
+            let (web, rest): (Vec<Slot>, Vec<Slot>) = std::mem::take(&mut *slots)
+                .into_iter()
+                .partition(|s| s.process_type() == "web");
+            *slots = rest;
+            web
+        };
+        for slot in &web {
+            self.log(&runtime.name, slot.name(), line);
+            slot.stop(true);
+        }
+        let mut asleep = Vec::new();
+        for slot in web {
+            let status = slot.status();
+            slot.stopped().await;
+            asleep.push(status.get());
+        }
+        *runtime.asleep.lock().expect("asleep lock poisoned") = asleep;
+        true
     }
 }
 

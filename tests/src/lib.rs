@@ -33,6 +33,8 @@ pub struct Options {
     pub header_timeout: Duration,
     /// The router's `max_connections`.
     pub max_connections: usize,
+    /// Instances the engine's pool holds (`EngineConfig::max_instances`).
+    pub max_instances: u32,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             disk_quota: 4 << 30,
             header_timeout: RouterConfig::default().header_timeout,
             max_connections: RouterConfig::default().max_connections,
+            max_instances: 64,
         }
     }
 }
@@ -99,7 +102,7 @@ impl Kumo {
         let data = tempfile::tempdir().expect("temp dir");
         let engine = Engine::new(&EngineConfig {
             cache_dir: compile_cache(),
-            max_instances: 64,
+            max_instances: options.max_instances,
         })
         .expect("engine");
         let logplex = Logplex::new();

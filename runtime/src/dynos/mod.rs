@@ -153,6 +153,41 @@ impl Interrupted {
     }
 }
 
+/// The engine's instance pool had no free slot for a dyno's instance: the
+/// server runs `kumo server --max-instances` instances at most. Not the app's
+/// fault, so not a crash: the supervisor frees slots (putting idle eco apps to
+/// sleep) and tries again.
+#[derive(Debug)]
+pub struct NoCapacity(pub String);
+
+impl fmt::Display for NoCapacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no free instance slot on this server ({}): raise `kumo server --max-instances`",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for NoCapacity {}
+
+impl NoCapacity {
+    /// The pool's refusal in `error`, if that is what it is.
+    pub(crate) fn of(error: &wasmtime::Error) -> Option<NoCapacity> {
+        let limit = error
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .map(ToString::to_string)
+            .or_else(|| {
+                error.chain().find_map(|e| {
+                    e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                        .map(ToString::to_string)
+                })
+            })?;
+        Some(NoCapacity(limit))
+    }
+}
+
 /// An instance that did not finish instantiating within the dyno's boot
 /// deadline: a start function that never returns. Logged as R10.
 #[derive(Debug)]

@@ -17,7 +17,8 @@ use super::host::{DynoHost, DynoMemory, new_store};
 use super::outbound::Outbound;
 use super::output::LogOutput;
 use super::{
-    BootTimeout, DispatchError, DynoSpec, Interrupted, RequestBody, ResponseBody, describe_failure,
+    BootTimeout, DispatchError, DynoSpec, Interrupted, NoCapacity, RequestBody, ResponseBody,
+    describe_failure,
 };
 use crate::engine::Prepared;
 use crate::logplex::Source;
@@ -497,6 +498,9 @@ impl HttpInstance {
             return Err(anyhow::Error::new(BootTimeout(deadline)));
         };
         let proxy = proxy.map_err(|e| {
+            if let Some(full) = NoCapacity::of(&e) {
+                return anyhow::Error::new(full);
+            }
             let why = describe_failure(&e, store.data().limiter.denied, shared.memory.cap);
             anyhow::anyhow!("{why}")
         });

@@ -4,13 +4,13 @@
 use super::{AppRuntime, DynoManager, DynoStatus};
 use crate::dynos::command::{self, Exit};
 use crate::dynos::web::WebDyno;
-use crate::dynos::{BootTimeout, DynoSpec, DynoState};
+use crate::dynos::{BootTimeout, DynoSpec, DynoState, NoCapacity};
 use crate::sizes::DynoSize;
 use crate::slugs::UnpackedSlug;
 use crate::source::ReleaseSpec;
 use kumo_slug::{ProcessKind, ProcessType};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -139,6 +139,19 @@ impl Slot {
     }
 }
 
+/// How long a dyno waits for a free instance slot when no idle eco app could be put to sleep.
+const CAPACITY_RETRY: Duration = Duration::from_secs(1);
+
+/// How a run of the dyno ended.
+enum Ended {
+    /// Stopped on request, in this state (`down`, or `idle` when put to sleep).
+    As(DynoState),
+    /// Crashed: restarted after the backoff.
+    Crashed,
+    /// The server had no free instance slot ([`NoCapacity`]).
+    NoCapacity(String),
+}
+
 struct Supervisor {
     manager: Arc<DynoManager>,
     runtime: Arc<AppRuntime>,
@@ -150,18 +163,53 @@ struct Supervisor {
 impl Supervisor {
     async fn run(mut self) {
         let mut consecutive_crashes = 0u32;
+        let mut waiting_for_capacity = false;
         loop {
             self.set_state(DynoState::Starting);
-            let command = self.status.get().command;
-            self.log(&format!("Starting process with command `{command}`"));
+            if !waiting_for_capacity {
+                let command = self.status.get().command;
+                self.log(&format!("Starting process with command `{command}`"));
+            }
             let launched = Instant::now();
             let ended = match self.spec.process.kind {
                 ProcessKind::Http | ProcessKind::Cgi => self.run_web().await,
                 ProcessKind::Command => self.run_command().await,
             };
-            if let Some(final_state) = ended {
-                self.set_state(final_state);
-                return;
+            match ended {
+                Ended::As(final_state) => {
+                    self.set_state(final_state);
+                    return;
+                }
+                Ended::NoCapacity(why) => {
+                    // Not the app's fault: no crash, no backoff. Free a slot by
+                    // putting the least recently used idle eco app to sleep, or
+                    // wait a moment for one; meanwhile requests wait (H20 past
+                    // the boot timeout).
+                    if !waiting_for_capacity {
+                        self.log(&format!(
+                            "Error R99 (Platform error) -> {why}; waiting for one"
+                        ));
+                        waiting_for_capacity = true;
+                    }
+                    let freed = self.manager.reclaim_instances(&self.runtime.name).await;
+                    let pause = if freed {
+                        Duration::from_millis(10)
+                    } else {
+                        CAPACITY_RETRY
+                    };
+                    let mut run = self.run.clone();
+                    let stop = async move { run.wait_for(|r| *r != Run::Running).await.is_ok() };
+                    if let Ok(true) = tokio::time::timeout(pause, stop).await {
+                        self.set_state(DynoState::Down);
+                        return;
+                    }
+                    if *self.run.borrow() != Run::Running {
+                        self.set_state(DynoState::Down);
+                        return;
+                    }
+                    continue;
+                }
+                Ended::Crashed => waiting_for_capacity = false,
             }
             // Crashed.
             self.set_state(DynoState::Crashed);
@@ -223,19 +271,24 @@ impl Supervisor {
         }
     }
 
-    /// Runs a web dyno until told to stop. `None` means it crashed.
-    async fn run_web(&mut self) -> Option<DynoState> {
-        let spec = self.prepare().await?;
+    /// Runs a web dyno until told to stop.
+    async fn run_web(&mut self) -> Ended {
+        let Some(spec) = self.prepare().await else {
+            return Ended::Crashed;
+        };
         let dyno = match WebDyno::start(spec).await {
             Ok(dyno) => dyno,
             Err(e) if e.downcast_ref::<BootTimeout>().is_some() => {
                 self.log(&format!("Error R10 (Boot timeout) -> {e:#}"));
                 self.log("Stopping process with SIGKILL");
-                return None;
+                return Ended::Crashed;
             }
             Err(e) => {
+                if let Some(full) = e.downcast_ref::<NoCapacity>() {
+                    return Ended::NoCapacity(full.to_string());
+                }
                 self.log(&format!("Error R10 (Boot failure) -> {e:#}"));
-                return None;
+                return Ended::Crashed;
             }
         };
         self.set_state(DynoState::Up);
@@ -254,7 +307,7 @@ impl Supervisor {
                 self.log(&format!("{why}; stopping process with SIGKILL"));
                 dyno.kill();
                 self.log("Process exited with status 137");
-                return None;
+                return Ended::Crashed;
             }
         };
         self.runtime.unpublish(&dyno);
@@ -272,14 +325,16 @@ impl Supervisor {
                 &self.manager.config.data_dir.join("dynos"),
                 &self.spec.slug.app_dir(),
             );
-            return Some(DynoState::Idle);
+            return Ended::As(DynoState::Idle);
         }
-        Some(DynoState::Down)
+        Ended::As(DynoState::Down)
     }
 
     /// Runs a worker until it ends (a crash: `None`) or is told to stop.
-    async fn run_command(&mut self) -> Option<DynoState> {
-        let spec = self.prepare().await?;
+    async fn run_command(&mut self) -> Ended {
+        let Some(spec) = self.prepare().await else {
+            return Ended::Crashed;
+        };
         let grace = self.manager.config.shutdown_grace;
         let (stop, mut task) = command::start(spec, grace);
         self.set_state(DynoState::Up);
@@ -295,13 +350,13 @@ impl Supervisor {
             let exit = exit
                 .unwrap_or_else(|e| Exit::Crashed(format!("Error R99 (Platform error) -> {e}")));
             self.log(&exit.describe(grace));
-            return None;
+            return Ended::Crashed;
         }
         self.log("Stopping all processes with SIGTERM");
         stop.stop();
         let exit = task.await.unwrap_or(Exit::Killed);
         self.log(&exit.describe(grace));
-        Some(DynoState::Down)
+        Ended::As(DynoState::Down)
     }
 
     fn set_state(&self, state: DynoState) {

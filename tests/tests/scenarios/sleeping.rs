@@ -53,3 +53,95 @@ async fn eco_apps_sleep_and_wake_on_the_next_request() {
     // Standard dynos never sleep.
     assert!(!kumo.logs("awake").iter().any(|l| l.contains("Idling")));
 }
+
+/// With the engine's instance pool full, a dyno that needs a slot is not a crash:
+/// the least recently used idle eco app is put to sleep early to free one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_instance_pool_puts_the_least_recently_used_eco_app_to_sleep() {
+    let kumo = Kumo::start_with(Options {
+        max_instances: 2,
+        boot_timeout: Duration::from_secs(5),
+        ..Options::default()
+    })
+    .await;
+    let slug = kumo.slug(&[Process::web(components::COUNTER)]);
+    let one = &[("WEB_CONCURRENCY", "1")];
+    for app in ["first", "second"] {
+        kumo.deploy(app, 1, &slug, one, &[("web", 1, Eco)]).await;
+        assert_eq!(kumo.get(app, "/").await.text(), "count=1\n");
+    }
+    assert_eq!(kumo.get("second", "/").await.text(), "count=2\n");
+
+    // Both slots are taken; `first` was used least recently.
+    kumo.deploy("third", 1, &slug, one, &[("web", 1, Eco)])
+        .await;
+    let reply = kumo.get("third", "/").await;
+    assert_eq!((reply.status, reply.text().as_str()), (200, "count=1\n"));
+    kumo.wait_for_log(
+        "third",
+        "kumo[web.1]: Error R99 (Platform error) -> no free instance slot on this server",
+        Duration::from_secs(5),
+    )
+    .await;
+    kumo.wait_for_log(
+        "first",
+        "kumo[web.1]: Idling early: the server needs its instance slots for another app",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(kumo.manager.dynos("first")[0].state, DynoState::Idle);
+    assert_eq!(kumo.get("second", "/").await.text(), "count=3\n");
+    assert!(!kumo.logs("third").iter().any(|l| l.contains("crashed")));
+
+    // `first` wakes on its next request; now `third` is the least recently used.
+    let reply = kumo.get("first", "/").await;
+    assert_eq!((reply.status, reply.text().as_str()), (200, "count=1\n"));
+    kumo.wait_for_log("third", "Idling early", Duration::from_secs(5))
+        .await;
+    assert_eq!(kumo.get("second", "/").await.text(), "count=4\n");
+}
+
+/// With the pool full of dynos that never sleep, a new dyno waits in `starting`
+/// (requests get H20 past the boot timeout, no crash and no backoff) and comes
+/// up as soon as a slot is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dyno_waits_for_a_free_instance_slot_without_crashing() {
+    let kumo = Kumo::start_with(Options {
+        max_instances: 1,
+        boot_timeout: Duration::from_secs(2),
+        ..Options::default()
+    })
+    .await;
+    let slug = kumo.slug(&[Process::web(components::COUNTER)]);
+    let one = &[("WEB_CONCURRENCY", "1")];
+    kumo.deploy("holder", 1, &slug, one, &[("web", 1, Standard1X)])
+        .await;
+    assert_eq!(kumo.get("holder", "/").await.status, 200);
+
+    kumo.deploy("waiter", 1, &slug, one, &[("web", 1, Standard1X)])
+        .await;
+    let reply = kumo.get("waiter", "/").await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    kumo.wait_for_log("waiter", "code=H20", Duration::from_secs(5))
+        .await;
+    assert_eq!(kumo.manager.dynos("waiter")[0].state, DynoState::Starting);
+    let waiting = kumo
+        .logs("waiter")
+        .iter()
+        .filter(|l| l.contains("Error R99 (Platform error)"))
+        .count();
+    assert_eq!(waiting, 1, "logged once while it waits");
+
+    // Scaling the holder down frees its slot; the waiter comes up on its own.
+    kumo.deploy("holder", 2, &slug, one, &[("web", 0, Standard1X)])
+        .await;
+    kumo.wait_for_log(
+        "waiter",
+        "kumo[web.1]: State changed from starting to up",
+        Duration::from_secs(5),
+    )
+    .await;
+    let reply = kumo.get("waiter", "/").await;
+    assert_eq!((reply.status, reply.text().as_str()), (200, "count=1\n"));
+    assert!(!kumo.logs("waiter").iter().any(|l| l.contains("crashed")));
+}
