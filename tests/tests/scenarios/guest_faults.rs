@@ -427,8 +427,12 @@ async fn a_neighbour_keeps_answering_while_guests_fault() {
     for fault in faults {
         fault.await.expect("fault task");
     }
-    // Loose on purpose: the benchmark suite measures this precisely.
-    let bound = baseline * 2 + Duration::from_millis(50);
+    // Loose on purpose: the benchmark suite measures this (`scripts/bench faults`).
+    // The test's own clients, the server and the faulting guests share two cores
+    // (a spinning guest holds a worker for up to a 10 ms epoch tick at a time), so
+    // on a loaded machine the neighbour's p99 is tens of ms; a fault that was not
+    // contained would hold it for the guests' 2 s deadline.
+    let bound = baseline * 2 + Duration::from_millis(250);
     assert!(
         during <= bound,
         "neighbour p99 {during:?} during faults, {baseline:?} before (bound {bound:?})"
