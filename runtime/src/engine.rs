@@ -111,6 +111,7 @@ impl Engine {
         let cache_dir = config.cache_dir.join(format!("{:016x}", hasher.finish()));
         std::fs::create_dir_all(&cache_dir)
             .with_context(|| format!("creating {}", cache_dir.display()))?;
+        crate::slugs::remove_stale_partials(&cache_dir.join("components"));
 
         let weak = engine.weak();
         std::thread::Builder::new()

@@ -44,8 +44,11 @@ pub struct SlugCache {
 
 impl SlugCache {
     pub fn new(dir: impl Into<PathBuf>, source: Arc<dyn ReleaseSource>) -> SlugCache {
+        let dir = dir.into();
+        // Unpacks a killed server left half done are never read; they only take space.
+        remove_stale_partials(&dir);
         SlugCache {
-            dir: dir.into(),
+            dir,
             source,
             slugs: Mutex::default(),
         }
@@ -102,5 +105,68 @@ fn unpack_into(archive: &Path, digest: &Digest, root: &Path) -> anyhow::Result<(
         // Another Kumo process (or an earlier run) finished the same slug first.
         Err(_) if root.join(MANIFEST_FILE).is_file() => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes what a process that is gone left half-written in `dir`: entries named
+/// `….partial-<pid>` (unpacks in progress, compiled code being written) whose
+/// process no longer runs. Another live process's (several servers or test
+/// binaries may share a compile cache) are left alone.
+pub fn remove_stale_partials(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.rsplit_once(".partial-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "removed what a stopped server left half-written")
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove a half-written file")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod partial_tests {
+    use super::remove_stale_partials;
+
+    #[test]
+    fn only_partials_of_gone_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join(".abc.partial-4000000000");
+        std::fs::create_dir_all(gone.join("app")).unwrap();
+        let gone_file = dir.path().join("x.partial-4000000001");
+        std::fs::write(&gone_file, "half").unwrap();
+        let mine = dir
+            .path()
+            .join(format!(".def.partial-{}", std::process::id()));
+        std::fs::create_dir(&mine).unwrap();
+        let unpacked = dir.path().join("0123abcd");
+        std::fs::create_dir(&unpacked).unwrap();
+        let odd = dir.path().join("y.partial-notapid");
+        std::fs::write(&odd, "").unwrap();
+
+        remove_stale_partials(dir.path());
+        assert!(!gone.exists() && !gone_file.exists());
+        assert!(mine.exists() && unpacked.exists() && odd.exists());
     }
 }

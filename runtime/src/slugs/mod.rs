@@ -7,6 +7,6 @@ mod cache;
 mod check;
 mod store;
 
-pub use cache::{SlugCache, UnpackedSlug};
+pub use cache::{SlugCache, UnpackedSlug, remove_stale_partials};
 pub use check::{check_component, check_components};
 pub use store::SlugStore;
