@@ -428,6 +428,14 @@ struct ServerArgs {
     /// headers, H-codes or router log line, to measure what the router adds.
     #[arg(long, hide = true)]
     direct_listen: Option<String>,
+    /// For benchmarks: how long a request may run before the router answers H12
+    /// and the dyno replaces the instance, like `1s`. Default: 30s, as on Heroku.
+    #[arg(long, hide = true, default_value = "30s", value_parser = parse_idle)]
+    request_timeout: std::time::Duration,
+    /// For benchmarks: MiB a dyno's `/app` and `/tmp` may hold before it is
+    /// restarted with fresh files. Default: 4096.
+    #[arg(long, hide = true, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+    disk_quota_mb: u64,
 }
 
 /// A `--sleep-after` value: a duration of at least 10 ms.

@@ -28,6 +28,10 @@ pub struct Settings {
     pub sleep_after: std::time::Duration,
     /// The benchmark listener that skips the router (`--direct-listen`).
     pub direct_listen: Option<SocketAddr>,
+    /// The router's request timeout and the dyno's request deadline (`--request-timeout`, hidden).
+    pub request_timeout: std::time::Duration,
+    /// Bytes a dyno's files may take (`--disk-quota-mb`, hidden).
+    pub disk_quota: u64,
 }
 
 /// Checks the raw flags.
@@ -94,6 +98,8 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         build_timeout: std::time::Duration::from_secs(args.build_timeout),
         sleep_after: args.sleep_after,
         direct_listen,
+        request_timeout: args.request_timeout,
+        disk_quota: args.disk_quota_mb.saturating_mul(1 << 20),
     })
 }
 
@@ -143,6 +149,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let manager = DynoManager::new(
         ManagerConfig {
             sleep_after: settings.sleep_after,
+            request_deadline: settings.request_timeout,
+            disk_quota: settings.disk_quota,
             ..ManagerConfig::new(&settings.data_dir)
         },
         engine,
@@ -155,7 +163,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the router to {}", settings.router_listen))?;
     let router_addr = router_listener.local_addr()?;
-    let router = Router::new(manager.clone(), RouterConfig::default(), router_addr.port());
+    let router_config = RouterConfig {
+        request_timeout: settings.request_timeout,
+        ..RouterConfig::default()
+    };
+    let router = Router::new(manager.clone(), router_config, router_addr.port());
     manager.start().await?;
 
     let api_listener = tokio::net::TcpListener::bind(settings.api_listen)
