@@ -45,4 +45,23 @@ BOUNDS = {
     ),
     "Rust (wstd) hello": _THROUGHPUT,
     "Python (componentize-py) hello": _THROUGHPUT,
+    "neighbour p99 within 2× while guests fault": (
+        "the router, the neighbour's dyno and every guest share the server's tokio runtime, one worker thread per "
+        "core (two here, which wrk and the Python client share too), and a guest that computes gives its worker "
+        "back only at each 10 ms epoch tick. One looping guest (`spin`) leaves the other worker to everything else: "
+        "the neighbour's p99 stays at about 1× (section 10). Two at once (`spin2`: one app at standard-1X's default "
+        "WEB_CONCURRENCY=2; two looping apps at WEB_CONCURRENCY=1 do the same) keep both workers busy, and the "
+        "neighbour falls from about 14,000 to about 100 req/s with a p50 of 140 ms and a p99 of half a second, "
+        "until the deadline stops them. Every step of its requests queues behind 10 ms slices, and a worker that "
+        "never runs out of tasks polls for socket events only every 61 task polls (tokio's `event_interval`), "
+        "which is the likely reason the waits grow that long (not profiled yet). With every fault at once it is "
+        "worse still (88×). The faults that do not compute for long cost less: a stdout flood 5.6× (the guest "
+        "spends its slices in a host call per line; not profiled yet), the disk quota 2.0× (the dyno killed, its "
+        "folder removed and a fresh one copied, several times a second), unbounded allocation and recursion about "
+        "1.5× (a new instance per request, and for allocation 512 MB of pages touched and reset each time), traps "
+        "and unread bodies under 1× (as is the control, the same client on a well-behaved app: the figures are "
+        "noisy on this shared machine). Keeping a neighbour within 2× of guests that compute needs the guests off "
+        "the router's workers (a runtime or threads of their own, fewer than the cores) or a bound on the cores "
+        "all guests together take; a faster guest or a shorter deadline would not do it"
+    ),
 }

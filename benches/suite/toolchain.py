@@ -1,6 +1,7 @@
 """What the benchmarks run and compare against: wrk (Debian), wasmtime-cli
 (cargo install into ~/.cache/kumo/tools), and release builds of Kumo, the
-bare hyper server and examples/rust-hello in ~/.cache/kumo/bench-target."""
+bare hyper server, examples/rust-hello and the misbehaving test guests of
+tests/components (`faults`) in ~/.cache/kumo/bench-target."""
 
 import os
 import shutil
@@ -12,6 +13,8 @@ CACHE = Path(os.environ.get("KUMO_CACHE", Path.home() / ".cache/kumo"))
 TOOLS = CACHE / "tools"
 TARGET = CACHE / "bench-target"
 WASMTIME_VERSION = "48.0.8"
+# The test guests `faults` runs (package `http-guests` of tests/components).
+FAULT_GUESTS = ["spin", "alloc", "trap", "hostile"]
 
 
 def run(*args, **kwargs):
@@ -27,11 +30,13 @@ class Bins:
         self.kumo = TARGET / "release/kumo"
         self.hyper = TARGET / "release/hyper-hello"
         self.hello = TARGET / "wasm32-wasip2/release/rust-hello.wasm"
+        # {name: path} of the misbehaving guests (`spin`, `alloc`, `trap`, `hostile`).
+        self.guests = {name: TARGET / f"wasm32-wasip2/release/{name}.wasm" for name in FAULT_GUESTS}
 
 
 def install(build=True):
     """Installs wrk and wasmtime if missing and (unless `build` is false) rebuilds Kumo,
-    the hyper server and the Rust hello app from this checkout."""
+    the hyper server, the Rust hello app and the fault guests from this checkout."""
     bins = Bins()
     for tool, package in [("wrk", "wrk"), ("valgrind", "valgrind")]:
         if not shutil.which(tool):
@@ -48,6 +53,10 @@ def install(build=True):
         run("cargo", "build", "--release", "--manifest-path", ROOT / "benches/hyper-hello/Cargo.toml", env=env)
         run("cargo", "build", "--release", "--target", "wasm32-wasip2", "--manifest-path",
             ROOT / "examples/rust-hello/Cargo.toml", env=env)
+        # --locked: the guests' workspace has its own Cargo.lock, which the tests build with too.
+        run("cargo", "build", "--release", "--locked", "--target", "wasm32-wasip2", "--manifest-path",
+            ROOT / "tests/components/Cargo.toml", "-p", "http-guests",
+            *(arg for name in FAULT_GUESTS for arg in ("--bin", name)), env=env)
     return bins
 
 
