@@ -423,6 +423,11 @@ struct ServerArgs {
     /// Idle time after which `eco` web dynos sleep, like `30m`, `2s` or `250ms`. Default: 30m.
     #[arg(long, default_value = "30m", value_parser = parse_idle)]
     sleep_after: std::time::Duration,
+    /// Platform API requests per hour per account: a token bucket that holds an hour's
+    /// worth and refills continuously, kept in memory (a restart refills it); over it,
+    /// 429 `rate_limit`. 0 turns the limit off. Default: 4500, as on Heroku.
+    #[arg(long, default_value_t = 4500, value_parser = clap::value_parser!(u32))]
+    api_rate_limit: u32,
     /// For benchmarks: a second listener that sends each request for `<app>.<domain>`
     /// straight to one of the app's web dynos, without the router's checks, forwarding
     /// headers, H-codes or router log line, to measure what the router adds.

@@ -3,7 +3,7 @@
 
 use crate::ServerArgs;
 use anyhow::Context as _;
-use kumo_runtime::api::Platform;
+use kumo_runtime::api::{Platform, RateLimit};
 use kumo_runtime::engine::{Engine, EngineConfig};
 use kumo_runtime::logplex::Logplex;
 use kumo_runtime::manager::{DynoManager, ManagerConfig};
@@ -26,6 +26,8 @@ pub struct Settings {
     pub demo: bool,
     pub build_timeout: std::time::Duration,
     pub sleep_after: std::time::Duration,
+    /// Platform API requests per hour per account (`--api-rate-limit`); 0: no limit.
+    pub api_rate_limit: u32,
     /// The benchmark listener that skips the router (`--direct-listen`).
     pub direct_listen: Option<SocketAddr>,
     /// The router's request timeout and the dyno's request deadline (`--request-timeout`, hidden).
@@ -97,6 +99,7 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         demo: args.demo,
         build_timeout: std::time::Duration::from_secs(args.build_timeout),
         sleep_after: args.sleep_after,
+        api_rate_limit: args.api_rate_limit,
         direct_listen,
         request_timeout: args.request_timeout,
         disk_quota: args.disk_quota_mb.saturating_mul(1 << 20),
@@ -188,6 +191,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         build_queue: tokio::sync::Semaphore::new(1),
         build_timeout: settings.build_timeout,
         data_dir: settings.data_dir.clone(),
+        rate_limit: RateLimit::new(settings.api_rate_limit),
     });
     let api = tokio::spawn(async move {
         axum::serve(api_listener, kumo_runtime::api::router(platform)).await

@@ -1,10 +1,11 @@
 //! Hostile use of the Platform API: missing, malformed and foreign tokens,
 //! broken JSON, wrong types, huge bodies, app names with path characters,
-//! config vars that break the rules and scaling past the limits. Each gets the
-//! right 4xx with Heroku's error `id` and a message naming the problem, and
-//! none changes the app. `api.rs` and `access.rs` test the plain cases (no
-//! token, a wrong token, `{not json`, a reserved key, one value over 32 kB,
-//! 101 dynos); these go further. RELIABILITY.md lists them all.
+//! config vars that break the rules, scaling past the limits and requests past
+//! the API rate limit. Each gets the right 4xx with Heroku's error `id` and a
+//! message naming the problem, and none changes the app. `api.rs` and
+//! `access.rs` test the plain cases (no token, a wrong token, `{not json`, a
+//! reserved key, one value over 32 kB, 101 dynos); these go further.
+//! RELIABILITY.md lists them all.
 
 use crate::support::{Reply, Server, http_bytes};
 use serde_json::Value;
@@ -677,6 +678,162 @@ fn expired_tokens_and_foreign_authorizations_are_refused_and_change_nothing() {
         mine,
         "a refused request made a token"
     );
+}
+
+/// The value of the response header `name` (any case), if it is there.
+fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply.head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then_some(value.trim())
+    })
+}
+
+#[test]
+fn over_the_api_rate_limit_requests_are_refused_and_change_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        data.path(),
+        &["--api-rate-limit", "5"],
+        "Router listening on",
+    );
+    let remaining = |reply: &Reply| header(reply, "RateLimit-Remaining").map(str::to_string);
+    let rate_limits = |server: &Server| {
+        let reply = server.api("GET", "/account/rate-limits", None, None);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(
+            remaining(&reply),
+            Some(reply.json()["remaining"].to_string())
+        );
+        reply.json()["remaining"].as_u64().unwrap()
+    };
+
+    // Asking how many are left is not counted, nor is a request without a valid token.
+    assert_eq!(rate_limits(&server), 5);
+    assert_eq!(rate_limits(&server), 5);
+    for token in ["", "kumo_00000000000000000000000000000000"] {
+        let reply = server.api("GET", "/apps", None, Some(token));
+        refused(&reply, 401, "unauthorized", "Invalid credentials provided.");
+        assert_eq!(remaining(&reply), None, "{}", reply.head);
+    }
+    assert_eq!(rate_limits(&server), 5);
+
+    // Every other request counts, whatever its answer, and says what is left.
+    let bob = server.api(
+        "POST",
+        "/accounts",
+        Some(r#"{"email":"bob@example.com"}"#),
+        None,
+    );
+    assert_eq!(bob.status, 201, "{}", bob.body);
+    assert_eq!(remaining(&bob).as_deref(), Some("4"));
+    let bob = bob.json()["api_key"].as_str().unwrap().to_string();
+    let created = server.api("POST", "/apps", Some(r#"{"name":"first"}"#), None);
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(remaining(&created).as_deref(), Some("3"));
+    let missing = server.api("GET", "/apps/nowhere", None, None);
+    refused(&missing, 404, "not_found", "Couldn't find that app.");
+    assert_eq!(remaining(&missing).as_deref(), Some("2"));
+    for left in ["1", "0"] {
+        let reply = server.api("GET", "/apps", None, None);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(remaining(&reply).as_deref(), Some(left));
+    }
+    assert_eq!(rate_limits(&server), 0);
+
+    // The sixth: 429 with Heroku's id and words, and when to come back.
+    let over: &[(&str, &str, Option<&str>)] = &[
+        ("POST", "/apps", Some(r#"{"name":"over"}"#)),
+        (
+            "PATCH",
+            "/apps/first/config-vars",
+            Some(r#"{"GREETING":"hi"}"#),
+        ),
+        ("DELETE", "/apps/first", None),
+        ("GET", "/apps", None),
+    ];
+    for &(method, path, body) in over {
+        let reply = server.api(method, path, body, None);
+        refused(
+            &reply,
+            429,
+            "rate_limit",
+            "Your account reached the API rate limit. Please wait a few minutes before making new requests",
+        );
+        assert_eq!(remaining(&reply).as_deref(), Some("0"), "{method} {path}");
+        // 5 an hour: a token comes back every 720 s.
+        let retry: u64 = header(&reply, "Retry-After").unwrap().parse().unwrap();
+        assert!((600..=720).contains(&retry), "Retry-After: {retry}");
+    }
+    assert_eq!(rate_limits(&server), 0);
+    // `kumo` prints the API's message and fails.
+    let output = crate::support::kumo(&server, &["apps:create", "by-cli"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Your account reached the API rate limit"),
+        "{stderr}"
+    );
+
+    // Another account has its own bucket. It sees `over` and `by-cli` were never
+    // made: an app of someone else's would be 403, not 404.
+    for (path, left) in [("/apps/over", "4"), ("/apps/by-cli", "3")] {
+        let reply = server.api("GET", path, None, Some(&bob));
+        refused(&reply, 404, "not_found", "Couldn't find that app.");
+        assert_eq!(remaining(&reply).as_deref(), Some(left));
+    }
+    let reply = server.api("GET", "/apps/first", None, Some(&bob));
+    refused(
+        &reply,
+        403,
+        "forbidden",
+        "You do not have access to the app first.",
+    );
+
+    // The buckets are in memory: a restart fills them. With `--api-rate-limit 0`
+    // there is no limit and no header, and no count to ask for.
+    drop(server);
+    server = Server::start(
+        data.path(),
+        &["--api-rate-limit", "0"],
+        "Router listening on",
+    );
+    for _ in 0..20 {
+        let reply = server.api("GET", "/apps", None, None);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(remaining(&reply), None, "{}", reply.head);
+    }
+    let names: Vec<Value> = server
+        .api("GET", "/apps", None, None)
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [Value::from("first")],
+        "a refused request made an app"
+    );
+    let config = server
+        .api("GET", "/apps/first/config-vars", None, None)
+        .json();
+    assert_eq!(
+        config["GREETING"],
+        Value::Null,
+        "a refused request set config"
+    );
+    let reply = server.api("GET", "/account/rate-limits", None, None);
+    refused(&reply, 404, "not_found", "--api-rate-limit 0");
+
+    // By default, Heroku's 4500 an hour.
+    drop(server);
+    server = Server::start(data.path(), &[], "Router listening on");
+    assert_eq!(rate_limits(&server), 4500);
+    let reply = server.api("GET", "/account", None, None);
+    assert_eq!(remaining(&reply).as_deref(), Some("4499"));
 }
 
 /// Sends the headers of a POST declaring `length` bytes and no more than a

@@ -77,6 +77,15 @@ fn bad_flags_are_refused_with_the_fix() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid --database-url `mysql://x`"));
+    let output = kumo()
+        .args(["server", "--api-rate-limit", "lots"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("invalid value 'lots' for '--api-rate-limit")
+    );
 
     // A slug store that is no S3 URL, or one that cannot be reached, stops the start.
     let data = tempfile::tempdir().unwrap();

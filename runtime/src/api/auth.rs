@@ -8,7 +8,8 @@ use axum::http::request::Parts;
 use base64::Engine as _;
 use std::sync::Arc;
 
-/// The authenticated account of a request.
+/// The authenticated account of a request. Extracting it counts the request
+/// against the account's API rate limit (`rate_limit.rs`).
 pub struct Caller(pub Account);
 
 impl FromRequestParts<Arc<Platform>> for Caller {
@@ -27,7 +28,11 @@ impl FromRequestParts<Arc<Platform>> for Caller {
             .and_then(token_from)
             .ok_or_else(malformed)?;
         match platform.state.check_token(&token).await? {
-            TokenCheck::Valid(account) => Ok(Caller(account)),
+            TokenCheck::Valid(account) => {
+                // Counted here, before the handler runs, so a refused request changes nothing.
+                platform.rate_limit.count(parts, &account.id)?;
+                Ok(Caller(account))
+            }
             TokenCheck::Expired(at) => Err(expired(&at)),
             TokenCheck::Unknown => Err(ApiError::unauthorized()),
         }

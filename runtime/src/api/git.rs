@@ -69,6 +69,9 @@ async fn handle(
         TokenCheck::Expired(at) => return Ok(ask_for_credentials(super::auth::expired(&at))),
         TokenCheck::Unknown => return Ok(ask_for_credentials(ApiError::unauthorized())),
     };
+    // Not counted against the API rate limit: git's transport is Heroku's git
+    // service, not its Platform API. The build a push starts is counted, since
+    // the hook makes it through `/sources` and `/builds`.
     let caller = Caller(account);
     let app = platform.app_for(&caller, name).await?;
     if !matches!(

@@ -18,6 +18,7 @@ mod git;
 mod logs;
 mod output;
 mod paging;
+mod rate_limit;
 mod release_phase;
 mod releases;
 mod run;
@@ -27,6 +28,7 @@ pub use auth::Caller;
 pub use error::ApiError;
 pub use logs::LogSessions;
 pub use output::LiveOutputs;
+pub use rate_limit::RateLimit;
 pub use run::AttachSessions;
 
 use crate::manager::DynoManager;
@@ -62,6 +64,8 @@ pub struct Platform {
     pub build_timeout: std::time::Duration,
     /// Where uploaded sources, build folders and build caches live.
     pub data_dir: std::path::PathBuf,
+    /// Each account's request tokens (`--api-rate-limit`, 4500 an hour by default).
+    pub rate_limit: RateLimit,
 }
 
 impl Platform {
@@ -96,6 +100,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/account", get(apps::account))
+        .route(rate_limit::RATE_LIMITS_PATH, get(rate_limit::info))
         .route(
             "/accounts",
             get(access::accounts).post(access::create_account),
@@ -191,6 +196,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route("/{repo}/{*rest}", get(git::serve).post(git::serve))
         .fallback(|| async { ApiError::not_found("The requested API endpoint was not found.") })
+        .layer(middleware::from_fn(rate_limit::headers))
         .layer(middleware::from_fn(check_accept))
         .layer(middleware::from_fn(request_id))
         .with_state(platform)
