@@ -40,11 +40,23 @@ impl DynoHost {
 /// The epoch ticks every [`crate::engine::EPOCH_TICK`]; at each tick a running
 /// guest yields to the async runtime, so a busy guest never starves the others and
 /// a deadline (a `select!` against the call) can stop even a guest that never returns.
+///
+/// It yields with tokio's `yield_now`, which puts the guest back only after the
+/// worker thread has polled for I/O. A plain self-wake would run the guest again
+/// at once: with a busy guest on every worker thread, tokio would look for new
+/// connections and requests only every 61 turns (61 slices of busy guest), and
+/// every other app's requests would wait that long (0.5 s, measured by
+/// `scripts/bench faults` with 10 ms slices).
 pub fn new_store(engine: &wasmtime::Engine, host: DynoHost) -> Store<DynoHost> {
     let mut store = Store::new(engine, host);
     store.limiter(|host| &mut host.limiter);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store.epoch_deadline_callback(|_| {
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
     store
 }
 
