@@ -86,6 +86,8 @@ pub struct Engine {
     compilations: AtomicU64,
     cache_loads: AtomicU64,
     pooling: bool,
+    /// The pool's component-instance slots (`EngineConfig::max_instances`).
+    max_instances: u32,
 }
 
 impl Engine {
@@ -135,11 +137,24 @@ impl Engine {
             compilations: AtomicU64::new(0),
             cache_loads: AtomicU64::new(0),
             pooling,
+            max_instances: config.max_instances,
         }))
     }
 
     pub fn wasmtime(&self) -> &wasmtime::Engine {
         &self.engine
+    }
+
+    /// Whether every component-instance slot of the pool is taken (a racy
+    /// snapshot: a slot may free or fill right after), and the refusal to report.
+    pub fn pool_full(&self) -> Option<crate::dynos::NoCapacity> {
+        let metrics = self.engine.pooling_allocator_metrics()?;
+        (metrics.component_instances() >= u64::from(self.max_instances)).then(|| {
+            crate::dynos::NoCapacity(format!(
+                "all {} instance slots are in use",
+                self.max_instances
+            ))
+        })
     }
 
     /// Components compiled by this engine since it started.

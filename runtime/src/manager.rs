@@ -597,23 +597,33 @@ impl DynoManager {
     }
 
     /// Frees instance slots for `app`'s dyno when the engine's pool is full: puts
-    /// the awake eco app whose last request is oldest, and that has no request in
-    /// hand, to sleep early, as its idle time would later. Returns whether one was.
+    /// to sleep early, as its idle time would later, the awake eco app whose last
+    /// request is oldest among those that hold pooled instances, are idle (no
+    /// request waiting or being served, no body still streaming) and have every
+    /// web dyno up. Returns whether one was.
+    ///
+    /// It never waits for another app's converge lock (an app busy converging is
+    /// skipped), and an app with a web dyno still starting (perhaps waiting for a
+    /// slot itself, inside this very function) is never chosen, so two apps
+    /// reclaiming from each other cannot wait on each other.
     pub(crate) async fn reclaim_instances(self: &Arc<Self>, app: &str) -> bool {
         let mut candidates: Vec<(u64, Arc<AppRuntime>)> = self
             .awake_sleepers()
             .into_iter()
-            .filter(|runtime| runtime.name != app)
-            .filter(|runtime| {
-                let view = runtime.view.read().expect("view lock poisoned");
-                view.dynos.iter().all(|dyno| dyno.in_flight() == 0)
-            })
+            .filter(|runtime| runtime.name != app && runtime.reclaimable())
             .map(|runtime| (runtime.last_request_ms.load(Ordering::Relaxed), runtime))
             .collect();
         candidates.sort_by_key(|(last, _)| *last);
         for (_, runtime) in candidates {
+            let Ok(guard) = runtime.converging.try_lock() else {
+                continue;
+            };
+            // Checked again under the lock: a request may have come in meanwhile.
+            if !runtime.reclaimable() {
+                continue;
+            }
             let line = "Idling early: the server needs its instance slots for another app";
-            if self.put_to_sleep(&runtime, line).await {
+            if self.sleep_locked(&runtime, line, guard).await {
                 return true;
             }
         }
@@ -623,7 +633,16 @@ impl DynoManager {
     /// Stops `runtime`'s web dynos as asleep (`idle`), logging `line` for each;
     /// false if it was asleep already.
     async fn put_to_sleep(self: &Arc<Self>, runtime: &Arc<AppRuntime>, line: &str) -> bool {
-        let _guard = runtime.converging.lock().await;
+        let guard = runtime.converging.lock().await;
+        self.sleep_locked(runtime, line, guard).await
+    }
+
+    async fn sleep_locked(
+        self: &Arc<Self>,
+        runtime: &Arc<AppRuntime>,
+        line: &str,
+        _converging: tokio::sync::MutexGuard<'_, ()>,
+    ) -> bool {
         {
             let mut view = runtime.view.write().expect("view lock poisoned");
             if view.sleeping || !view.sleeps || view.dynos.is_empty() {
@@ -663,6 +682,25 @@ pub enum DispatchFailure {
 }
 
 impl AppRuntime {
+    /// Whether putting this app to sleep would free pooled instances and cut off
+    /// nothing: every web dyno is up and holds instances, and none is busy.
+    fn reclaimable(&self) -> bool {
+        let all_up = {
+            let slots = self.slots.lock().expect("slots lock poisoned");
+            slots
+                .iter()
+                .filter(|s| s.process_type() == "web")
+                .all(|s| s.status().get().state == DynoState::Up)
+        };
+        let view = self.view.read().expect("view lock poisoned");
+        all_up
+            && !view.dynos.is_empty()
+            && view
+                .dynos
+                .iter()
+                .all(|dyno| dyno.holds_instances() && !dyno.busy())
+    }
+
     fn web_all_crashed(&self) -> bool {
         let slots = self.slots.lock().expect("slots lock poisoned");
         let mut web = slots

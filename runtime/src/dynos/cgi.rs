@@ -4,8 +4,9 @@
 //! This is how Go (`net/http/cgi`), Ruby (Rack), C and PHP web apps run.
 
 use super::host::{DynoHost, new_store};
+use super::web::SLOT_RETRY;
 use super::web::{Job, Shared};
-use super::{DispatchError, RequestBody, ResponseBody, describe_failure};
+use super::{DispatchError, NoCapacity, RequestBody, ResponseBody, describe_failure};
 use crate::engine::Prepared;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -50,23 +51,36 @@ async fn run(
         };
     let meta = meta_variables(&parts, body.len(), shared.spec.port);
     let stdout = MemoryOutputPipe::new(MAX_OUTPUT);
-    let mut builder = shared
-        .wasi(&meta)
-        .map_err(|e| DispatchError::Platform(format!("{e:#}")))?;
-    builder
-        .stdin(MemoryInputPipe::new(body))
-        .stdout(stdout.clone());
-    let mut store = new_store(
-        shared.spec.engine.wasmtime(),
-        DynoHost::new(
-            builder.build(),
-            shared.memory.clone(),
-            shared.outbound.clone(),
-        ),
-    );
+    let new_store = || -> Result<_, DispatchError> {
+        let mut builder = shared
+            .wasi(&meta)
+            .map_err(|e| DispatchError::Platform(format!("{e:#}")))?;
+        builder
+            .stdin(MemoryInputPipe::new(body.clone()))
+            .stdout(stdout.clone());
+        Ok(new_store(
+            shared.spec.engine.wasmtime(),
+            DynoHost::new(
+                builder.build(),
+                shared.memory.clone(),
+                shared.outbound.clone(),
+            ),
+        ))
+    };
+    let mut store = new_store()?;
 
     let run = async {
-        let command = pre.instantiate_async(&mut store).await?;
+        // Each request needs an instance slot: while the engine's pool is full,
+        // the request waits for one (up to its deadline), with a fresh store.
+        let command = loop {
+            match pre.instantiate_async(&mut store).await {
+                Err(e) if NoCapacity::of(&e).is_some() => {
+                    tokio::time::sleep(SLOT_RETRY).await;
+                    store = new_store().map_err(|e| wasmtime::Error::msg(format!("{e:?}")))?;
+                }
+                made => break made?,
+            }
+        };
         command.wasi_cli_run().call_run(&mut store).await
     };
     let outcome = tokio::select! {

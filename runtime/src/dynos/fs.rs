@@ -167,6 +167,8 @@ pub fn prepare_spare(dynos_dir: &Path, slug_app: &Path) {
         let made = std::fs::create_dir_all(root.join("tmp"))
             .map_err(anyhow::Error::from)
             .and_then(|()| copy_tree(&key, &root.join("app")));
+        // Measured before taking the lock, which wakes wait on.
+        let bytes = if made.is_ok() { disk_usage(&root) } else { 0 };
         let mut spares = SPARES.lock().expect("spares lock poisoned");
         spares.making.remove(&key);
         if let Err(e) = made {
@@ -175,7 +177,11 @@ pub fn prepare_spare(dynos_dir: &Path, slug_app: &Path) {
             remove_quietly(&root);
             return;
         }
-        let bytes = disk_usage(&root);
+        if bytes > SPARE_BYTES {
+            drop(spares);
+            remove_quietly(&root);
+            return;
+        }
         spares.ready.insert(key.clone(), (root, bytes));
         spares.order.push_back(key);
         spares.bytes += bytes;

@@ -107,6 +107,8 @@ struct HttpPool {
     /// Set when the stop grace is over: running guests are stopped.
     killed: AtomicBool,
     kill: Notify,
+    /// Notified by `stop` and `kill_all`: instances being made for later are not needed.
+    closing: Notify,
     fresh_per_request: bool,
 }
 
@@ -152,6 +154,7 @@ impl WebDyno {
                     closed: AtomicBool::new(false),
                     killed: AtomicBool::new(false),
                     kill: Notify::new(),
+                    closing: Notify::new(),
                     fresh_per_request: shared
                         .spec
                         .slug
@@ -195,6 +198,22 @@ impl WebDyno {
     /// Requests queued or being served.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Whether the dyno holds instances of the engine's pool between requests
+    /// (`http`); a `cgi` dyno makes one per request and holds none when idle.
+    pub fn holds_instances(&self) -> bool {
+        matches!(self.serving, Serving::Http(_))
+    }
+
+    /// Whether a request is waiting, being served, or still streaming its body
+    /// (its turn is given back only when the guest is done), or an instance is
+    /// still being made.
+    pub fn busy(&self) -> bool {
+        match &self.serving {
+            Serving::Http(pool) => pool.turns.available_permits() < pool.concurrency as usize,
+            Serving::Cgi { .. } => self.in_flight() > 0,
+        }
     }
 
     /// Bytes of linear memory the dyno's instances hold.
@@ -273,7 +292,10 @@ impl WebDyno {
             Serving::Cgi { jobs, .. } => {
                 jobs.close();
             }
-            Serving::Http(pool) => pool.closed.store(true, Ordering::Release),
+            Serving::Http(pool) => {
+                pool.closed.store(true, Ordering::Release);
+                pool.closing.notify_waiters();
+            }
         }
     }
 
@@ -314,6 +336,7 @@ impl HttpPool {
         self.closed.store(true, Ordering::Release);
         self.killed.store(true, Ordering::Release);
         self.kill.notify_waiters();
+        self.closing.notify_waiters();
         self.turns.close();
         self.idle.lock().expect("instance pool poisoned").clear();
     }
@@ -414,16 +437,35 @@ async fn serve_in_turn(
     let instance = pool.idle.lock().expect("instance pool poisoned").pop();
     let instance = match instance {
         Some(instance) => instance,
-        None => match HttpInstance::new(&shared).await {
-            Ok(fresh) => fresh,
-            Err(e) => {
-                shared.log_kumo(&format!("Instance failed to start: {e:#}"));
-                let _ = job
-                    .respond
-                    .send(Err(DispatchError::Crashed(format!("{e:#}"))));
-                return;
+        None => {
+            // A full pool makes the request wait for a slot, up to its deadline.
+            let waited = tokio::time::timeout(
+                shared.spec.request_deadline,
+                instance_when_free(&shared, &pool),
+            );
+            match waited.await {
+                Ok(Some(Ok(fresh))) => fresh,
+                Ok(Some(Err(e))) => {
+                    shared.log_kumo(&format!("Instance failed to start: {e:#}"));
+                    let _ = job
+                        .respond
+                        .send(Err(DispatchError::Crashed(format!("{e:#}"))));
+                    return;
+                }
+                Ok(None) => {
+                    let _ = job
+                        .respond
+                        .send(Err(DispatchError::Closed(Box::new(job.request))));
+                    return;
+                }
+                Err(_) => {
+                    let e = "no free instance slot on this server before the request's deadline";
+                    shared.log_kumo(&format!("Error R99 (Platform error) -> {e}"));
+                    let _ = job.respond.send(Err(DispatchError::Platform(e.into())));
+                    return;
+                }
             }
-        },
+        }
     };
     let served = tokio::select! {
         served = instance.serve(&shared, job) => served,
@@ -437,7 +479,7 @@ async fn serve_in_turn(
             // replacement is made now, after the response, so the next request finds
             // it warm; in a task of its own, so this response is not held up by it.
             tokio::spawn(async move {
-                if let Ok(fresh) = HttpInstance::new(&shared).await {
+                if let Some(Ok(fresh)) = instance_when_free(&shared, &pool).await {
                     pool.put_back(fresh);
                 }
                 drop(turn);
@@ -452,14 +494,47 @@ async fn serve_in_turn(
 async fn fill(shared: Arc<Shared>, pool: Arc<HttpPool>, mut turns: OwnedSemaphorePermit) {
     while turns.num_permits() > 0 {
         let turn = turns.split(1).expect("a permit is left");
-        if pool.closed.load(Ordering::Acquire) {
-            return;
-        }
-        match HttpInstance::new(&shared).await {
-            Ok(instance) => pool.put_back(instance),
-            Err(e) => shared.log_kumo(&format!("Instance failed to start: {e:#}")),
+        match instance_when_free(&shared, &pool).await {
+            Some(Ok(instance)) => pool.put_back(instance),
+            Some(Err(e)) => shared.log_kumo(&format!("Instance failed to start: {e:#}")),
+            None => return,
         }
         drop(turn);
+    }
+}
+
+/// How often a dyno tries again for an instance slot while the pool is full.
+pub(super) const SLOT_RETRY: Duration = Duration::from_millis(50);
+
+/// A new instance for `pool`, waiting for a free slot while the engine's pool is
+/// full ([`NoCapacity`]); `None` once the dyno is stopped or killed (the instance
+/// being made is dropped, so it neither outlives the dyno nor holds a slot).
+async fn instance_when_free(
+    shared: &Shared,
+    pool: &HttpPool,
+) -> Option<anyhow::Result<HttpInstance>> {
+    loop {
+        let closing = pool.closing.notified();
+        if pool.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let made = tokio::select! {
+            made = HttpInstance::new(shared) => made,
+            () = closing => return None,
+        };
+        match made {
+            Err(e) if e.downcast_ref::<NoCapacity>().is_some() => {
+                let closing = pool.closing.notified();
+                if pool.closed.load(Ordering::Acquire) {
+                    return None;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(SLOT_RETRY) => {}
+                    () = closing => return None,
+                }
+            }
+            made => return Some(made),
+        }
     }
 }
 

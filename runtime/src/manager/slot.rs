@@ -191,23 +191,31 @@ impl Supervisor {
                         ));
                         waiting_for_capacity = true;
                     }
-                    let freed = self.manager.reclaim_instances(&self.runtime.name).await;
-                    let pause = if freed {
-                        Duration::from_millis(10)
-                    } else {
-                        CAPACITY_RETRY
-                    };
+                    // A stop (or sleep) asked meanwhile ends the wait at once.
                     let mut run = self.run.clone();
-                    let stop = async move { run.wait_for(|r| *r != Run::Running).await.is_ok() };
-                    if let Ok(true) = tokio::time::timeout(pause, stop).await {
-                        self.set_state(DynoState::Down);
-                        return;
+                    let stop = async move {
+                        let _ = run.wait_for(|r| *r != Run::Running).await;
+                    };
+                    let manager = self.manager.clone();
+                    let app = self.runtime.name.clone();
+                    let wait = async move {
+                        let pause = if manager.reclaim_instances(&app).await {
+                            Duration::from_millis(10)
+                        } else {
+                            CAPACITY_RETRY
+                        };
+                        tokio::time::sleep(pause).await;
+                    };
+                    tokio::select! {
+                        () = stop => {}
+                        () = wait => {}
                     }
-                    if *self.run.borrow() != Run::Running {
-                        self.set_state(DynoState::Down);
-                        return;
+                    match *self.run.borrow() {
+                        Run::Running => continue,
+                        Run::Idle => self.set_state(DynoState::Idle),
+                        Run::Stop => self.set_state(DynoState::Down),
                     }
-                    continue;
+                    return;
                 }
                 Ended::Crashed => waiting_for_capacity = false,
             }
@@ -273,6 +281,10 @@ impl Supervisor {
 
     /// Runs a web dyno until told to stop.
     async fn run_web(&mut self) -> Ended {
+        // Checked first, so that waiting for a slot copies no files.
+        if let Some(full) = self.manager.engine.pool_full() {
+            return Ended::NoCapacity(full.to_string());
+        }
         let Some(spec) = self.prepare().await else {
             return Ended::Crashed;
         };

@@ -3,6 +3,7 @@
 
 use kumo_runtime::dynos::DynoState;
 use kumo_runtime::sizes::DynoSize::{Eco, Standard1X};
+use kumo_slug::ProcessKind;
 use kumo_tests::{Kumo, Options, Process, components};
 use std::time::Duration;
 
@@ -144,4 +145,124 @@ async fn a_dyno_waits_for_a_free_instance_slot_without_crashing() {
     let reply = kumo.get("waiter", "/").await;
     assert_eq!((reply.status, reply.text().as_str()), (200, "count=1\n"));
     assert!(!kumo.logs("waiter").iter().any(|l| l.contains("crashed")));
+}
+
+/// Two apps each waiting for a slot reclaim from each other without waiting on
+/// each other: both converges return (they used to deadlock on each other's
+/// converge lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_scaling_up_at_once_on_a_full_pool_do_not_wait_on_each_other() {
+    let kumo = Kumo::start_with(Options {
+        max_instances: 2,
+        boot_timeout: Duration::from_secs(2),
+        shutdown_grace: Duration::from_secs(2),
+        ..Options::default()
+    })
+    .await;
+    let slug = kumo.slug(&[Process::web(components::COUNTER)]);
+    let one = &[("WEB_CONCURRENCY", "1")];
+    for app in ["a", "b"] {
+        kumo.deploy(app, 1, &slug, one, &[("web", 1, Eco)]).await;
+        assert_eq!(kumo.get(app, "/").await.status, 200);
+    }
+    tokio::join!(
+        kumo.deploy("a", 1, &slug, one, &[("web", 2, Eco)]),
+        kumo.deploy("b", 1, &slug, one, &[("web", 2, Eco)]),
+    );
+    for app in ["a", "b"] {
+        let converged =
+            tokio::time::timeout(Duration::from_secs(10), kumo.manager.converge(app)).await;
+        assert!(
+            converged.is_ok(),
+            "converge {app} never returned: {:?}",
+            kumo.logs(app)
+        );
+    }
+    let reply = tokio::time::timeout(Duration::from_secs(10), kumo.get("a", "/"))
+        .await
+        .expect("a request to `a` is answered");
+    assert!(
+        reply.status == 200 || reply.status == 503,
+        "{}",
+        reply.text()
+    );
+}
+
+/// A dyno published before its second instance could be made (the pool was
+/// full) makes the request that needs it wait for a slot, not fail it (H13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waits_for_a_slot_for_the_dynos_next_instance() {
+    let kumo = Kumo::start_with(Options {
+        max_instances: 2,
+        request_timeout: Duration::from_secs(5),
+        boot_timeout: Duration::from_secs(5),
+        ..Options::default()
+    })
+    .await;
+    let counter = kumo.slug(&[Process::web(components::COUNTER)]);
+    let one = &[("WEB_CONCURRENCY", "1")];
+    kumo.deploy("holder", 1, &counter, one, &[("web", 1, Standard1X)])
+        .await;
+    assert_eq!(kumo.get("holder", "/").await.status, 200);
+    let spin = kumo.slug(&[Process::web(components::SPIN)]);
+    let two = &[("WEB_CONCURRENCY", "2")];
+    kumo.deploy("busy", 1, &spin, two, &[("web", 1, Standard1X)])
+        .await;
+
+    // `busy` has one instance and a second turn waiting for a slot: a looping
+    // request takes the instance, so the next request needs the second.
+    let looping = kumo.get("busy", "/loop");
+    let next = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let freeing = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            kumo.deploy("holder", 2, &counter, one, &[("web", 0, Standard1X)])
+                .await;
+        };
+        let (reply, ()) = tokio::join!(kumo.get("busy", "/"), freeing);
+        reply
+    };
+    let (_, next) = tokio::join!(looping, next);
+    assert_eq!(next.status, 200, "{}: {:?}", next.text(), kumo.logs("busy"));
+    assert!(
+        !kumo
+            .logs("busy")
+            .iter()
+            .any(|l| l.contains("Instance failed to start") || l.contains("code=H13")),
+        "{:?}",
+        kumo.logs("busy")
+    );
+}
+
+/// An idle CGI dyno holds no instance between requests: putting its app to sleep
+/// would free nothing, so a dyno waiting for a slot leaves it awake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_that_hold_no_slot_are_not_put_to_sleep_for_one() {
+    let kumo = Kumo::start_with(Options {
+        max_instances: 1,
+        boot_timeout: Duration::from_secs(2),
+        ..Options::default()
+    })
+    .await;
+    let counter = kumo.slug(&[Process::web(components::COUNTER)]);
+    let cgi = kumo.slug(&[Process {
+        name: "web",
+        wasm: components::CGI,
+        kind: ProcessKind::Cgi,
+        args: &[],
+    }]);
+    let one = &[("WEB_CONCURRENCY", "1")];
+    kumo.deploy("cgi", 1, &cgi, &[], &[("web", 1, Eco)]).await;
+    assert_eq!(kumo.get("cgi", "/").await.status, 200);
+    kumo.deploy("holder", 1, &counter, one, &[("web", 1, Standard1X)])
+        .await;
+    assert_eq!(kumo.get("holder", "/").await.status, 200);
+    kumo.deploy("waiter", 1, &counter, one, &[("web", 1, Standard1X)])
+        .await;
+    kumo.wait_for_log("waiter", "Error R99", Duration::from_secs(5))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!kumo.logs("cgi").iter().any(|l| l.contains("Idling")));
+    assert_eq!(kumo.manager.dynos("waiter")[0].state, DynoState::Starting);
+    assert_eq!(kumo.manager.dynos("cgi")[0].state, DynoState::Up);
 }
