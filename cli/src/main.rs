@@ -428,6 +428,12 @@ struct ServerArgs {
     /// 429 `rate_limit`. 0 turns the limit off. Default: 4500, as on Heroku.
     #[arg(long, default_value_t = 4500, value_parser = clap::value_parser!(u32))]
     api_rate_limit: u32,
+    /// Dyno instances the server holds at once (a web dyno holds WEB_CONCURRENCY of
+    /// them; workers and CGI runs one each): the size of the engine's instance pool,
+    /// reserved as address space (about 8 GiB each), not memory. When all are in use,
+    /// idle eco apps are put to sleep early to free them. Default: 1000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_instances: u32,
     /// For benchmarks: a second listener that sends each request for `<app>.<domain>`
     /// straight to one of the app's web dynos, without the router's checks, forwarding
     /// headers, H-codes or router log line, to measure what the router adds.

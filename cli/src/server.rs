@@ -28,6 +28,8 @@ pub struct Settings {
     pub sleep_after: std::time::Duration,
     /// Platform API requests per hour per account (`--api-rate-limit`); 0: no limit.
     pub api_rate_limit: u32,
+    /// The engine's instance pool (`--max-instances`).
+    pub max_instances: u32,
     /// The benchmark listener that skips the router (`--direct-listen`).
     pub direct_listen: Option<SocketAddr>,
     /// The router's request timeout and the dyno's request deadline (`--request-timeout`, hidden).
@@ -100,6 +102,7 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         build_timeout: std::time::Duration::from_secs(args.build_timeout),
         sleep_after: args.sleep_after,
         api_rate_limit: args.api_rate_limit,
+        max_instances: args.max_instances,
         direct_listen,
         request_timeout: args.request_timeout,
         disk_quota: args.disk_quota_mb.saturating_mul(1 << 20),
@@ -143,7 +146,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     remove_leftovers(&settings.data_dir);
 
-    let engine = Engine::new(&EngineConfig::new(settings.data_dir.join("compiled")))?;
+    let engine = Engine::new(&EngineConfig {
+        max_instances: settings.max_instances,
+        ..EngineConfig::new(settings.data_dir.join("compiled"))
+    })?;
     let logplex = Logplex::new();
     let source = Arc::new(LedgerSource {
         state: state.clone(),

@@ -86,6 +86,14 @@ fn bad_flags_are_refused_with_the_fix() {
         String::from_utf8_lossy(&output.stderr)
             .contains("invalid value 'lots' for '--api-rate-limit")
     );
+    let output = kumo()
+        .args(["server", "--max-instances", "0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("invalid value '0' for '--max-instances")
+    );
 
     // A slug store that is no S3 URL, or one that cannot be reached, stops the start.
     let data = tempfile::tempdir().unwrap();
