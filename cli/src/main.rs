@@ -434,6 +434,13 @@ struct ServerArgs {
     /// idle eco apps are put to sleep early to free them. Default: 1000.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     max_instances: u32,
+    /// Let dynos reach loopback, private, link-local and other non-public addresses
+    /// that their app lists in KUMO_ALLOWED_HOSTS: this machine's own ports (Kumo's
+    /// API, its database), its networks and a cloud's metadata service. For a
+    /// single-tenant server or a test setup only: on a shared server it lets any
+    /// app's owner reach them. Default: off, dynos reach public addresses only.
+    #[arg(long)]
+    allow_private_outbound: bool,
     /// For benchmarks: a second listener that sends each request for `<app>.<domain>`
     /// straight to one of the app's web dynos, without the router's checks, forwarding
     /// headers, H-codes or router log line, to measure what the router adds.

@@ -30,6 +30,8 @@ pub struct Settings {
     pub api_rate_limit: u32,
     /// The engine's instance pool (`--max-instances`).
     pub max_instances: u32,
+    /// Whether dynos may dial loopback and private addresses (`--allow-private-outbound`).
+    pub allow_private_outbound: bool,
     /// The benchmark listener that skips the router (`--direct-listen`).
     pub direct_listen: Option<SocketAddr>,
     /// The router's request timeout and the dyno's request deadline (`--request-timeout`, hidden).
@@ -103,6 +105,7 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         sleep_after: args.sleep_after,
         api_rate_limit: args.api_rate_limit,
         max_instances: args.max_instances,
+        allow_private_outbound: args.allow_private_outbound,
         direct_listen,
         request_timeout: args.request_timeout,
         disk_quota: args.disk_quota_mb.saturating_mul(1 << 20),
@@ -160,6 +163,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             sleep_after: settings.sleep_after,
             request_deadline: settings.request_timeout,
             disk_quota: settings.disk_quota,
+            outbound_private: settings.allow_private_outbound,
             ..ManagerConfig::new(&settings.data_dir)
         },
         engine,
@@ -203,6 +207,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         axum::serve(api_listener, kumo_runtime::api::router(platform)).await
     });
     let routing = tokio::spawn(router.serve(router_listener));
+    if settings.allow_private_outbound {
+        println!(
+            "Dynos may reach loopback and private addresses their apps allow (--allow-private-outbound)"
+        );
+    }
     println!("API listening on http://{api_addr}");
     println!("Router listening on http://{router_addr}");
     if let Some(addr) = settings.direct_listen {

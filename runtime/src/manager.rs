@@ -46,6 +46,12 @@ pub struct ManagerConfig {
     /// Bytes a web dyno's files (`/app`, `/tmp`) may take before it is
     /// restarted with a fresh copy. Default: 4 GiB.
     pub disk_quota: u64,
+    /// Whether dynos may dial loopback, private, link-local and other non-public
+    /// addresses ([`crate::dynos::outbound::off_limits`]) their app lists in
+    /// `KUMO_ALLOWED_HOSTS`: this machine's own ports, its networks, a cloud's
+    /// metadata service. Only for a single-tenant server or a test setup.
+    /// Default: false.
+    pub outbound_private: bool,
 }
 
 impl ManagerConfig {
@@ -58,6 +64,7 @@ impl ManagerConfig {
             sleep_after: Duration::from_secs(30 * 60),
             boot_timeout: Duration::from_secs(75),
             disk_quota: 4 << 30,
+            outbound_private: false,
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct Options {
     pub max_connections: usize,
     /// Instances the engine's pool holds (`EngineConfig::max_instances`).
     pub max_instances: u32,
+    /// Whether dynos may dial loopback and private addresses their app lists
+    /// (`ManagerConfig::outbound_private`); a test that lets a guest reach a
+    /// server of its own on this machine's loopback needs it. Default: false.
+    pub outbound_private: bool,
 }
 
 impl Default for Options {
@@ -53,6 +57,7 @@ impl Default for Options {
             header_timeout: RouterConfig::default().header_timeout,
             max_connections: RouterConfig::default().max_connections,
             max_instances: 64,
+            outbound_private: false,
         }
     }
 }
@@ -114,6 +119,7 @@ impl Kumo {
         config.sleep_after = options.sleep_after;
         config.boot_timeout = options.boot_timeout;
         config.disk_quota = options.disk_quota;
+        config.outbound_private = options.outbound_private;
         let manager = DynoManager::new(
             config,
             engine.clone(),

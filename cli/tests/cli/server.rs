@@ -130,3 +130,29 @@ fn bad_flags_are_refused_with_the_fix() {
         "{stderr}"
     );
 }
+
+#[test]
+fn private_outbound_is_off_unless_the_operator_turns_it_on() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on ");
+    assert!(
+        !server
+            .lines
+            .iter()
+            .any(|l| l.contains("--allow-private-outbound")),
+        "{:?}",
+        server.lines
+    );
+    drop(server);
+    let server = Server::start(
+        data.path(),
+        &["--allow-private-outbound"],
+        "Router listening on ",
+    );
+    assert!(
+        server.lines.iter().any(|l| l
+            == "Dynos may reach loopback and private addresses their apps allow (--allow-private-outbound)"),
+        "{:?}",
+        server.lines
+    );
+}

@@ -153,8 +153,9 @@ impl Drop for DynoLimiter {
 
 /// Outbound HTTP from guests: denied (`HttpRequestDenied`) unless the request's
 /// host and port are among the app's allowed hosts; an allowed request is sent
-/// with wasmtime-wasi-http's own sender, its connect and first-byte timeouts
-/// included, and lives no longer than [`Outbound::deadline`].
+/// by [`super::dial`] (wasmtime-wasi-http's sender, its timeouts included, but
+/// only to addresses the dyno may dial, else `DestinationIpProhibited`), and
+/// lives no longer than [`Outbound::deadline`].
 pub struct OutboundPolicy(pub Arc<Outbound>);
 
 type SendResult = Result<
@@ -182,8 +183,9 @@ impl WasiHttpHooks for OutboundPolicy {
             .0
             .deadline()
             .map(|deadline| tokio::time::Instant::now() + deadline);
+        let outbound = self.0.clone();
         Box::new(async move {
-            let sent = wasmtime_wasi_http::default_send_request(request, options);
+            let sent = super::dial::send_request(&outbound, request, options);
             let (response, io) = match until {
                 Some(until) => tokio::time::timeout_at(until, sent)
                     .await
@@ -220,7 +222,7 @@ mod tests {
     /// whose outgoing requests may live for `deadline`.
     async fn send(allowed: &str, deadline: Duration, url: &str) -> Result<u16, Error> {
         let hosts = AllowedHosts::parse(allowed).expect("test list");
-        let (outbound, _) = Outbound::resolve(hosts, Some(deadline)).await;
+        let (outbound, _) = Outbound::resolve(hosts, Some(deadline), true).await;
         let body = http_body_util::Empty::new()
             .map_err(|never| match never {})
             .boxed_unsync();

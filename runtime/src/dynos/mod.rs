@@ -11,6 +11,7 @@
 pub mod attach;
 pub mod cgi;
 pub mod command;
+pub mod dial;
 pub mod fs;
 pub mod host;
 pub mod outbound;
@@ -87,6 +88,9 @@ pub struct DynoSpec {
     pub boot_deadline: Duration,
     /// Bytes the dyno's `/app` and `/tmp` may hold before it is restarted.
     pub disk_quota: u64,
+    /// Whether the dyno may dial loopback, private and other non-public
+    /// addresses its app lists (`ManagerConfig::outbound_private`).
+    pub outbound_private: bool,
 }
 
 impl DynoSpec {

@@ -7,18 +7,26 @@
 //! - `host:port`: that host on that port only;
 //! - `*.example.com` (or `*.example.com:port`): any subdomain of `example.com`, not `example.com` itself;
 //! - `[::1]:port`: an IPv6 literal with a port (`[::1]` or `::1` alone: ports 80 and 443);
-//! - `*` alone: any host on any port. This is the explicit opt-in to everything,
-//!   the host's loopback and private networks (and so Kumo's own ports) included.
+//! - `*` alone: any host on any port.
 //!
 //! Empty or unset, nothing is allowed. A `wasi:http` request is matched by the
-//! host and port of its authority (the port defaults from the scheme), so a name
-//! entry allows that name whatever it resolves to. A `wasi:sockets` connect is
-//! matched by address: IP entries directly, name entries by the addresses they
-//! resolved to when the dyno started; wildcard entries cover `wasi:http` only.
+//! host and port of its authority (the port defaults from the scheme). A
+//! `wasi:sockets` connect is matched by address: IP entries directly, name
+//! entries by the addresses they resolved to when the dyno started; wildcard
+//! entries cover `wasi:http` only.
+//!
+//! The list is the app owner's; above it is the operator's: whatever the list
+//! says, a dyno dials no address that [`off_limits`] names (loopback, private,
+//! link-local and the like, where the server's own ports, its database and a
+//! cloud's metadata service live) unless the server allows it
+//! (`ManagerConfig::outbound_private`). That is checked on the address actually
+//! dialled: `wasi:http` requests are resolved and connected by Kumo
+//! ([`super::dial`]), so a listed name that resolves, or later rebinds, to such
+//! an address reaches nothing.
 
 use super::DynoSpec;
 use crate::logplex::Source;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime_wasi::WasiCtxBuilder;
@@ -60,6 +68,25 @@ pub enum Ports {
     /// 80 and 443, for an entry without a port.
     Web,
     Only(u16),
+}
+
+/// Why a dyno may not dial `ip` unless the server allows private outbound
+/// (`ManagerConfig::outbound_private`), or `None` for a public address.
+///
+/// These are the addresses of the machine itself and of the networks behind it
+/// rather than of the internet: loopback, unspecified (`0.0.0.0/8` and `::`,
+/// which Linux dials as loopback), link-local (`169.254.0.0/16`, a cloud's
+/// metadata service included, and `fe80::/10`), private (`10/8`, `172.16/12`,
+/// `192.168/16`, `fc00::/7` and the deprecated site-local `fec0::/10`),
+/// carrier-grade NAT (`100.64/10`), multicast, and reserved (`240/4`, the
+/// broadcast address included). An IPv4 address inside an IPv6 one (mapped
+/// `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`) is
+/// judged as the IPv4 address it carries.
+pub fn off_limits(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(ip) => off_limits_v4(ip),
+        IpAddr::V6(ip) => off_limits_v6(ip),
+    }
 }
 
 /// An entry of `KUMO_ALLOWED_HOSTS` that is none of the accepted forms.
@@ -182,14 +209,22 @@ pub struct AllowedAddrs {
 
 impl AllowedAddrs {
     /// Resolves the name entries of `hosts`. A name that does not resolve is
-    /// skipped; the second value has a line saying so for each.
-    pub async fn resolve(hosts: &AllowedHosts) -> (AllowedAddrs, Vec<String>) {
+    /// skipped; the second value has a line saying so for each, and, unless
+    /// `private` (the server allows private outbound), one for each entry whose
+    /// addresses are [`off_limits`].
+    pub async fn resolve(hosts: &AllowedHosts, private: bool) -> (AllowedAddrs, Vec<String>) {
         let mut allowed = AllowedAddrs::default();
         let mut names = Vec::new();
+        let mut lines = Vec::new();
         for entry in &hosts.entries {
             match &entry.host {
                 HostPattern::Any => allowed.any = true,
-                HostPattern::Ip(ip) => allowed.addrs.push((*ip, entry.ports)),
+                HostPattern::Ip(ip) => {
+                    allowed.addrs.push((*ip, entry.ports));
+                    if let Some(why) = off_limits(*ip).filter(|_| !private) {
+                        lines.push(off_limits_line(&ip.to_string(), &[(*ip, why)], false));
+                    }
+                }
                 HostPattern::Name(name) => names.push((name.as_str(), entry.ports)),
                 HostPattern::Subdomains(_) => {}
             }
@@ -201,17 +236,25 @@ impl AllowedAddrs {
                 Err(_) => Err(format!("no answer within {} s", RESOLVE_TIMEOUT.as_secs())),
             }
         });
-        let mut unresolved = Vec::new();
         for ((name, ports), found) in names.iter().zip(futures::future::join_all(lookups).await) {
             match found {
                 Ok(ips) if !ips.is_empty() => {
+                    let refused: Vec<(IpAddr, &str)> = ips
+                        .iter()
+                        .filter_map(|ip| Some((*ip, off_limits(*ip)?)))
+                        .filter(|_| !private)
+                        .collect();
+                    if !refused.is_empty() {
+                        let some_left = refused.len() < ips.len();
+                        lines.push(off_limits_line(name, &refused, some_left));
+                    }
                     allowed.addrs.extend(ips.into_iter().map(|ip| (ip, *ports)));
                 }
-                Ok(_) => unresolved.push(unresolved_line(name, "it has no addresses")),
-                Err(why) => unresolved.push(unresolved_line(name, &why)),
+                Ok(_) => lines.push(unresolved_line(name, "it has no addresses")),
+                Err(why) => lines.push(unresolved_line(name, &why)),
             }
         }
-        (allowed, unresolved)
+        (allowed, lines)
     }
 
     pub fn allows(&self, addr: SocketAddr) -> bool {
@@ -230,43 +273,50 @@ pub struct Outbound {
     hosts: AllowedHosts,
     addrs: AllowedAddrs,
     deadline: Option<Duration>,
+    /// Whether the server lets dynos dial [`off_limits`] addresses.
+    private: bool,
 }
 
 impl Outbound {
     /// Reads `spec`'s allowed hosts and resolves their names. A value that
     /// cannot be parsed (the API refuses one, so only an older ledger could
-    /// hold it) leaves outbound network off; that and every name that does not
-    /// resolve are logged on the app's log. `deadline` caps each outgoing HTTP
-    /// request, from its start to the end of its response (see [`Outbound::deadline`]).
+    /// hold it) leaves outbound network off; that, every name that does not
+    /// resolve and every entry whose addresses are off limits are logged on the
+    /// app's log. `deadline` caps each outgoing HTTP request, from its start to
+    /// the end of its response (see [`Outbound::deadline`]).
     pub async fn start(spec: &DynoSpec, deadline: Option<Duration>) -> Arc<Outbound> {
         let log = |text: &str| spec.log.log(Source::Kumo, &spec.name, text);
         let hosts = spec.allowed_hosts().unwrap_or_else(|e| {
             log(&format!("Outbound network is off: {e}"));
             AllowedHosts::default()
         });
-        let (outbound, unresolved) = Outbound::resolve(hosts, deadline).await;
-        for line in unresolved {
+        let (outbound, lines) = Outbound::resolve(hosts, deadline, spec.outbound_private).await;
+        for line in lines {
             log(&line);
         }
         outbound
     }
 
-    /// `hosts` with their names resolved; the second value says which did not resolve.
+    /// `hosts` with their names resolved; `private` lets the dyno dial
+    /// [`off_limits`] addresses. The second value says which names did not
+    /// resolve and which entries are off limits.
     pub async fn resolve(
         hosts: AllowedHosts,
         deadline: Option<Duration>,
+        private: bool,
     ) -> (Arc<Outbound>, Vec<String>) {
-        let (addrs, unresolved) = AllowedAddrs::resolve(&hosts).await;
+        let (addrs, lines) = AllowedAddrs::resolve(&hosts, private).await;
         let outbound = Outbound {
             hosts,
             addrs,
             deadline,
+            private,
         };
-        (Arc::new(outbound), unresolved)
+        (Arc::new(outbound), lines)
     }
 
     /// Sets `builder`'s socket rules: connects (TCP, and UDP connects, sends and
-    /// receives) only to allowed addresses; no listening or binding beyond the
+    /// receives) only to allowed addresses the dyno may dial; no listening or binding beyond the
     /// ephemeral bind a connect makes; TCP, UDP and name lookups only if some
     /// host is allowed (wasmtime-wasi's builder turns all three off by default).
     pub fn configure(self: &Arc<Self>, builder: &mut WasiCtxBuilder) {
@@ -293,7 +343,7 @@ impl Outbound {
                 addr.ip().is_unspecified() && addr.port() == 0
             }
             SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
-                self.addrs.allows(addr)
+                self.addrs.allows(addr) && self.may_dial(addr.ip())
             }
             SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
         }
@@ -304,11 +354,26 @@ impl Outbound {
         self.hosts.allows_uri(uri)
     }
 
+    /// Whether the dyno may dial `ip`, whatever its list says: a public
+    /// address, or any if the server allows private outbound.
+    pub fn may_dial(&self, ip: IpAddr) -> bool {
+        self.private || off_limits(ip).is_none()
+    }
+
     /// The longest an outgoing HTTP request may live, response body included:
     /// a web dyno's request deadline, so a request a guest makes cannot outlast
     /// the request it serves; none for workers and one-off dynos.
     pub fn deadline(&self) -> Option<Duration> {
         self.deadline
+    }
+}
+
+/// The IP address `host` (as in a URI's authority) is written as, in any form
+/// the allow-list accepts (`127.1`, `[::ffff:10.0.0.1]`), or `None` for a name.
+pub fn ip_literal(host: &str) -> Option<IpAddr> {
+    match Target::parse(host)? {
+        Target::Ip(ip) => Some(ip),
+        Target::Name(_) => None,
     }
 }
 
@@ -416,6 +481,65 @@ fn is_dns_name(name: &str) -> bool {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
+}
+
+fn off_limits_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, ..] = ip.octets();
+    Some(match () {
+        () if ip.is_loopback() => "loopback",
+        () if a == 0 => "unspecified",
+        () if ip.is_link_local() => "link-local",
+        () if ip.is_private() => "private",
+        () if a == 100 && b & 0xc0 == 64 => "carrier-grade NAT",
+        () if ip.is_multicast() => "multicast",
+        () if ip.is_broadcast() => "broadcast",
+        () if a >= 240 => "reserved",
+        () => return None,
+    })
+}
+
+fn off_limits_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    if ip.is_loopback() {
+        return Some("loopback");
+    }
+    if ip.is_unspecified() {
+        return Some("unspecified");
+    }
+    let segments = ip.segments();
+    // Mapped and compatible (`to_ipv4`), and NAT64's well-known prefix.
+    let [.., a, b, c, d] = ip.octets();
+    let nat64 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    if let Some(v4) = ip
+        .to_ipv4()
+        .or_else(|| nat64.then(|| Ipv4Addr::new(a, b, c, d)))
+    {
+        return off_limits_v4(v4);
+    }
+    Some(match segments[0] {
+        s if s & 0xffc0 == 0xfe80 => "link-local",
+        s if s & 0xffc0 == 0xfec0 => "site-local",
+        s if s & 0xfe00 == 0xfc00 => "private",
+        s if s & 0xff00 == 0xff00 => "multicast",
+        _ => return None,
+    })
+}
+
+/// `refused` are `entry`'s addresses and why each is off limits; `some_left`
+/// says whether the entry has others.
+fn off_limits_line(entry: &str, refused: &[(IpAddr, &str)], some_left: bool) -> String {
+    let addrs: Vec<String> = refused
+        .iter()
+        .map(|(ip, why)| format!("{ip} is {why}"))
+        .collect();
+    let (partly, then) = if some_left {
+        ("partly ", "connects to it reach only its other addresses")
+    } else {
+        ("", "connects to it are refused")
+    };
+    format!(
+        "Allowed host `{entry}` is {partly}off limits ({}): this Kumo server lets dynos reach public addresses only, so {then}",
+        addrs.join(", ")
+    )
 }
 
 fn unresolved_line(name: &str, why: &str) -> String {
@@ -558,22 +682,39 @@ mod tests {
         assert!(hosts.allows("example.com", 80));
         check_allows("example.com", "/relative", false);
         check_allows("*", "http://anything.example:1234/", true);
+        // The list matches names; the address dialled is checked apart (`may_dial`).
         check_allows("*", "https://10.0.0.1/", true);
     }
 
-    fn check_socket(list: &str, addr: &str, usage: SocketAddrUse, expected: bool) {
+    fn resolve(list: &str, private: bool) -> (Arc<Outbound>, Vec<String>) {
         let hosts = AllowedHosts::parse(list).expect("test list");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("test runtime");
-        let (outbound, unresolved) = runtime.block_on(Outbound::resolve(hosts, None));
-        assert!(unresolved.is_empty(), "{unresolved:?}");
+        runtime.block_on(Outbound::resolve(hosts, None, private))
+    }
+
+    /// The allow-list alone: on a server that allows private outbound.
+    fn check_socket(list: &str, addr: &str, usage: SocketAddrUse, expected: bool) {
+        let (outbound, lines) = resolve(list, true);
+        assert!(lines.is_empty(), "{lines:?}");
         let addr: SocketAddr = addr.parse().expect("test address");
         assert_eq!(
             outbound.allows_socket(addr, usage),
             expected,
             "{list:?} allows {usage:?} {addr}"
+        );
+    }
+
+    /// On a server that keeps dynos to public addresses (the default).
+    fn check_public_socket(list: &str, addr: &str, usage: SocketAddrUse, expected: bool) {
+        let (outbound, _) = resolve(list, false);
+        let addr: SocketAddr = addr.parse().expect("test address");
+        assert_eq!(
+            outbound.allows_socket(addr, usage),
+            expected,
+            "{list:?} allows {usage:?} {addr} with private outbound off"
         );
     }
 
@@ -605,5 +746,123 @@ mod tests {
         check_socket("*.example.com", "93.184.216.34:443", TcpConnect, false);
         check_socket("*", "192.0.2.7:25", TcpConnect, true);
         check_socket("*", "0.0.0.0:80", TcpBind, false);
+    }
+
+    #[test]
+    fn refuses_off_limits_sockets_whatever_the_list() {
+        use SocketAddrUse::*;
+        check_public_socket("127.0.0.1:5432", "127.0.0.1:5432", TcpConnect, false);
+        check_public_socket(
+            "127.0.0.1:5432",
+            "[::ffff:127.0.0.1]:5432",
+            TcpConnect,
+            false,
+        );
+        check_public_socket("[::1]:5432", "[::1]:5432", TcpConnect, false);
+        check_public_socket("localhost:7000", "127.0.0.1:7000", TcpConnect, false);
+        check_public_socket("169.254.169.254", "169.254.169.254:80", TcpConnect, false);
+        check_public_socket("10.0.0.1:53", "10.0.0.1:53", UdpSend, false);
+        check_public_socket("10.0.0.1:53", "10.0.0.1:53", UdpReceive, false);
+        check_public_socket("*", "127.0.0.1:5000", TcpConnect, false);
+        check_public_socket("*", "0.0.0.0:5000", TcpConnect, false);
+        check_public_socket("*", "[fd00:ec2::254]:80", TcpConnect, false);
+        check_public_socket("*", "192.0.2.7:25", TcpConnect, true);
+        check_public_socket("192.0.2.7:25", "192.0.2.7:25", TcpConnect, true);
+        check_public_socket("192.0.2.7:25", "192.0.2.8:25", TcpConnect, false);
+        // The ephemeral bind of a connect is no dial.
+        check_public_socket("192.0.2.7:25", "0.0.0.0:0", TcpBind, true);
+    }
+
+    #[test]
+    fn says_which_entries_are_off_limits() {
+        let (_, lines) = resolve("127.0.0.1:5432, 192.0.2.7, localhost:1, *.x.example", false);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(
+            lines[0],
+            "Allowed host `127.0.0.1` is off limits (127.0.0.1 is loopback): this Kumo server lets dynos reach public addresses only, so connects to it are refused"
+        );
+        assert!(
+            lines[1].starts_with("Allowed host `localhost` is off limits (")
+                && lines[1].contains("127.0.0.1 is loopback")
+                && lines[1].ends_with("so connects to it are refused"),
+            "{lines:?}"
+        );
+        let (_, lines) = resolve("127.0.0.1:5432, localhost:1, 10.1.2.3", true);
+        assert!(lines.is_empty(), "{lines:?}");
+    }
+
+    fn check_off_limits(ip: &str, expected: Option<&str>) {
+        let parsed: IpAddr = ip.parse().expect("test IP");
+        assert_eq!(off_limits(parsed), expected, "{ip}");
+    }
+
+    #[test]
+    fn classifies_addresses() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("127.0.0.1", Some("loopback")),
+            ("127.255.255.254", Some("loopback")),
+            ("0.0.0.0", Some("unspecified")),
+            ("0.1.2.3", Some("unspecified")),
+            ("169.254.169.254", Some("link-local")),
+            ("169.254.0.1", Some("link-local")),
+            ("10.0.0.1", Some("private")),
+            ("10.255.255.255", Some("private")),
+            ("172.16.0.1", Some("private")),
+            ("172.31.255.255", Some("private")),
+            ("172.15.255.255", None),
+            ("172.32.0.1", None),
+            ("192.168.1.1", Some("private")),
+            ("192.169.0.1", None),
+            ("100.64.0.1", Some("carrier-grade NAT")),
+            ("100.127.255.255", Some("carrier-grade NAT")),
+            ("100.63.255.255", None),
+            ("100.128.0.0", None),
+            ("224.0.0.1", Some("multicast")),
+            ("239.255.255.250", Some("multicast")),
+            ("255.255.255.255", Some("broadcast")),
+            ("240.0.0.1", Some("reserved")),
+            ("8.8.8.8", None),
+            ("93.184.216.34", None),
+            ("192.0.2.7", None),
+            ("::1", Some("loopback")),
+            ("::", Some("unspecified")),
+            ("fe80::1", Some("link-local")),
+            ("febf::1", Some("link-local")),
+            ("fec0::1", Some("site-local")),
+            ("fc00::1", Some("private")),
+            ("fd00:ec2::254", Some("private")),
+            ("ff02::1", Some("multicast")),
+            ("2001:db8::1", None),
+            ("2606:4700::1111", None),
+            ("fe00::1", None),
+            ("::ffff:127.0.0.1", Some("loopback")),
+            ("::ffff:0.0.0.0", Some("unspecified")),
+            ("::ffff:169.254.169.254", Some("link-local")),
+            ("::ffff:10.0.0.1", Some("private")),
+            ("::ffff:172.16.0.1", Some("private")),
+            ("::ffff:192.168.0.1", Some("private")),
+            ("::ffff:100.64.0.1", Some("carrier-grade NAT")),
+            ("::ffff:224.0.0.1", Some("multicast")),
+            ("::ffff:255.255.255.255", Some("broadcast")),
+            ("::ffff:8.8.8.8", None),
+            ("::127.0.0.1", Some("loopback")),
+            ("64:ff9b::a9fe:a9fe", Some("link-local")),
+            ("64:ff9b::10.0.0.1", Some("private")),
+            ("64:ff9b::8.8.8.8", None),
+        ];
+        for (ip, expected) in cases {
+            check_off_limits(ip, *expected);
+        }
+    }
+
+    #[test]
+    fn reads_ip_literals_as_the_list_does() {
+        let ip = |text: &str| Some(text.parse::<IpAddr>().expect("test IP"));
+        assert_eq!(ip_literal("127.0.0.1"), ip("127.0.0.1"));
+        assert_eq!(ip_literal("127.1"), ip("127.0.0.1"));
+        assert_eq!(ip_literal("[::1]"), ip("::1"));
+        assert_eq!(ip_literal("[::ffff:10.0.0.1]"), ip("10.0.0.1"));
+        assert_eq!(ip_literal("localhost"), None);
+        assert_eq!(ip_literal("example.com"), None);
     }
 }

@@ -149,6 +149,7 @@ impl DynoManager {
             request_deadline: self.config.request_deadline,
             boot_deadline: self.config.boot_timeout,
             disk_quota: self.config.disk_quota,
+            outbound_private: self.config.outbound_private,
         };
         self.log(
             app,

@@ -261,6 +261,7 @@ impl Supervisor {
             request_deadline: self.manager.config.request_deadline,
             boot_deadline: self.manager.config.boot_timeout,
             disk_quota: self.manager.config.disk_quota,
+            outbound_private: self.manager.config.outbound_private,
         }
     }
 

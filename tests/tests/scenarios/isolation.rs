@@ -2,10 +2,12 @@
 //! vars and no other app's, and cannot reach the network, neither with
 //! `wasi:http/outgoing-handler` nor with a `wasi:sockets` TCP connect, even to
 //! a server listening on the host's loopback; unless its app allows hosts with
-//! `KUMO_ALLOWED_HOSTS`, and then it reaches those and nothing else.
+//! `KUMO_ALLOWED_HOSTS`, and then it reaches those and nothing else. Even a
+//! listed host is refused when the address dialled is loopback or private,
+//! unless the server allows private outbound.
 
 use kumo_runtime::sizes::DynoSize::Standard1X;
-use kumo_tests::{Kumo, Process, components};
+use kumo_tests::{Kumo, Options, Process, components};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -91,7 +93,13 @@ async fn outbound_network_is_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_hosts_open_outbound_network_to_them_only() {
-    let kumo = Kumo::start().await;
+    // The listed server is on this machine's loopback, which only a server
+    // that allows private outbound lets dynos dial.
+    let kumo = Kumo::start_with(Options {
+        outbound_private: true,
+        ..Options::default()
+    })
+    .await;
     let slug = kumo.slug(&[Process::web(components::HOSTILE)]);
     let allowed = Peer::start().await;
     let unlisted = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -176,6 +184,121 @@ async fn allowed_hosts_open_outbound_network_to_them_only() {
         .await;
     assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
     assert_eq!(allowed.seen().len(), 2, "{:?}", allowed.seen());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_is_refused_even_when_listed() {
+    // The server's default: an app's list cannot open the machine's own ports.
+    let kumo = Kumo::start().await;
+    let slug = kumo.slug(&[Process::web(components::HOSTILE)]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let port = addr.port();
+    let list = format!("127.0.0.1:{port}, [::ffff:127.0.0.1]:{port}");
+    kumo.deploy(
+        "caller",
+        1,
+        &slug,
+        &[("KUMO_ALLOWED_HOSTS", &list)],
+        &[("web", 1, Standard1X)],
+    )
+    .await;
+    kumo.wait_for_log(
+        "caller",
+        "kumo[web.1]: Allowed host `127.0.0.1` is off limits (127.0.0.1 is loopback): this Kumo server lets dynos reach public addresses only, so connects to it are refused",
+        Duration::from_secs(10),
+    )
+    .await;
+    refused_both_ways(&kumo, addr).await;
+
+    // `*` is every public host, still not this one.
+    kumo.update("caller", |app| {
+        let release = app.release.as_mut().expect("a release");
+        release.version = 2;
+        release
+            .config
+            .insert("KUMO_ALLOWED_HOSTS".into(), "*".into());
+    })
+    .await;
+    refused_both_ways(&kumo, addr).await;
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        listener.accept().is_err(),
+        "a guest connected to the host's loopback"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_name_resolving_to_loopback_is_refused_when_dialled() {
+    // A name the owner controls may resolve (or rebind) to loopback: what is
+    // checked is the address dialled, not the name.
+    let kumo = Kumo::start().await;
+    let slug = kumo.slug(&[Process::web(components::HOSTILE)]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    kumo.deploy(
+        "caller",
+        1,
+        &slug,
+        &[("KUMO_ALLOWED_HOSTS", &format!("localhost:{port}"))],
+        &[("web", 1, Standard1X)],
+    )
+    .await;
+    let line = kumo
+        .wait_for_log(
+            "caller",
+            "kumo[web.1]: Allowed host `localhost` is off limits (",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(line.contains("127.0.0.1 is loopback"), "{line}");
+
+    let http = kumo
+        .get(
+            "caller",
+            &format!("/outbound-http?url=http://localhost:{port}/"),
+        )
+        .await;
+    assert_eq!(http.status, 200);
+    assert_eq!(http.text(), "refused: ErrorCode::DestinationIpProhibited\n");
+    // The address the name had at the dyno's start, connected to directly.
+    let tcp = kumo
+        .get("caller", &format!("/outbound-tcp?addr=127.0.0.1:{port}"))
+        .await;
+    assert_eq!(tcp.status, 200);
+    assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        listener.accept().is_err(),
+        "a guest connected to the host's loopback"
+    );
+}
+
+/// Asserts that the `caller` app's guest reaches `addr`, a loopback address,
+/// neither over `wasi:http` (as it is and in its IPv4-mapped form) nor over
+/// `wasi:sockets`.
+async fn refused_both_ways(kumo: &Kumo, addr: SocketAddr) {
+    let mapped = format!("%5B::ffff:{}%5D:{}", addr.ip(), addr.port());
+    for authority in [addr.to_string(), mapped] {
+        let http = kumo
+            .get("caller", &format!("/outbound-http?url=http://{authority}/"))
+            .await;
+        assert_eq!(http.status, 200);
+        assert_eq!(
+            http.text(),
+            "refused: ErrorCode::DestinationIpProhibited\n",
+            "{authority}"
+        );
+    }
+    let tcp = kumo
+        .get("caller", &format!("/outbound-tcp?addr={addr}"))
+        .await;
+    assert_eq!(tcp.status, 200);
+    assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
 }
 
 /// A loopback server for the allowed-hosts test. It answers an HTTP request
