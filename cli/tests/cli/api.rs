@@ -522,6 +522,63 @@ fn authorizations_are_made_used_listed_and_revoked() {
     );
 }
 
+/// What a token makes lasts no longer than it does, on this database too: a
+/// token that expires makes only tokens that expire no later, and a log
+/// session is not found once the token that made it is revoked.
+#[test]
+fn what_a_token_makes_ends_with_it() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    let created = server.api("POST", "/apps", Some(r#"{"name":"bounded"}"#), None);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let made = server.api(
+        "POST",
+        "/oauth/authorizations",
+        Some(r#"{"description":"hour","expires_in":3600}"#),
+        None,
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let (hour, hour_id) = (
+        made.json()["access_token"]["token"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        made.json()["id"].as_str().unwrap().to_string(),
+    );
+    let longer = server.api("POST", "/oauth/authorizations", Some("{}"), Some(&hour));
+    assert_eq!(longer.status, 422, "{}", longer.body);
+    assert_eq!(longer.json()["id"], "invalid_params");
+    let within = server.api(
+        "POST",
+        "/oauth/authorizations",
+        Some(r#"{"expires_in":600}"#),
+        Some(&hour),
+    );
+    assert_eq!(within.status, 201, "{}", within.body);
+
+    let session = server.api(
+        "POST",
+        "/apps/bounded/log-sessions",
+        Some(r#"{"lines":10}"#),
+        Some(&hour),
+    );
+    assert_eq!(session.status, 201, "{}", session.body);
+    let url = session.json()["logplex_url"].as_str().unwrap().to_string();
+    let path = format!("/log-sessions/{}", url.rsplit('/').next().unwrap());
+    let read = || crate::support::http(server.api_port, "127.0.0.1", "GET", &path, &[], "");
+    assert_eq!(read().status, 200);
+    let revoked = server.api(
+        "DELETE",
+        &format!("/oauth/authorizations/{hour_id}"),
+        None,
+        None,
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let gone = read();
+    assert_eq!(gone.status, 404, "{}", gone.body);
+    assert_eq!(gone.json()["id"], "not_found");
+}
+
 /// Calls `GET /account` with `token` until it is refused (it expires within
 /// two seconds); returns the refusal.
 pub fn wait_until_refused(server: &Server, token: &str) -> crate::support::Reply {

@@ -1,10 +1,11 @@
 //! Hostile use of the Platform API: missing, malformed and foreign tokens,
 //! broken JSON, wrong types, huge bodies, app names with path characters,
-//! config vars that break the rules, scaling past the limits and requests past
-//! the API rate limit. Each gets the right 4xx with Heroku's error `id` and a
-//! message naming the problem, and none changes the app. `api.rs` and
-//! `access.rs` test the plain cases (no token, a wrong token, `{not json`, a
-//! reserved key, one value over 32 kB, 101 dynos); these go further.
+//! config vars that break the rules, scaling past the limits, requests past
+//! the API rate limit, and what a token made outliving it. Each gets the right
+//! 4xx with Heroku's error `id` and a message naming the problem, and none
+//! changes the app. `api.rs` and `access.rs` test the plain cases (no token,
+//! a wrong token, `{not json`, a reserved key, one value over 32 kB, 101
+//! dynos); these go further.
 //! RELIABILITY.md lists them all.
 
 use crate::support::{Reply, Server, http_bytes};
@@ -678,6 +679,261 @@ fn expired_tokens_and_foreign_authorizations_are_refused_and_change_nothing() {
         mine,
         "a refused request made a token"
     );
+}
+
+/// A new token for the admin's account, made with `maker` (the admin's key
+/// if `None`), with `body` as the create request: the token and its id.
+fn new_token(server: &Server, body: &str, maker: Option<&str>) -> (String, String) {
+    let made = server.api("POST", "/oauth/authorizations", Some(body), maker);
+    assert_eq!(made.status, 201, "{}", made.body);
+    let made = made.json();
+    (
+        made["access_token"]["token"].as_str().unwrap().to_string(),
+        made["id"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn a_token_that_expires_cannot_make_one_that_outlasts_it() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    let (brief, _) = new_token(&server, r#"{"description":"brief","expires_in":60}"#, None);
+    let before = server
+        .api("GET", "/oauth/authorizations", None, None)
+        .json();
+
+    // Past its own expiry, or never expiring: 422 naming the most it may ask, and no token.
+    let mut most = 0;
+    for (body, needle) in [
+        (
+            r#"{"description":"forever"}"#,
+            "a token that does not expire cannot be made here",
+        ),
+        ("", "a token that does not expire cannot be made here"),
+        (r#"{"expires_in":null}"#, "a token that does not expire"),
+        (r#"{"expires_in":3600}"#, "invalid expires_in `3600`"),
+        (r#"{"expires_in":"61"}"#, "invalid expires_in `61`"),
+        (
+            r#"{"expires_in":31536000}"#,
+            "invalid expires_in `31536000`",
+        ),
+    ] {
+        let reply = server.api("POST", "/oauth/authorizations", Some(body), Some(&brief));
+        refused(&reply, 422, "invalid_params", needle);
+        refused(
+            &reply,
+            422,
+            "invalid_params",
+            "the token you are signed in with expires at 20",
+        );
+        refused(
+            &reply,
+            422,
+            "invalid_params",
+            "or create it signed in with a token that lasts longer",
+        );
+        let message = reply.json()["message"].as_str().unwrap().to_string();
+        most = message
+            .split("use expires_in of at most ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("no limit named in {message:?}"));
+        assert!((50..=60).contains(&most), "{message}");
+    }
+    assert_eq!(
+        server
+            .api("GET", "/oauth/authorizations", None, None)
+            .json(),
+        before,
+        "a refused request made a token"
+    );
+
+    // Within the limit it is made, and it is bound the same way in turn.
+    let (shorter, _) = new_token(
+        &server,
+        &format!(r#"{{"description":"shorter","expires_in":{}}}"#, most - 5),
+        Some(&brief),
+    );
+    let reply = server.api(
+        "POST",
+        "/oauth/authorizations",
+        Some(&format!(r#"{{"expires_in":{most}}}"#)),
+        Some(&shorter),
+    );
+    refused(&reply, 422, "invalid_params", "invalid expires_in");
+
+    // A token that does not expire is unaffected.
+    for body in [r#"{"description":"forever"}"#, r#"{"expires_in":31536000}"#] {
+        let made = server.api("POST", "/oauth/authorizations", Some(body), None);
+        assert_eq!(made.status, 201, "{}", made.body);
+    }
+}
+
+/// Opens `path` on the API with `headers` and reads the response head; the
+/// stream is left open at the start of the body.
+fn open_stream(server: &Server, path: &str, headers: &str) -> (u16, std::net::TcpStream) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.api_port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).unwrap(),
+            1,
+            "the stream ended in its head"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, stream)
+}
+
+/// Asserts a running stream ends (the server closes it) within `within`.
+#[track_caller]
+fn ends_within(mut stream: std::net::TcpStream, within: Duration) {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut rest = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut rest) {
+        panic!(
+            "the stream still runs after {within:?} ({e}); it sent {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+}
+
+/// A log session's `logplex_url` path, made with `token` for `app`.
+fn log_session(server: &Server, app: &str, body: &str, token: &str) -> String {
+    let made = server.api(
+        "POST",
+        &format!("/apps/{app}/log-sessions"),
+        Some(body),
+        Some(token),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let url = made.json()["logplex_url"].as_str().unwrap().to_string();
+    let path = url.split_once("/log-sessions/").unwrap().1;
+    format!("/log-sessions/{path}")
+}
+
+#[test]
+fn revoked_and_expired_tokens_end_the_log_sessions_they_made() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    let created = server.api("POST", "/apps", Some(r#"{"name":"target"}"#), None);
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    // Revoked: a running tail ends, and its URL and a session's that was not
+    // opened yet are no longer found; the sessions of other tokens go on.
+    let (token, id) = new_token(&server, r#"{"description":"laptop"}"#, None);
+    let tail = log_session(&server, "target", r#"{"tail":true}"#, &token);
+    let recent = log_session(&server, "target", r#"{"lines":10}"#, &token);
+    let admins = log_session(&server, "target", r#"{"tail":true}"#, &server.token);
+    let (status, running) = open_stream(&server, &tail, "");
+    assert_eq!(status, 200);
+    let (status, sse) = open_stream(&server, &tail, "Accept: text/event-stream\r\n");
+    assert_eq!(status, 200);
+    let (status, mut others) = open_stream(&server, &admins, "");
+    assert_eq!(status, 200);
+    let revoked = server.api("DELETE", &format!("/oauth/authorizations/{id}"), None, None);
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    ends_within(running, Duration::from_secs(10));
+    ends_within(sse, Duration::from_secs(10));
+    for path in [&tail, &recent] {
+        let reply = raw(&server, "GET", path, &[], b"");
+        refused(&reply, 404, "not_found", "Couldn't find that log session");
+        refused(
+            &reply,
+            404,
+            "not_found",
+            "the token that made it was revoked or expired",
+        );
+    }
+    others
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    if let Ok(0) = others.read(&mut buf) {
+        panic!("another token's tail ended with the revoke");
+    }
+    let (status, _) = open_stream(&server, &admins, "");
+    assert_eq!(status, 200, "another token's session is gone");
+
+    // Expired: a running tail ends at the expiry, and the URL is not found.
+    let (brief, _) = new_token(&server, r#"{"description":"brief","expires_in":5}"#, None);
+    let tail = log_session(&server, "target", r#"{"tail":true}"#, &brief);
+    let (status, running) = open_stream(&server, &tail, "");
+    assert_eq!(status, 200);
+    ends_within(running, Duration::from_secs(15));
+    crate::api::wait_until_refused(&server, &brief);
+    let reply = raw(&server, "GET", &tail, &[], b"");
+    refused(
+        &reply,
+        404,
+        "not_found",
+        "the token that made it was revoked or expired",
+    );
+}
+
+#[test]
+fn revoked_and_expired_tokens_end_the_attach_urls_they_made() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    crate::support::stdout(&crate::support::kumo(&server, &["apps:create", "target"]));
+    crate::support::stdout(&crate::support::kumo(
+        &server,
+        &[
+            "deploy",
+            "-a",
+            "target",
+            "--wasm",
+            kumo_tests::components::ONESHOT,
+            "--process",
+            "console",
+        ],
+    ));
+    let attach_url = |token: &str| -> String {
+        let made = server.api(
+            "POST",
+            "/apps/target/dynos",
+            Some(r#"{"command":"console","attach":true}"#),
+            Some(token),
+        );
+        assert_eq!(made.status, 201, "{}", made.body);
+        let url = made.json()["attach_url"].as_str().unwrap().to_string();
+        format!("/attach/{}", url.split_once("/attach/").unwrap().1)
+    };
+    let upgrade = "Connection: upgrade\r\nUpgrade: kumo-attach\r\n";
+    let (brief, _) = new_token(&server, r#"{"description":"brief","expires_in":3}"#, None);
+    let expired_url = attach_url(&brief);
+    let (token, id) = new_token(&server, r#"{"description":"laptop"}"#, None);
+    let revoked_url = attach_url(&token);
+    let admins_url = attach_url(&server.token);
+    let revoked = server.api("DELETE", &format!("/oauth/authorizations/{id}"), None, None);
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    crate::api::wait_until_refused(&server, &brief);
+    for path in [&revoked_url, &expired_url] {
+        let (status, mut stream) = open_stream(&server, path, upgrade);
+        assert_eq!(status, 404, "{path}");
+        let mut body = String::new();
+        stream.read_to_string(&mut body).unwrap();
+        assert!(
+            body.contains("the token that made it no longer works"),
+            "{body}"
+        );
+    }
+    // Another token's attach URL still opens.
+    let (status, stream) = open_stream(&server, &admins_url, upgrade);
+    assert_eq!(status, 101);
+    ends_within(stream, Duration::from_secs(60));
 }
 
 /// The value of the response header `name` (any case), if it is there.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub async fn account(Caller(account): Caller) -> Json<Value> {
+pub async fn account(Caller(account, _): Caller) -> Json<Value> {
     Json(json!({
         "id": account.id,
         "email": account.email,
@@ -105,7 +105,7 @@ pub async fn list_for_user(
             "You cannot list the apps of {user}: ask for your own with /users/~/apps."
         )));
     };
-    list(State(platform), Caller(account), headers).await
+    list(State(platform), Caller(account, caller.1), headers).await
 }
 
 pub async fn list(

@@ -2,15 +2,17 @@
 //! password, as Heroku's clients send from `~/.netrc`).
 
 use super::{ApiError, Platform};
-use crate::state::{Account, TokenCheck};
+use crate::state::{Account, Authorization, TokenCheck};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use std::sync::Arc;
 
-/// The authenticated account of a request. Extracting it counts the request
-/// against the account's API rate limit (`rate_limit.rs`).
-pub struct Caller(pub Account);
+/// The authenticated account of a request, and the authorization its token
+/// belongs to (what the request opens, such as a log session, lasts only as
+/// long as that). Extracting it counts the request against the account's API
+/// rate limit (`rate_limit.rs`).
+pub struct Caller(pub Account, pub Authorization);
 
 impl FromRequestParts<Arc<Platform>> for Caller {
     type Rejection = ApiError;
@@ -28,10 +30,10 @@ impl FromRequestParts<Arc<Platform>> for Caller {
             .and_then(token_from)
             .ok_or_else(malformed)?;
         match platform.state.check_token(&token).await? {
-            TokenCheck::Valid(account) => {
+            TokenCheck::Valid(account, authorization) => {
                 // Counted here, before the handler runs, so a refused request changes nothing.
                 platform.rate_limit.count(parts, &account.id)?;
-                Ok(Caller(account))
+                Ok(Caller(account, authorization))
             }
             TokenCheck::Expired(at) => Err(expired(&at)),
             TokenCheck::Unknown => Err(ApiError::unauthorized()),

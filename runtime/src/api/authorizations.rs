@@ -55,6 +55,7 @@ pub async fn create(
             &caller.0,
             request.description.as_deref().unwrap_or(""),
             expires_in,
+            &caller.1,
         )
         .await?;
     Ok((
@@ -89,13 +90,16 @@ pub async fn info(
     Ok(Json(authorization_json(&authorization, &caller.0, None)))
 }
 
-/// `DELETE /oauth/authorizations/{id}`: its token stops working at once.
+/// `DELETE /oauth/authorizations/{id}`: its token stops working at once, and
+/// so do the log sessions and attach URLs it made (a running tail ends).
 pub async fn revoke(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let authorization = platform.state.revoke_authorization(&caller.0, &id).await?;
+    platform.log_sessions.revoked(&authorization.id);
+    platform.attach_sessions.revoked(&authorization.id);
     Ok(Json(authorization_json(&authorization, &caller.0, None)))
 }
 

@@ -64,15 +64,15 @@ async fn handle(
     else {
         return Ok(ask_for_credentials(ApiError::unauthorized()));
     };
-    let account = match platform.state.check_token(&token).await? {
-        TokenCheck::Valid(account) => account,
+    let (account, authorization) = match platform.state.check_token(&token).await? {
+        TokenCheck::Valid(account, authorization) => (account, authorization),
         TokenCheck::Expired(at) => return Ok(ask_for_credentials(super::auth::expired(&at))),
         TokenCheck::Unknown => return Ok(ask_for_credentials(ApiError::unauthorized())),
     };
     // Not counted against the API rate limit: git's transport is Heroku's git
     // service, not its Platform API. The build a push starts is counted, since
     // the hook makes it through `/sources` and `/builds`.
-    let caller = Caller(account);
+    let caller = Caller(account, authorization);
     let app = platform.app_for(&caller, name).await?;
     if !matches!(
         rest.as_str(),

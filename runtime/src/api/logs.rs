@@ -1,9 +1,12 @@
 //! Log sessions, as Heroku's: `POST /apps/{app}/log-sessions` returns a
 //! `logplex_url`; a `GET` on it streams the app's recent lines and, with
-//! `tail`, every new line as it comes.
+//! `tail`, every new line as it comes. A session works only while the token
+//! that made it does: revoked or expired, its URL is not found and a running
+//! tail ends.
 
 use super::{ApiError, Caller, Platform};
 use crate::logplex::{Backlog, Filter, HISTORY, LogLine, Source};
+use crate::state::Authorization;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -20,11 +23,37 @@ const SESSION_TTL: Duration = Duration::from_secs(300);
 /// How often a quiet event stream gets a comment, so no proxy or client
 /// closes it as idle.
 const KEEPALIVE: Duration = Duration::from_secs(15);
+/// How often a running tail asks the ledger whether the token that made its
+/// session still works, which finds a revoke made by another server over the
+/// same ledger. A revoke on this server ends the tail at once, an expiry at
+/// its time.
+const RECHECK: Duration = Duration::from_secs(5);
 
 /// Open log sessions by id.
 #[derive(Default)]
 pub struct LogSessions {
     sessions: Mutex<HashMap<String, Session>>,
+    /// Woken by every revoke, so running tails check their maker at once.
+    revoked: tokio::sync::Notify,
+}
+
+impl LogSessions {
+    /// Forgets the sessions the authorization `id` made, and has every running
+    /// tail check whether its own maker still works.
+    pub(super) fn revoked(&self, id: &str) {
+        self.sessions
+            .lock()
+            .expect("log sessions lock poisoned")
+            .retain(|_, s| s.made_with.id != id);
+        self.revoked.notify_waiters();
+    }
+
+    fn forget(&self, id: &str) {
+        self.sessions
+            .lock()
+            .expect("log sessions lock poisoned")
+            .remove(id);
+    }
 }
 
 #[derive(Clone)]
@@ -34,6 +63,8 @@ struct Session {
     tail: bool,
     filter: Filter,
     used: Instant,
+    /// The authorization whose token made it; the session ends with it.
+    made_with: Authorization,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,6 +103,7 @@ pub async fn create(
             dyno: request.dyno_name.or(request.dyno).filter(|d| !d.is_empty()),
         },
         used: Instant::now(),
+        made_with: caller.1.clone(),
     };
     let id = uuid::Uuid::new_v4().to_string();
     {
@@ -97,7 +129,9 @@ pub async fn create(
 
 /// Streams a session's lines. The session id in the URL is its credential, as
 /// on Heroku; it may be opened again until it expires, so a tailing client
-/// that reconnects (with `Last-Event-ID`) resumes where it left off.
+/// that reconnects (with `Last-Event-ID`) resumes where it left off. Once the
+/// token that made it is revoked or expires, it is not found, and a running
+/// tail ends.
 ///
 /// A client that accepts `text/event-stream` (Heroku's CLI) gets Server-Sent
 /// Events, one `data:` event per line with its number as `id`, and comment
@@ -114,12 +148,18 @@ pub async fn stream(
             .lock()
             .expect("log sessions lock poisoned");
         sessions.retain(|_, s| s.used.elapsed() < SESSION_TTL);
-        let session = sessions.get_mut(&id).ok_or_else(|| {
-            ApiError::not_found("Couldn't find that log session: make a new one.")
-        })?;
+        let session = sessions.get_mut(&id).ok_or_else(no_session)?;
         session.used = Instant::now();
         session.clone()
     };
+    if !platform
+        .state
+        .authorization_works(&session.made_with.id)
+        .await?
+    {
+        platform.log_sessions.forget(&id);
+        return Err(no_session());
+    }
     let sse = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -149,7 +189,8 @@ pub async fn stream(
             };
             next.map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), rx))
         });
-        Body::from_stream(head.chain(tail))
+        let ended = until_unauthorized(platform.clone(), session.made_with);
+        Body::from_stream(head.chain(tail).take_until(Box::pin(ended)))
     } else {
         let text: Vec<u8> = log
             .lines(backlog, &session.filter)
@@ -168,6 +209,47 @@ pub async fn stream(
         .header(header::CACHE_CONTROL, "no-cache")
         .body(body)
         .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The same answer for a session that never was, lapsed, or whose maker's
+/// token no longer works.
+fn no_session() -> ApiError {
+    ApiError::not_found(
+        "Couldn't find that log session: it lapsed, or the token that made it was revoked or expired; make a new one.",
+    )
+}
+
+/// Resolves once the authorization that made a session stops working: at once
+/// when it is revoked on this server, within [`RECHECK`] when on another, and
+/// at its expiry. A ledger that cannot be asked ends the tail too.
+async fn until_unauthorized(platform: Arc<Platform>, made_with: Authorization) {
+    loop {
+        // Made before the check, so a revoke during it still wakes this.
+        let revoked = platform.log_sessions.revoked.notified();
+        match platform.state.authorization_works(&made_with.id).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a log session's token; ending its tail");
+                return;
+            }
+        }
+        let wait = made_with
+            .expires_at
+            .map_or(RECHECK, |at| until_unix(at).min(RECHECK));
+        tokio::select! {
+            () = revoked => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// The time left until the Unix second `at`; zero once it has passed.
+fn until_unix(at: i64) -> Duration {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|at| Duration::try_from(at - time::OffsetDateTime::now_utc()).ok())
+        .unwrap_or(Duration::ZERO)
 }
 
 fn plain_line(line: &LogLine) -> Bytes {

@@ -112,7 +112,7 @@ impl RateLimit {
 /// off there is no count to give: 404.
 pub async fn info(
     State(platform): State<Arc<Platform>>,
-    Caller(account): Caller,
+    Caller(account, _): Caller,
 ) -> Result<Json<Value>, ApiError> {
     match platform.rate_limit.remaining(&account.id) {
         Some(remaining) => Ok(Json(json!({ "remaining": remaining }))),

@@ -2,14 +2,15 @@
 //! (`attach: false`), its output goes to the logs as `run.N`. Attached, the
 //! answer's `attach_url` is opened with an HTTP upgrade to the
 //! [`attach`](crate::dynos::attach) protocol, and the dyno starts then, with the
-//! client's stream as its stdin, stdout and stderr.
+//! client's stream as its stdin, stdout and stderr. An attach URL works only
+//! while the token that made it does; a dyno already attached runs on.
 
 use super::{ApiError, Caller, Platform};
 use crate::dynos::attach::{AttachOutput, Frame, PROTOCOL};
 use crate::dynos::command::{Exit, Stdio};
 use crate::manager::{MAX_TIME_TO_LIVE, OneOffRequest};
 use crate::sizes::DynoSize;
-use crate::state::App;
+use crate::state::{App, Authorization};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -36,6 +37,8 @@ struct Pending {
     name: String,
     request: Parsed,
     created: Instant,
+    /// The authorization whose token made it; the URL ends with it.
+    made_with: Authorization,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +149,7 @@ pub async fn create(
                 name: dyno.clone(),
                 request,
                 created: Instant::now(),
+                made_with: caller.1.clone(),
             },
         );
         let body = dyno_json(
@@ -192,6 +196,14 @@ impl AttachSessions {
         map.insert(secret, pending);
     }
 
+    /// Forgets the attach URLs the authorization `id` made.
+    pub(super) fn revoked(&self, id: &str) {
+        self.pending
+            .lock()
+            .expect("attach lock poisoned")
+            .retain(|_, p| p.made_with.id != id);
+    }
+
     fn take(&self, secret: &str) -> Option<Pending> {
         let mut map = self.pending.lock().expect("attach lock poisoned");
         map.remove(secret)
@@ -217,12 +229,24 @@ pub async fn attach(
         ))
         .into_response();
     }
-    let Some(pending) = platform.attach_sessions.take(&secret) else {
-        return ApiError::not_found(
-            "This attach URL is unknown, used or expired: run the command again.",
+    let unknown = || {
+        ApiError::not_found(
+            "This attach URL is unknown, used or expired, or the token that made it no longer works: run the command again.",
         )
-        .into_response();
+        .into_response()
     };
+    let Some(pending) = platform.attach_sessions.take(&secret) else {
+        return unknown();
+    };
+    match platform
+        .state
+        .authorization_works(&pending.made_with.id)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return unknown(),
+        Err(e) => return ApiError::from(e).into_response(),
+    }
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {

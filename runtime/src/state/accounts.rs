@@ -48,8 +48,8 @@ impl Authorization {
 /// What a presented token turned out to be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TokenCheck {
-    /// A live token of this account.
-    Valid(Account),
+    /// A live token of this account, and the authorization it belongs to.
+    Valid(Account, Authorization),
     /// A token that stopped working at this time (RFC 3339).
     Expired(String),
     /// No token Kumo issued, or one that was revoked.
@@ -118,6 +118,7 @@ impl State {
     pub async fn check_token(&self, token: &str) -> Result<TokenCheck> {
         let row = sqlx::query(
             "SELECT a.id, a.email, a.admin, a.created_at, t.expires_at,
+                    t.id AS token_id, t.description, t.created_at AS token_created_at,
                     CAST(CASE WHEN t.expires_at IS NOT NULL AND t.expires_at <= $2 THEN 1 ELSE 0 END AS BIGINT) AS expired
              FROM tokens t JOIN accounts a ON a.id = t.account_id
              WHERE t.token_hash = $1",
@@ -133,16 +134,45 @@ impl State {
             let at = row.try_get::<Option<i64>, _>("expires_at")?.unwrap_or(0);
             return Ok(TokenCheck::Expired(unix_time(at)));
         }
-        Ok(TokenCheck::Valid(account_from_row(&row)?))
+        let account = account_from_row(&row)?;
+        let authorization = Authorization {
+            id: text(&row, "token_id")?,
+            account_id: account.id.clone(),
+            description: text(&row, "description")?,
+            expires_at: row.try_get::<Option<i64>, _>("expires_at")?,
+            created_at: text(&row, "token_created_at")?,
+        };
+        Ok(TokenCheck::Valid(account, authorization))
+    }
+
+    /// Whether the authorization `id` still works: it was not revoked and has
+    /// not expired. What a token opened (log sessions, attach URLs) asks this
+    /// before it is used.
+    pub async fn authorization_works(&self, id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT expires_at FROM tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let expires_at = row.try_get::<Option<i64>, _>("expires_at")?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        Ok(expires_at.is_none_or(|at| at > now))
     }
 
     /// Makes a new token for `account`, valid for `expires_in` seconds (1 to
     /// [`MAX_EXPIRES_IN`]) or for good; returns it with its token, shown this once.
+    ///
+    /// A token never outlasts the one that made it (`made_with`): if that one
+    /// expires, a new one must expire no later, or it is refused, naming the
+    /// most `expires_in` may be. So expiry bounds what a leaked token can do.
     pub async fn create_authorization(
         &self,
         account: &Account,
         description: &str,
         expires_in: Option<i64>,
+        made_with: &Authorization,
     ) -> Result<(Authorization, String)> {
         if description.chars().count() > MAX_DESCRIPTION {
             return Err(StateError::Invalid(format!(
@@ -161,6 +191,11 @@ impl State {
                 )));
             }
         };
+        if let Some(limit) = made_with.expires_at
+            && expires_at.is_none_or(|at| at > limit)
+        {
+            return Err(outlasts(expires_in, limit));
+        }
         let mut tx = self.pool().begin().await?;
         let made = insert_token(&mut tx, account, description, expires_at).await?;
         tx.commit().await?;
@@ -271,6 +306,19 @@ fn authorization_from_row(row: &sqlx::any::AnyRow) -> Result<Authorization> {
     })
 }
 
+/// Refuses a token that would outlast the one making it, which expires at `limit`.
+fn outlasts(expires_in: Option<i64>, limit: i64) -> StateError {
+    let most = (limit - ceil_seconds(OffsetDateTime::now_utc())).max(0);
+    let asked = match expires_in {
+        Some(seconds) => format!("invalid expires_in `{seconds}`"),
+        None => "a token that does not expire cannot be made here".to_string(),
+    };
+    StateError::Invalid(format!(
+        "{asked}: the token you are signed in with expires at {}, and a token it makes may not outlast it; use expires_in of at most {most} seconds, or create it signed in with a token that lasts longer",
+        unix_time(limit)
+    ))
+}
+
 fn no_authorization() -> StateError {
     StateError::NotFound(
         "Couldn't find that authorization: `kumo authorizations` lists yours.".to_string(),
@@ -334,7 +382,7 @@ mod tests {
         old.close().await;
 
         let state = State::open(&url).await.unwrap();
-        let TokenCheck::Valid(account) = state.check_token(token).await.unwrap() else {
+        let TokenCheck::Valid(account, key) = state.check_token(token).await.unwrap() else {
             panic!("the old token stopped working");
         };
         assert_eq!(account.email, "old@example.com");
@@ -361,11 +409,71 @@ mod tests {
         );
         // A new token for the same account gets a fresh id; revoking the old one ends it.
         let (made, _) = state
-            .create_authorization(&account, "ci", Some(60))
+            .create_authorization(&account, "ci", Some(60), &key)
             .await
             .unwrap();
         assert_ne!(made.id, id);
         state.revoke_authorization(&account, &id).await.unwrap();
         assert_eq!(state.check_token(token).await.unwrap(), TokenCheck::Unknown);
+    }
+
+    /// A token that expires makes only tokens that expire no later; a token
+    /// that does not expire makes any.
+    #[tokio::test]
+    async fn a_token_never_outlasts_the_one_that_made_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/kumo.db?mode=rwc", dir.path().display());
+        let state = State::open(&url).await.unwrap();
+        let (account, token) = state.create_account("a@example.com", false).await.unwrap();
+        let TokenCheck::Valid(_, key) = state.check_token(&token).await.unwrap() else {
+            panic!("a new account's token does not work");
+        };
+        assert_eq!(key.expires_at, None);
+        let (brief, _) = state
+            .create_authorization(&account, "brief", Some(60), &key)
+            .await
+            .unwrap();
+        let (forever, _) = state
+            .create_authorization(&account, "forever", None, &key)
+            .await
+            .unwrap();
+        assert_eq!(forever.expires_at, None);
+        let limit = brief.expires_at.unwrap();
+        for asked in [None, Some(61), Some(MAX_EXPIRES_IN)] {
+            let refused = state
+                .create_authorization(&account, "longer", asked, &brief)
+                .await
+                .unwrap_err();
+            let StateError::Invalid(message) = refused else {
+                panic!("{asked:?}: {refused:?}");
+            };
+            assert!(
+                message.contains(&format!("expires at {}", unix_time(limit))),
+                "{message}"
+            );
+            assert!(message.contains("use expires_in of at most"), "{message}");
+        }
+        let (shorter, _) = state
+            .create_authorization(&account, "shorter", Some(30), &brief)
+            .await
+            .unwrap();
+        assert!(shorter.expires_at.unwrap() <= limit);
+        assert_eq!(state.authorizations(&account).await.unwrap().len(), 4);
+
+        // Revoked or expired, an authorization no longer works.
+        assert!(state.authorization_works(&brief.id).await.unwrap());
+        state
+            .revoke_authorization(&account, &brief.id)
+            .await
+            .unwrap();
+        assert!(!state.authorization_works(&brief.id).await.unwrap());
+        sqlx::query("UPDATE tokens SET expires_at = 1 WHERE id = $1")
+            .bind(&shorter.id)
+            .execute(state.pool())
+            .await
+            .unwrap();
+        assert!(!state.authorization_works(&shorter.id).await.unwrap());
+        assert!(state.authorization_works(&key.id).await.unwrap());
+        assert!(!state.authorization_works("no-such-id").await.unwrap());
     }
 }
