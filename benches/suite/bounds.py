@@ -48,11 +48,11 @@ BOUNDS = {
     "neighbour p99 within 2× while guests fault": (
         "the router, the neighbour's dyno and every guest share the server's tokio runtime, one worker thread per "
         "core (two here, which wrk and the Python client share too). A guest that computes yields its worker at "
-        "each 2 ms epoch tick with tokio's `yield_now`, which lets the worker poll for I/O before the guest runs "
+        "each 1 ms epoch tick with tokio's `yield_now`, which lets the worker poll for I/O before the guest runs "
         "again, so the neighbour's requests are picked up within a tick. That fix took `spin2` (two looping "
         "requests at once, standard-1X's default WEB_CONCURRENCY=2) from 63× (0.5 s p99, 97 req/s: with a plain "
         "self-wake and 10 ms ticks, a worker that never ran out of tasks polled for sockets only every 61 polls) "
-        "to the 2.5× above, and all faults at once from 88× to about 15×. What is left is CPU: two looping guests "
+        "to 2.5× with 2 ms ticks and 1.95× with 1 ms, and all faults at once from 88× to about 10×. What is left is CPU: two looping guests "
         "take both cores' workers for their slices, so each step of a neighbour's request waits for a slice to "
         "end, on a machine whose two cores also run wrk and the client. Keeping a neighbour within 2× of as many "
         "computing guests as there are cores needs the guests off the router's workers (a runtime or threads of "

@@ -26,10 +26,12 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// How often the epoch advances: how often a busy guest yields to others, so the
-/// longest a request waits behind busy guests on its worker thread (2 ms rather
-/// than 10: measured by `scripts/bench faults`, two looping guests took the
-/// neighbour app's p99 from 6 to 20 ms at 10 ms, to 14 ms at 2 ms).
-pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+/// longest a request waits behind busy guests on its worker thread. Measured by
+/// `scripts/bench faults` (two looping requests at once, the neighbour's p99 over
+/// its baseline): 63× with 10 ms ticks and a plain self-wake, 2.5× with 2 ms
+/// ticks and `yield_now`; 1 ms halves the wait again, for a yield (a few µs)
+/// per millisecond of a busy guest.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Settings of the engine.
 #[derive(Clone, Debug)]
