@@ -11,6 +11,7 @@ mod commands;
 mod crash;
 mod heroku;
 mod hostile_api;
+mod hostile_tokens;
 mod hostile_uploads;
 mod interrupted;
 mod release_phase;

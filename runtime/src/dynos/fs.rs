@@ -107,11 +107,7 @@ impl DynoFs {
 impl Drop for DynoFs {
     fn drop(&mut self) {
         let root = std::mem::take(&mut self.root);
-        let remove = move || {
-            if let Err(e) = std::fs::remove_dir_all(&root) {
-                tracing::warn!(path = %root.display(), error = %e, "could not remove a dyno's filesystem");
-            }
-        };
+        let remove = move || remove_quietly(&root);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn_blocking(remove);

@@ -72,17 +72,11 @@ async fn outbound_network_is_off() {
     listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr");
 
-    let http = kumo
-        .get("caller", &format!("/outbound-http?url=http://{addr}/"))
-        .await;
-    assert_eq!(http.status, 200);
-    assert_eq!(http.text(), "refused: ErrorCode::HttpRequestDenied\n");
+    let http = outbound_http(&kumo, &format!("http://{addr}/")).await;
+    assert_eq!(http, "refused: ErrorCode::HttpRequestDenied\n");
 
-    let tcp = kumo
-        .get("caller", &format!("/outbound-tcp?addr={addr}"))
-        .await;
-    assert_eq!(tcp.status, 200);
-    assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
+    let tcp = outbound_tcp(&kumo, &addr.to_string()).await;
+    assert!(tcp.starts_with("refused: "), "{}", tcp);
 
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
@@ -122,19 +116,10 @@ async fn allowed_hosts_open_outbound_network_to_them_only() {
     )
     .await;
 
-    let http = kumo
-        .get(
-            "caller",
-            &format!("/outbound-http?url=http://{}/hello", allowed.addr),
-        )
-        .await;
-    assert_eq!(http.status, 200);
-    assert_eq!(http.text(), "reached: 200\nhello from the allowed host\n");
-    let tcp = kumo
-        .get("caller", &format!("/outbound-tcp?addr={}", allowed.addr))
-        .await;
-    assert_eq!(tcp.status, 200);
-    assert_eq!(tcp.text(), "reached: pong\n");
+    let http = outbound_http(&kumo, &format!("http://{}/hello", allowed.addr)).await;
+    assert_eq!(http, "reached: 200\nhello from the allowed host\n");
+    let tcp = outbound_tcp(&kumo, &allowed.addr.to_string()).await;
+    assert_eq!(tcp, "reached: pong\n");
     assert_eq!(allowed.seen(), ["GET /hello HTTP/1.1", "ping"]);
 
     // The same host on a port the list does not name, and the host by a name
@@ -143,21 +128,11 @@ async fn allowed_hosts_open_outbound_network_to_them_only() {
         format!("http://{other}/"),
         format!("http://localhost:{}/", allowed.addr.port()),
     ] {
-        let http = kumo
-            .get("caller", &format!("/outbound-http?url={url}"))
-            .await;
-        assert_eq!(http.status, 200);
-        assert_eq!(
-            http.text(),
-            "refused: ErrorCode::HttpRequestDenied\n",
-            "{url}"
-        );
+        let http = outbound_http(&kumo, &url).await;
+        assert_eq!(http, "refused: ErrorCode::HttpRequestDenied\n", "{url}");
     }
-    let tcp = kumo
-        .get("caller", &format!("/outbound-tcp?addr={other}"))
-        .await;
-    assert_eq!(tcp.status, 200);
-    assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
+    let tcp = outbound_tcp(&kumo, &other.to_string()).await;
+    assert!(tcp.starts_with("refused: "), "{}", tcp);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         unlisted.accept().is_err(),
@@ -172,17 +147,10 @@ async fn allowed_hosts_open_outbound_network_to_them_only() {
         release.config.remove("KUMO_ALLOWED_HOSTS");
     })
     .await;
-    let http = kumo
-        .get(
-            "caller",
-            &format!("/outbound-http?url=http://{}/hello", allowed.addr),
-        )
-        .await;
-    assert_eq!(http.text(), "refused: ErrorCode::HttpRequestDenied\n");
-    let tcp = kumo
-        .get("caller", &format!("/outbound-tcp?addr={}", allowed.addr))
-        .await;
-    assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
+    let http = outbound_http(&kumo, &format!("http://{}/hello", allowed.addr)).await;
+    assert_eq!(http, "refused: ErrorCode::HttpRequestDenied\n");
+    let tcp = outbound_tcp(&kumo, &allowed.addr.to_string()).await;
+    assert!(tcp.starts_with("refused: "), "{}", tcp);
     assert_eq!(allowed.seen().len(), 2, "{:?}", allowed.seen());
 }
 
@@ -256,20 +224,11 @@ async fn a_listed_name_resolving_to_loopback_is_refused_when_dialled() {
         .await;
     assert!(line.contains("127.0.0.1 is loopback"), "{line}");
 
-    let http = kumo
-        .get(
-            "caller",
-            &format!("/outbound-http?url=http://localhost:{port}/"),
-        )
-        .await;
-    assert_eq!(http.status, 200);
-    assert_eq!(http.text(), "refused: ErrorCode::DestinationIpProhibited\n");
+    let http = outbound_http(&kumo, &format!("http://localhost:{port}/")).await;
+    assert_eq!(http, "refused: ErrorCode::DestinationIpProhibited\n");
     // The address the name had at the dyno's start, connected to directly.
-    let tcp = kumo
-        .get("caller", &format!("/outbound-tcp?addr=127.0.0.1:{port}"))
-        .await;
-    assert_eq!(tcp.status, 200);
-    assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
+    let tcp = outbound_tcp(&kumo, &format!("127.0.0.1:{port}")).await;
+    assert!(tcp.starts_with("refused: "), "{}", tcp);
 
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
@@ -278,27 +237,40 @@ async fn a_listed_name_resolving_to_loopback_is_refused_when_dialled() {
     );
 }
 
+/// What the `caller` app's guest answers when asked to fetch `url` with
+/// `wasi:http` (`reached: …` or `refused: …`).
+async fn outbound_http(kumo: &Kumo, url: &str) -> String {
+    let reply = kumo
+        .get("caller", &format!("/outbound-http?url={url}"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.text()
+}
+
+/// What the `caller` app's guest answers when asked to connect to `addr` with
+/// `wasi:sockets` TCP (`reached: …` or `refused: …`).
+async fn outbound_tcp(kumo: &Kumo, addr: &str) -> String {
+    let reply = kumo
+        .get("caller", &format!("/outbound-tcp?addr={addr}"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.text()
+}
+
 /// Asserts that the `caller` app's guest reaches `addr`, a loopback address,
 /// neither over `wasi:http` (as it is and in its IPv4-mapped form) nor over
 /// `wasi:sockets`.
 async fn refused_both_ways(kumo: &Kumo, addr: SocketAddr) {
     let mapped = format!("%5B::ffff:{}%5D:{}", addr.ip(), addr.port());
     for authority in [addr.to_string(), mapped] {
-        let http = kumo
-            .get("caller", &format!("/outbound-http?url=http://{authority}/"))
-            .await;
-        assert_eq!(http.status, 200);
+        let http = outbound_http(kumo, &format!("http://{authority}/")).await;
         assert_eq!(
-            http.text(),
-            "refused: ErrorCode::DestinationIpProhibited\n",
+            http, "refused: ErrorCode::DestinationIpProhibited\n",
             "{authority}"
         );
     }
-    let tcp = kumo
-        .get("caller", &format!("/outbound-tcp?addr={addr}"))
-        .await;
-    assert_eq!(tcp.status, 200);
-    assert!(tcp.text().starts_with("refused: "), "{}", tcp.text());
+    let tcp = outbound_tcp(kumo, &addr.to_string()).await;
+    assert!(tcp.starts_with("refused: "), "{}", tcp);
 }
 
 /// A loopback server for the allowed-hosts test. It answers an HTTP request
