@@ -14,6 +14,7 @@ pub mod command;
 pub mod dial;
 pub mod fs;
 pub mod host;
+pub mod off_limits;
 pub mod outbound;
 pub mod output;
 pub mod web;
