@@ -10,7 +10,11 @@
 //! through Kumo's bridge (`python/kumo_wsgi.py`), so a Flask app runs
 //! unchanged; `web: python handler.py` serves a module that defines a
 //! wasi:http `IncomingHandler` itself. Without a Procfile, `app.py` is served
-//! as `app:app`. Config vars are in `os.environ`.
+//! as `app:app`. Every other process type runs a script, as Heroku's workers
+//! do: `worker: python worker.py --once` (or `python -m app.jobs`) becomes a
+//! wasi:cli command component that runs it as `__main__` through Kumo's runner
+//! (`python/kumo_run.py`), with the Procfile's arguments and a one-off's
+//! extra ones in `sys.argv`. Config vars are in `os.environ`.
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled, install_once};
 use crate::process::run_logged;
@@ -27,6 +31,9 @@ const WORLD: &str = include_str!("../wit/world.wit");
 /// The WSGI bridge.
 const KUMO_WSGI: &str = include_str!("../python/kumo_wsgi.py");
 
+/// The runner of worker scripts.
+const KUMO_RUN: &str = include_str!("../python/kumo_run.py");
+
 pub struct PythonBuildpack;
 
 /// What a Procfile command asks the component to serve.
@@ -36,6 +43,51 @@ enum Serve {
     Wsgi(String, String),
     /// A module defining `IncomingHandler`.
     Handler(String),
+    /// A script run as `__main__` (a worker): the file, or a module run with
+    /// `-m`, and the arguments after it.
+    Script(ScriptTarget, Vec<String>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ScriptTarget {
+    File(String),
+    Module(String),
+}
+
+/// Reads a worker's Procfile command: `python worker.py ARGS`, `python3 -u -m
+/// app.jobs ARGS`, `worker.py ARGS`.
+fn script_for(argv: &[String]) -> Option<Serve> {
+    let mut words = argv.iter().map(String::as_str);
+    let mut word = words.next()?;
+    let interpreter = |w: &str| {
+        let name = w.rsplit('/').next().unwrap_or(w);
+        name == "python"
+            || name
+                .strip_prefix("python")
+                .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    };
+    if interpreter(word) {
+        word = words.next()?;
+        // Flags that change nothing here (unbuffered output, no .pyc files, …).
+        while word.starts_with('-') && word != "-m" && word.len() == 2 && word != "-c" {
+            word = words.next()?;
+        }
+        if word == "-m" {
+            let module = words.next()?;
+            return Some(Serve::Script(
+                ScriptTarget::Module(module.to_string()),
+                words.map(str::to_string).collect(),
+            ));
+        }
+    }
+    let file = word.trim_start_matches("./");
+    if !file.ends_with(".py") || file.starts_with('/') || file.split('/').any(|part| part == "..") {
+        return None;
+    }
+    Some(Serve::Script(
+        ScriptTarget::File(file.to_string()),
+        words.map(str::to_string).collect(),
+    ))
 }
 
 /// Reads a Procfile command: `gunicorn app:app`, `waitress-serve --port=$PORT app:app`,
@@ -171,16 +223,28 @@ impl Buildpack for PythonBuildpack {
             if entry.argv.first().is_some_and(|p| p.ends_with(".wasm")) {
                 continue;
             }
-            let serve = serve_for(&entry.argv).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "Procfile line {}: `{name}: {}` names no WSGI callable (`gunicorn app:app`) and no Python module (`python handler.py`)",
-                    entry.line,
-                    entry.command
-                )
-            })?;
-            if name != "web" {
+            let serve = if name == "web" {
+                serve_for(&entry.argv).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "Procfile line {}: `{name}: {}` names no WSGI callable (`gunicorn app:app`) and no Python module (`python handler.py`)",
+                        entry.line,
+                        entry.command
+                    )
+                })?
+            } else {
+                script_for(&entry.argv).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "Procfile line {}: `{name}: {}` names no Python script to run: write `{name}: python {name}.py` (a file of the app) or `{name}: python -m package.module`; only the web process serves HTTP",
+                        entry.line,
+                        entry.command
+                    )
+                })?
+            };
+            if let Serve::Script(ScriptTarget::File(file), _) = &serve
+                && !ctx.app_dir.join(file).is_file()
+            {
                 anyhow::bail!(
-                    "Procfile line {}: `{name}` would run Python as a worker, which the Python buildpack cannot build yet: Python apps serve the web process",
+                    "Procfile line {}: the app has no {file}, which `{name}` runs",
                     entry.line
                 );
             }
@@ -201,11 +265,14 @@ impl Buildpack for PythonBuildpack {
         let _ = std::fs::remove_dir_all(&support);
         crate::wit::write(&support.join("wit"), WORLD, str::to_string)?;
         std::fs::write(support.join("kumo_wsgi.py"), KUMO_WSGI)?;
+        std::fs::write(support.join("kumo_run.py"), KUMO_RUN)?;
 
         let mut compiled = Compiled::default();
         for (name, serve) in wanted {
             let entries = support.join("entries").join(&name);
             std::fs::create_dir_all(&entries)?;
+            let mut world = "app";
+            let mut args: Vec<String> = Vec::new();
             let module = match &serve {
                 Serve::Wsgi(module, attr) => {
                     (ctx.log)(&format!(
@@ -225,6 +292,27 @@ impl Buildpack for PythonBuildpack {
                     ));
                     module.clone()
                 }
+                Serve::Script(target, rest) => {
+                    // A JSON string is a Python string literal too.
+                    let (shown, call) = match target {
+                        ScriptTarget::File(file) => (
+                            file.clone(),
+                            format!("script={}", serde_json::to_string(file)?),
+                        ),
+                        ScriptTarget::Module(module) => (
+                            format!("-m {module}"),
+                            format!("module={}", serde_json::to_string(module)?),
+                        ),
+                    };
+                    (ctx.log)(&format!("Building `{name}` to run {shown}"));
+                    std::fs::write(
+                        entries.join("kumo_entry.py"),
+                        format!("from kumo_run import runner\nRun = runner({call})\n"),
+                    )?;
+                    world = "worker";
+                    args.clone_from(rest);
+                    "kumo_entry".to_string()
+                }
             };
             let output = format!("{name}.wasm");
             let mut command = Command::new(bin.join("componentize-py"));
@@ -232,7 +320,7 @@ impl Buildpack for PythonBuildpack {
                 .current_dir(ctx.app_dir)
                 .arg("-d")
                 .arg(support.join("wit"))
-                .args(["-w", "app", "componentize", &module, "-p", "."])
+                .args(["-w", world, "componentize", &module, "-p", "."])
                 .arg("-p")
                 .arg(&entries)
                 .arg("-p")
@@ -243,7 +331,9 @@ impl Buildpack for PythonBuildpack {
             command.args(["-o", &output]);
             run_logged(&mut command, ctx.log, ctx.deadline)
                 .map_err(|e| anyhow::anyhow!("{e:#}: the app could not be made a component"))?;
-            compiled.commands.insert(name, output);
+            compiled
+                .commands
+                .insert(name, shell_words::join(std::iter::once(output).chain(args)));
         }
         Ok(compiled)
     }
@@ -280,5 +370,39 @@ mod tests {
             Some(Serve::Wsgi("app".into(), "app".into()))
         );
         assert_eq!(serve_for(&argv("python")), None);
+    }
+
+    #[test]
+    fn worker_commands() {
+        let file = |f: &str, args: &[&str]| {
+            Some(Serve::Script(
+                ScriptTarget::File(f.into()),
+                args.iter().map(|a| a.to_string()).collect(),
+            ))
+        };
+        assert_eq!(
+            script_for(&argv("python worker.py")),
+            file("worker.py", &[])
+        );
+        assert_eq!(
+            script_for(&argv("python3 -u ./jobs/clock.py --every 5")),
+            file("jobs/clock.py", &["--every", "5"])
+        );
+        assert_eq!(
+            script_for(&argv("worker.py --once")),
+            file("worker.py", &["--once"])
+        );
+        assert_eq!(
+            script_for(&argv("python3.14 -m app.jobs nightly")),
+            Some(Serve::Script(
+                ScriptTarget::Module("app.jobs".into()),
+                vec!["nightly".into()]
+            ))
+        );
+        assert_eq!(script_for(&argv("python -c 'print(1)'")), None);
+        assert_eq!(script_for(&argv("celery -A app worker")), None);
+        assert_eq!(script_for(&argv("python ../outside.py")), None);
+        assert_eq!(script_for(&argv("python /etc/x.py")), None);
+        assert_eq!(script_for(&argv("python")), None);
     }
 }

@@ -194,7 +194,34 @@ fn deploy_builds_a_flask_app_from_pypi() {
     let raw = data.path().join("raw-python");
     std::fs::create_dir_all(&raw).unwrap();
     std::fs::write(raw.join("requirements.txt"), "# nothing\n").unwrap();
-    std::fs::write(raw.join("Procfile"), "web: python handler.py\n").unwrap();
+    std::fs::write(
+        raw.join("Procfile"),
+        "web: python handler.py\nworker: python -u worker.py --once\n",
+    )
+    .unwrap();
+    // A worker script, as on Heroku: its own module, the app's, arguments and os.environ.
+    std::fs::write(
+        raw.join("shout.py"),
+        "def shout(text):\n    return text.upper()\n",
+    )
+    .unwrap();
+    std::fs::write(
+        raw.join("worker.py"),
+        r#"import json, os, sys
+from shout import shout
+
+def main():
+    print(f"worker says {shout(os.environ.get('GREETING', ''))} with {json.dumps(sys.argv)}")
+    if "--fail" in sys.argv:
+        raise RuntimeError("asked to fail")
+    if "--exit" in sys.argv:
+        sys.exit(4)
+
+if __name__ == "__main__":
+    main()
+"#,
+    )
+    .unwrap();
     std::fs::write(
         raw.join("handler.py"),
         r#"import os
@@ -218,7 +245,42 @@ class IncomingHandler(exports.IncomingHandler):
     let (ok, out, err) = deploy(&server, &["-a", "flask-src", &raw.display().to_string()]);
     assert!(ok, "stdout: {out}\nstderr: {err}");
     has(&out, "Building `web` from the wasi:http handler in handler");
+    has(&out, "Building `worker` to run worker.py");
+    has(&out, "Procfile declares types -> web, worker");
     wait_for(&server, "flask-src", "/", "raw handler says Ciao");
+
+    // The worker as a one-off dyno, with one more argument.
+    let run = kumo(&server, &["run", "-a", "flask-src", "worker", "--verbose"]);
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "worker says CIAO with [\"worker.py\", \"--once\", \"--verbose\"]\n"
+    );
+    // An exception or a non-zero sys.exit fails the one-off, with the traceback shown.
+    let failed = kumo(&server, &["run", "-a", "flask-src", "worker", "--fail"]);
+    assert!(!failed.status.success(), "{failed:?}");
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&failed.stdout),
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    has(&shown, "RuntimeError: asked to fail");
+    has(&shown, "/app/worker.py");
+    let exited = kumo(&server, &["run", "-a", "flask-src", "worker", "--exit"]);
+    assert!(!exited.status.success(), "{exited:?}");
+
+    // A worker command that names no script is refused, and names the fix.
+    std::fs::write(
+        raw.join("Procfile"),
+        "web: python handler.py\nclock: celery -A app beat\n",
+    )
+    .unwrap();
+    let (ok, out, err) = deploy(&server, &["-a", "flask-src", &raw.display().to_string()]);
+    assert!(!ok, "stdout: {out}\nstderr: {err}");
+    has(
+        &format!("{out}{err}"),
+        "Procfile line 2: `clock: celery -A app beat` names no Python script to run",
+    );
 }
 
 #[test]
