@@ -9,6 +9,11 @@
 //! command runs (`web: node server.js`, or `npm start` through the `start`
 //! script), else `package.json`'s `main`, else `index.js`. Config vars are in
 //! `process.env`.
+//!
+//! Every other process type runs a script, as Node does: `worker: node
+//! worker.js ARGS` becomes a wasi:cli command component whose runner
+//! (`js/kumo_worker.js`) runs the bundled script when the dyno starts and lives
+//! while it has timers or fetches pending.
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use crate::process::run_logged;
@@ -19,11 +24,34 @@ use std::process::Command;
 const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.23.0";
 const ESBUILD: &str = "esbuild@0.28.2";
 const ENTRY: &str = include_str!("../js/kumo_entry.js");
+const WORKER: &str = include_str!("../js/kumo_worker.js");
 
-/// The world of JavaScript web components. componentize-js 0.23 needs the WASI
-/// WIT at version 0.2.10 (the one its StarlingMonkey exports): the 0.2.12 files
-/// are rewritten as the build writes them ([`wit_0_2_10`]).
-const WORLD: &str = "package kumo:js;\n\nworld app {\n  include wasi:http/proxy@0.2.10;\n  import wasi:cli/environment@0.2.10;\n}\n";
+/// The worlds of JavaScript components: `app` for the web process, `worker`
+/// (a wasi:cli command with outgoing HTTP; no wasi:sockets, whose 0.2.10 WIT
+/// StarlingMonkey's imports do not match) for the others. componentize-js 0.23
+/// needs the WASI WIT at version 0.2.10 (the one its StarlingMonkey exports):
+/// the 0.2.12 files are rewritten as the build writes them ([`wit_0_2_10`]).
+const WORLD: &str = "package kumo:js;
+
+world app {
+  include wasi:http/proxy@0.2.10;
+  import wasi:cli/environment@0.2.10;
+}
+
+world worker {
+  import wasi:cli/environment@0.2.10;
+  import wasi:cli/exit@0.2.10;
+  import wasi:cli/stdin@0.2.10;
+  import wasi:cli/stdout@0.2.10;
+  import wasi:cli/stderr@0.2.10;
+  import wasi:clocks/monotonic-clock@0.2.10;
+  import wasi:clocks/wall-clock@0.2.10;
+  import wasi:random/random@0.2.10;
+  import wasi:filesystem/preopens@0.2.10;
+  import wasi:http/outgoing-handler@0.2.10;
+  export wasi:cli/run@0.2.10;
+}
+";
 
 pub struct JsBuildpack;
 
@@ -45,6 +73,27 @@ fn script_of(argv: &[String]) -> Option<String> {
     argv.iter()
         .find(|w| w.ends_with(".js") || w.ends_with(".mjs") || w.ends_with(".cjs"))
         .map(|w| w.trim_start_matches("./").to_string())
+}
+
+/// A worker's command: `node [FLAGS] worker.js ARGS` or `worker.js ARGS`; the
+/// script and the arguments after it.
+fn worker_script(argv: &[String]) -> Option<(String, Vec<String>)> {
+    let mut words = argv.iter().map(String::as_str);
+    let mut word = words.next()?;
+    if word == "node" || word.ends_with("/node") {
+        word = words.next()?;
+        while word.starts_with('-') {
+            word = words.next()?;
+        }
+    }
+    let script = word.trim_start_matches("./");
+    let is_js = [".js", ".mjs", ".cjs"]
+        .iter()
+        .any(|ext| script.ends_with(ext));
+    if !is_js || script.starts_with('/') || script.split('/').any(|part| part == "..") {
+        return None;
+    }
+    Some((script.to_string(), words.map(str::to_string).collect()))
 }
 
 /// The module the app's web process runs.
@@ -103,21 +152,39 @@ impl Buildpack for JsBuildpack {
         let text = std::fs::read_to_string(ctx.app_dir.join("package.json"))?;
         let package: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("package.json is not valid JSON: {e}"))?;
+        let mut workers = Vec::new();
         for (name, entry) in ctx.procfile {
-            if name != "web" && !entry.argv.first().is_some_and(|p| p.ends_with(".wasm")) {
+            if name == "web" || entry.argv.first().is_some_and(|p| p.ends_with(".wasm")) {
+                continue;
+            }
+            let (script, args) = worker_script(&entry.argv).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "Procfile line {}: `{name}: {}` names no JavaScript file to run: write `{name}: node {name}.js` (a file of the app); only the web process serves HTTP",
+                    entry.line,
+                    entry.command
+                )
+            })?;
+            if !ctx.app_dir.join(&script).is_file() {
                 anyhow::bail!(
-                    "Procfile line {}: `{name}` would run JavaScript as a worker, which the JavaScript buildpack cannot build yet: JavaScript apps serve the web process",
+                    "Procfile line {}: the app has no {script}, which `{name}` runs",
                     entry.line
                 );
             }
+            workers.push((name.clone(), script, args));
         }
         let web = ctx.procfile.get("web").map(|e| e.argv.as_slice());
-        let module = app_module(ctx.app_dir, &package, web).ok_or_else(|| {
-            anyhow::anyhow!("no app module found: name it in the Procfile (`web: node server.js`), in package.json's `main`, or call it index.js")
-        })?;
-        if !ctx.app_dir.join(&module).is_file() {
-            anyhow::bail!("the app module `{module}` is not in the source");
-        }
+        // An app of workers only has no web process to build.
+        let module = if web.is_some() || workers.is_empty() {
+            let module = app_module(ctx.app_dir, &package, web).ok_or_else(|| {
+                anyhow::anyhow!("no app module found: name it in the Procfile (`web: node server.js`), in package.json's `main`, or call it index.js")
+            })?;
+            if !ctx.app_dir.join(&module).is_file() {
+                anyhow::bail!("the app module `{module}` is not in the source");
+            }
+            Some(module)
+        } else {
+            None
+        };
         let bin = Self::toolchain(ctx)?;
         let has_dependencies = package["dependencies"]
             .as_object()
@@ -156,52 +223,112 @@ impl Buildpack for JsBuildpack {
         let support = ctx.cache_dir.join("kumo-js");
         let _ = std::fs::remove_dir_all(&support);
         crate::wit::write(&support.join("wit"), WORLD, wit_0_2_10)?;
-        let app_path = ctx.app_dir.join(&module);
-        let entry = ctx.app_dir.join(".kumo-entry.mjs");
-        std::fs::write(
-            &entry,
-            ENTRY.replace("__KUMO_APP__", &format!("./{module}")),
-        )?;
-        (ctx.log)(&format!("Bundling {module} with esbuild"));
-        let bundle = support.join("bundle.js");
-        let result = run_logged(
-            Command::new(bin.join("esbuild"))
-                .arg(&entry)
-                .args([
-                    "--bundle",
-                    "--format=esm",
-                    "--platform=browser",
-                    "--conditions=worker,browser",
-                    "--external:wasi:*",
-                    "--log-level=warning",
-                ])
-                .arg(format!("--outfile={}", bundle.display()))
-                .current_dir(ctx.app_dir),
-            ctx.log,
-            ctx.deadline,
-        );
-        let _ = std::fs::remove_file(&entry);
-        result.with_context(|| format!("bundling {} failed", app_path.display()))?;
-        (ctx.log)("Building web.wasm with componentize-js");
-        run_logged(
-            Command::new(bin.join("componentize-js"))
-                .arg("--wit")
-                .arg(support.join("wit"))
-                .args(["--world-name", "kumo:js/app", "-o", "web.wasm"])
-                .arg(&bundle)
-                .current_dir(ctx.app_dir),
-            ctx.log,
-            ctx.deadline,
-        )
-        .map_err(|e| anyhow::anyhow!("{e:#}: the app could not be made a component"))?;
         let mut compiled = Compiled::default();
-        compiled
-            .commands
-            .insert("web".to_string(), "web.wasm".to_string());
-        // StarlingMonkey keeps per-request state: one request per instance.
-        compiled.fresh_instances.push("web".to_string());
+        if let Some(module) = module {
+            let bundle = support.join("bundle.js");
+            let entry = ENTRY.replace("__KUMO_APP__", &format!("./{module}"));
+            bundle_with_esbuild(ctx, &bin, &module, &entry, &bundle)?;
+            componentize(ctx, &bin, &support, "app", &bundle, "web.wasm")?;
+            compiled
+                .commands
+                .insert("web".to_string(), "web.wasm".to_string());
+            // StarlingMonkey keeps per-request state: one request per instance.
+            compiled.fresh_instances.push("web".to_string());
+        }
+        for (name, script, args) in workers {
+            let body = support.join(format!("{name}.body.js"));
+            bundle_with_esbuild(
+                ctx,
+                &bin,
+                &script,
+                &format!("import \"./{script}\";\n"),
+                &body,
+            )?;
+            let bundle = support.join(format!("{name}.js"));
+            std::fs::write(
+                &bundle,
+                worker_module(&std::fs::read_to_string(&body)?, &script)?,
+            )?;
+            let output = format!("{name}.wasm");
+            componentize(ctx, &bin, &support, "worker", &bundle, &output)?;
+            compiled
+                .commands
+                .insert(name, shell_words::join(std::iter::once(output).chain(args)));
+        }
         Ok(compiled)
     }
+}
+
+/// Bundles `entry` (written into the app's folder, so its imports resolve
+/// there) into `out`, with the app's dependencies.
+fn bundle_with_esbuild(
+    ctx: &mut BuildContext<'_>,
+    bin: &Path,
+    module: &str,
+    entry: &str,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let entry_path = ctx.app_dir.join(".kumo-entry.mjs");
+    std::fs::write(&entry_path, entry)?;
+    (ctx.log)(&format!("Bundling {module} with esbuild"));
+    let result = run_logged(
+        Command::new(bin.join("esbuild"))
+            .arg(&entry_path)
+            .args([
+                "--bundle",
+                "--format=esm",
+                "--platform=browser",
+                "--conditions=worker,browser",
+                "--external:wasi:*",
+                "--log-level=warning",
+            ])
+            .arg(format!("--outfile={}", out.display()))
+            .current_dir(ctx.app_dir),
+        ctx.log,
+        ctx.deadline,
+    );
+    let _ = std::fs::remove_file(&entry_path);
+    result.with_context(|| format!("bundling {} failed", ctx.app_dir.join(module).display()))
+}
+
+/// Makes `bundle` a component of `world` named `output` in the app's folder.
+fn componentize(
+    ctx: &mut BuildContext<'_>,
+    bin: &Path,
+    support: &Path,
+    world: &str,
+    bundle: &Path,
+    output: &str,
+) -> anyhow::Result<()> {
+    (ctx.log)(&format!("Building {output} with componentize-js"));
+    run_logged(
+        Command::new(bin.join("componentize-js"))
+            .arg("--wit")
+            .arg(support.join("wit"))
+            .args(["--world-name", &format!("kumo:js/{world}"), "-o", output])
+            .arg(bundle)
+            .current_dir(ctx.app_dir),
+        ctx.log,
+        ctx.deadline,
+    )
+    .map_err(|e| anyhow::anyhow!("{e:#}: the app could not be made a component"))
+}
+
+/// The worker runner with the script's bundle as the body of its `main`. The
+/// bundle's own `import`s (of `wasi:` interfaces, the only ones esbuild leaves)
+/// move to the module's top, where JavaScript allows them.
+fn worker_module(bundle: &str, script: &str) -> anyhow::Result<String> {
+    let (imports, body): (Vec<&str>, Vec<&str>) = bundle.lines().partition(|line| {
+        line.starts_with("import ")
+            && (line.contains("from \"wasi:") || line.contains("from 'wasi:"))
+    });
+    Ok(WORKER
+        .replace("__KUMO_IMPORTS__", &imports.join("\n"))
+        .replace(
+            "__KUMO_SCRIPT__",
+            &serde_json::to_string(&format!("/app/{script}"))?,
+        )
+        .replace("__KUMO_BODY__", &body.join("\n")))
 }
 
 #[cfg(test)]
@@ -231,5 +358,44 @@ mod tests {
             Some("index.js")
         );
         assert!(wit_0_2_10("package wasi:cli@0.2.12;\n@since(version = 0.2.12)\n@unstable(feature = network-error-code)\nx").contains("@since(version = 0.2.10)"));
+    }
+
+    #[test]
+    fn worker_commands() {
+        let argv = |s: &str| shell_words::split(s).unwrap();
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            worker_script(&argv("node worker.js --once")),
+            Some(("worker.js".into(), args(&["--once"])))
+        );
+        assert_eq!(
+            worker_script(&argv("node --enable-source-maps ./jobs/clock.mjs 5")),
+            Some(("jobs/clock.mjs".into(), args(&["5"])))
+        );
+        assert_eq!(
+            worker_script(&argv("worker.cjs")),
+            Some(("worker.cjs".into(), args(&[])))
+        );
+        assert_eq!(worker_script(&argv("npm run worker")), None);
+        assert_eq!(worker_script(&argv("node ../x.js")), None);
+        assert_eq!(worker_script(&argv("node")), None);
+    }
+
+    #[test]
+    fn worker_module_wraps_the_bundle() {
+        let module = worker_module(
+            "import { getStdout } from \"wasi:cli/stdout@0.2.10\";\nconsole.log(1);\nawait work();\n",
+            "jobs/a.js",
+        )
+        .unwrap();
+        let body = module
+            .find("async function main() {\nconsole.log(1);\nawait work();")
+            .unwrap();
+        let import = module
+            .find("import { getStdout } from \"wasi:cli/stdout@0.2.10\";")
+            .unwrap();
+        assert!(import < body);
+        assert!(module.contains("[\"node\", \"/app/jobs/a.js\", ...getArguments().slice(1)]"));
+        assert!(!module.contains("__KUMO_"));
     }
 }

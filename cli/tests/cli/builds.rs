@@ -250,24 +250,19 @@ class IncomingHandler(exports.IncomingHandler):
     wait_for(&server, "flask-src", "/", "raw handler says Ciao");
 
     // The worker as a one-off dyno, with one more argument.
-    let run = kumo(&server, &["run", "-a", "flask-src", "worker", "--verbose"]);
-    assert!(run.status.success(), "{run:?}");
+    let (ok, run, shown) = worker_run(&server, "flask-src", "--verbose");
+    assert!(ok, "{shown}");
     assert_eq!(
-        String::from_utf8_lossy(&run.stdout),
+        run,
         "worker says CIAO with [\"worker.py\", \"--once\", \"--verbose\"]\n"
     );
     // An exception or a non-zero sys.exit fails the one-off, with the traceback shown.
-    let failed = kumo(&server, &["run", "-a", "flask-src", "worker", "--fail"]);
-    assert!(!failed.status.success(), "{failed:?}");
-    let shown = format!(
-        "{}{}",
-        String::from_utf8_lossy(&failed.stdout),
-        String::from_utf8_lossy(&failed.stderr)
-    );
+    let (ok, _, shown) = worker_run(&server, "flask-src", "--fail");
+    assert!(!ok, "{shown}");
     has(&shown, "RuntimeError: asked to fail");
     has(&shown, "/app/worker.py");
-    let exited = kumo(&server, &["run", "-a", "flask-src", "worker", "--exit"]);
-    assert!(!exited.status.success(), "{exited:?}");
+    let (ok, _, exited) = worker_run(&server, "flask-src", "--exit");
+    assert!(!ok, "{exited}");
 
     // A worker command that names no script is refused, and names the fix.
     std::fs::write(
@@ -329,13 +324,79 @@ fn deploy_builds_a_hono_app_from_npm() {
         "addEventListener(\"fetch\", (event) =>\n  event.respondWith(new Response(`listener says ${process.env.GREETING}\\n`)),\n);\n",
     )
     .unwrap();
+    // A worker script, as Node runs it: an import, arguments, process.env, and
+    // timers that keep it alive until they are done.
+    std::fs::write(
+        listener.join("Procfile"),
+        "web: node index.js\nworker: node worker.js --once\n",
+    )
+    .unwrap();
+    std::fs::write(
+        listener.join("shout.js"),
+        "export const shout = (text) => text.toUpperCase();\n",
+    )
+    .unwrap();
+    std::fs::write(
+        listener.join("worker.js"),
+        r#"import { shout } from "./shout.js";
+console.log(`worker says ${shout(process.env.GREETING)} with ${JSON.stringify(process.argv.slice(2))}`);
+let ticks = 0;
+const timer = setInterval(() => {
+  ticks += 1;
+  console.log(`tick ${ticks}`);
+  if (ticks === 2) {
+    clearInterval(timer);
+    setTimeout(() => {
+      if (process.argv.includes("--fail")) throw new Error("asked to fail");
+      if (process.argv.includes("--exit")) process.exit(4);
+      console.log("done");
+    }, 20);
+  }
+}, 20);
+"#,
+    )
+    .unwrap();
     let (ok, out, err) = deploy(
         &server,
         &["-a", "hono-src", &listener.display().to_string()],
     );
     assert!(ok, "stdout: {out}\nstderr: {err}");
     has(&out, "Bundling index.js with esbuild");
+    has(&out, "Bundling worker.js with esbuild");
+    has(&out, "Building worker.wasm with componentize-js");
+    has(&out, "Procfile declares types -> web, worker");
     wait_for(&server, "hono-src", "/", "listener says Ahoj");
+
+    // The worker as a one-off dyno, with one more argument.
+    let (ok, run, shown) = worker_run(&server, "hono-src", "--verbose");
+    assert!(ok, "{shown}");
+    assert_eq!(
+        run,
+        "worker says AHOJ with [\"--once\",\"--verbose\"]\ntick 1\ntick 2\ndone\n"
+    );
+    // A thrown error or a non-zero process.exit fails the one-off, the error shown.
+    let (ok, _, shown) = worker_run(&server, "hono-src", "--fail");
+    assert!(!ok, "{shown}");
+    has(&shown, "Error: asked to fail");
+    assert!(!shown.contains("done"), "{shown}");
+    let (ok, _, exited) = worker_run(&server, "hono-src", "--exit");
+    assert!(!ok, "{exited}");
+
+    // A worker command that names no script is refused, and names the fix.
+    std::fs::write(
+        listener.join("Procfile"),
+        "web: node index.js\nclock: npm run clock\n",
+    )
+    .unwrap();
+    let (ok, out, err) = deploy(
+        &server,
+        &["-a", "hono-src", &listener.display().to_string()],
+    );
+    assert!(!ok, "stdout: {out}\nstderr: {err}");
+    has(
+        &format!("{out}{err}"),
+        "Procfile line 2: `clock: npm run clock` names no JavaScript file to run",
+    );
 }
 
 #[test]
@@ -768,4 +829,12 @@ fn git_push_builds_main_and_refuses_the_rest() {
         .api("GET", "/apps/pushed/releases", None, None)
         .json();
     assert_eq!(releases.as_array().unwrap().len(), 1, "{releases}");
+}
+
+/// `kumo run -a APP worker ARG`: whether it succeeded, its stdout, and its stdout then stderr.
+fn worker_run(server: &Server, app: &str, arg: &str) -> (bool, String, String) {
+    let run = kumo(server, &["run", "-a", app, "worker", arg]);
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    let shown = format!("{out}{}", String::from_utf8_lossy(&run.stderr));
+    (run.status.success(), out, shown)
 }
