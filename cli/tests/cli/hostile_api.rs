@@ -455,6 +455,18 @@ fn hostile_api_calls_are_refused_and_change_nothing() {
     }
     unchanged("allowed-hosts entries of no accepted form");
 
+    // A one-off may not open the network for itself: the allowed hosts change
+    // only with a release, which the ledger records.
+    let body = r#"{"command":"web","env":{"KUMO_ALLOWED_HOSTS":"*"}}"#;
+    let reply = server.api("POST", "/apps/target/dynos", Some(body), None);
+    refused(
+        &reply,
+        422,
+        "invalid_params",
+        "KUMO_ALLOWED_HOSTS cannot be set for one dyno",
+    );
+    unchanged("a one-off's own allowed hosts");
+
     // Scaling past the limits: 422, and the formation stays as it was.
     let scale = |path: &str, body: &str| server.api("PATCH", path, Some(body), None);
     for (path, body, needle) in [

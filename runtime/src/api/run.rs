@@ -77,6 +77,15 @@ fn parse(body: CreateDyno) -> Result<(Parsed, bool), ApiError> {
     if let Err(e) = crate::state::check_config(&env) {
         return Err(ApiError::invalid(e.to_string()));
     }
+    // What the app's dynos may reach changes only with a release, so the ledger
+    // records every opening of the network.
+    if env.contains_key(crate::dynos::outbound::ALLOWED_HOSTS) {
+        return Err(ApiError::invalid(format!(
+            "{} cannot be set for one dyno: it decides what the app's dynos may reach, so it changes only with a release (`kumo config:set {}=…`)",
+            crate::dynos::outbound::ALLOWED_HOSTS,
+            crate::dynos::outbound::ALLOWED_HOSTS
+        )));
+    }
     let ttl = body.time_to_live.unwrap_or(MAX_TIME_TO_LIVE.as_secs());
     if ttl == 0 || ttl > MAX_TIME_TO_LIVE.as_secs() {
         return Err(ApiError::invalid(format!(
