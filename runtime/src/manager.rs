@@ -153,7 +153,9 @@ pub struct AppRuntime {
     view: RwLock<WebView>,
     slots: Mutex<Vec<Slot>>,
     changed: Notify,
-    last_request_ms: AtomicU64,
+    /// When the last request came, in µs since the manager started: fine enough
+    /// that two requests in a row never tie when the least recently used is chosen.
+    last_request_us: AtomicU64,
     restarts: Mutex<BTreeMap<String, u64>>,
     /// The web dynos as they were when the app went to sleep, shown as `idle`.
     asleep: Mutex<Vec<DynoStatus>>,
@@ -330,8 +332,8 @@ impl DynoManager {
             .cloned()
             .ok_or(RouteError::NoSuchApp)?;
         runtime
-            .last_request_ms
-            .store(self.now_ms(), Ordering::Relaxed);
+            .last_request_us
+            .store(self.now_us(), Ordering::Relaxed);
         let deadline = tokio::time::Instant::now() + self.config.boot_timeout;
         loop {
             let changed = runtime.changed.notified();
@@ -394,7 +396,7 @@ impl DynoManager {
                     view: RwLock::default(),
                     slots: Mutex::default(),
                     changed: Notify::new(),
-                    last_request_ms: AtomicU64::new(self.now_ms()),
+                    last_request_us: AtomicU64::new(self.now_us()),
                     restarts: Mutex::default(),
                     asleep: Mutex::default(),
                     one_offs: Mutex::default(),
@@ -404,8 +406,8 @@ impl DynoManager {
             .clone()
     }
 
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+    fn now_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
     }
 
     fn log(&self, app: &str, dyno: &str, text: &str) {
@@ -580,10 +582,10 @@ impl DynoManager {
     }
 
     async fn put_idle_apps_to_sleep(self: &Arc<Self>) {
-        let now = self.now_ms();
-        let idle_ms = self.config.sleep_after.as_millis() as u64;
+        let now = self.now_us();
+        let idle_us = self.config.sleep_after.as_micros() as u64;
         for runtime in self.awake_sleepers() {
-            if now.saturating_sub(runtime.last_request_ms.load(Ordering::Relaxed)) >= idle_ms {
+            if now.saturating_sub(runtime.last_request_us.load(Ordering::Relaxed)) >= idle_us {
                 self.put_to_sleep(&runtime, "Idling").await;
             }
         }
@@ -618,7 +620,7 @@ impl DynoManager {
             .awake_sleepers()
             .into_iter()
             .filter(|runtime| runtime.name != app && runtime.reclaimable())
-            .map(|runtime| (runtime.last_request_ms.load(Ordering::Relaxed), runtime))
+            .map(|runtime| (runtime.last_request_us.load(Ordering::Relaxed), runtime))
             .collect();
         candidates.sort_by_key(|(last, _)| *last);
         for (_, runtime) in candidates {
