@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
-use kumo_runtime::router::{admit, connection_builder, hosts::HostTable};
+use kumo_runtime::router::{Peer, admit, connection_builder, hosts::HostTable};
 use libfuzzer_sys::fuzz_target;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -37,16 +37,17 @@ fn hosts() -> Arc<HostTable> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
+    let peer = Peer::new(SocketAddr::from(([127, 0, 0, 1], 40000)));
     runtime().block_on(async {
         let (mut client, server) = tokio::io::duplex(64 << 10);
         let hosts = hosts();
         let service = hyper::service::service_fn(move |request| {
             let hosts = hosts.clone();
+            let peer = peer.clone();
             async move {
-                let response = match admit(&request, peer) {
+                let response = match admit(&request, &peer) {
                     Ok(admitted) => {
-                        let _ = hosts.app_for(&admitted.host);
+                        let _ = hosts.app_for(admitted.host);
                         http::Response::new(Full::new(Bytes::from_static(b"ok")))
                     }
                     Err((status, _)) => {

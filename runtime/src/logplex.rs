@@ -110,6 +110,9 @@ impl Logplex {
     /// The stream of `app`, created on first use.
     pub fn app(&self, app: &str) -> Arc<AppLog> {
         let mut apps = self.apps.lock().expect("logplex lock poisoned");
+        if let Some(log) = apps.get(app) {
+            return log.clone();
+        }
         apps.entry(app.to_string()).or_default().clone()
     }
 
@@ -121,6 +124,12 @@ impl Logplex {
     /// Appends a line to `app`'s stream, splitting it if it is too long.
     pub fn log(&self, app: &str, source: Source, dyno: &str, text: &str) {
         self.app(app).log(source, dyno, text);
+    }
+
+    /// As [`Logplex::log`], taking the text by value: a line that needs no
+    /// splitting is kept as it is, without a copy (the router's line per request).
+    pub fn log_owned(&self, app: &str, source: Source, dyno: &str, text: String) {
+        self.app(app).log_owned(source, dyno, text);
     }
 }
 
@@ -159,6 +168,24 @@ impl AppLog {
             };
             inner.push(line);
         }
+    }
+
+    /// As [`AppLog::log`], keeping `text` itself when it needs no splitting.
+    pub fn log_owned(&self, source: Source, dyno: &str, text: String) {
+        if text.len() > MAX_LINE_BYTES {
+            return self.log(source, dyno, &text);
+        }
+        let at = OffsetDateTime::now_utc();
+        let mut inner = self.inner.lock().expect("log lock poisoned");
+        inner.next_seq += 1;
+        let line = LogLine {
+            seq: inner.next_seq,
+            at,
+            source,
+            dyno: dyno.to_string(),
+            text,
+        };
+        inner.push(line);
     }
 
     /// The last `n` lines that pass `filter`, oldest first.

@@ -251,7 +251,7 @@ impl DynoManager {
     }
 
     /// Which app serves `host`, by `<app>.<domain>` or a custom domain.
-    pub fn app_for_host(&self, host: &str) -> Option<String> {
+    pub fn app_for_host(&self, host: &str) -> Option<Arc<str>> {
         self.hosts
             .read()
             .expect("hosts lock poisoned")
@@ -369,16 +369,16 @@ impl DynoManager {
         self: &Arc<Self>,
         app: &str,
         mut request: http::Request<RequestBody>,
-    ) -> Result<(String, http::Response<ResponseBody>), DispatchFailure> {
+    ) -> Result<(Arc<str>, http::Response<ResponseBody>), DispatchFailure> {
         loop {
             let dyno = self.pick(app).await.map_err(DispatchFailure::Route)?;
             match dyno.handle(request).await {
-                Ok(response) => return Ok((dyno.name().to_string(), response)),
+                Ok(response) => return Ok((dyno.name().clone(), response)),
                 Err(DispatchError::Closed(back)) => {
                     request = *back;
                     tokio::task::yield_now().await;
                 }
-                Err(e) => return Err(DispatchFailure::Dyno(dyno.name().to_string(), e)),
+                Err(e) => return Err(DispatchFailure::Dyno(dyno.name().clone(), e)),
             }
         }
     }
@@ -687,7 +687,7 @@ impl DynoManager {
 pub enum DispatchFailure {
     Route(RouteError),
     /// The named dyno took the request and failed it.
-    Dyno(String, DispatchError),
+    Dyno(Arc<str>, DispatchError),
 }
 
 impl AppRuntime {

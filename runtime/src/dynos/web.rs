@@ -81,7 +81,7 @@ impl Shared {
 
 /// A running web dyno.
 pub struct WebDyno {
-    name: String,
+    name: Arc<str>,
     in_flight: AtomicUsize,
     serving: Serving,
     shared: Arc<Shared>,
@@ -184,14 +184,14 @@ impl WebDyno {
             }
         };
         Ok(Arc::new(WebDyno {
-            name: shared.spec.name.clone(),
+            name: shared.spec.name.as_str().into(),
             in_flight: AtomicUsize::new(0),
             serving,
             shared,
         }))
     }
 
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &Arc<str> {
         &self.name
     }
 

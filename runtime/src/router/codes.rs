@@ -1,6 +1,7 @@
 //! The router's failure codes (Heroku's H-codes), their pages, and its log line.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// A routing failure, answered with Heroku's code, status and page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,16 +130,16 @@ fn page(title: &str, text: &str, code: &str) -> String {
     html
 }
 
-/// One request as the router logs it, in Heroku's router format.
+/// One request as the router logs it, in Heroku's router format. What is known
+/// when the request arrives (method, path, host, request id, `fwd`) is written
+/// into the line then, so the request's own strings need no copies while it is
+/// served, and a request that ends well appends the rest to that same string.
 #[derive(Clone, Debug, Default)]
 pub struct RouterLine {
     pub code: Option<Code>,
-    pub method: String,
-    pub path: String,
-    pub host: String,
-    pub request_id: String,
-    pub fwd: String,
-    pub dyno: String,
+    /// `at=info method=GET path="/" host=… request_id=… fwd="…"`.
+    head: String,
+    pub dyno: Arc<str>,
     pub connect_ms: u128,
     pub service_ms: u128,
     pub status: u16,
@@ -150,12 +151,39 @@ pub struct RouterLine {
     pub cause: Option<&'static str>,
 }
 
+/// How every line without a code starts; a line with one is rewritten behind it.
+const INFO: &str = "at=info ";
+
 impl RouterLine {
+    pub fn new(method: &str, path: &str, host: &str, request_id: &str, fwd: &str) -> RouterLine {
+        let mut head = String::with_capacity(256);
+        // Pieces pushed one by one: this runs once per request, and `write!` costs
+        // several times as much as the copies.
+        for (key, value) in [
+            (INFO, ""),
+            ("method=", method),
+            (" path=\"", &escape(path)),
+            ("\" host=", host),
+            (" request_id=", request_id),
+            (" fwd=\"", &escape(fwd)),
+        ] {
+            head.push_str(key);
+            head.push_str(value);
+        }
+        head.push('"');
+        RouterLine {
+            head,
+            protocol: "http",
+            ..RouterLine::default()
+        }
+    }
+
     /// `at=info method=GET path="/" host=… request_id=… fwd="…" dyno=web.1 connect=0ms service=3ms status=200 bytes=42 protocol=http`
-    pub fn render(&self) -> String {
-        let mut line = String::with_capacity(256);
-        match self.code {
+    pub fn render(self) -> String {
+        let mut line = match self.code {
+            None => self.head,
             Some(code) => {
+                let mut line = String::with_capacity(self.head.len() + 64);
                 let _ = write!(
                     line,
                     "at={} code={} desc=\"{}\" ",
@@ -163,24 +191,15 @@ impl RouterLine {
                     code.as_str(),
                     code.desc()
                 );
+                line.push_str(self.head.strip_prefix(INFO).unwrap_or(&self.head));
+                line
             }
-            None => line.push_str("at=info "),
-        }
-        // Pieces pushed one by one: this runs once per request, and `write!` costs
-        // several times as much as the copies.
+        };
         let mut number = itoa::Buffer::new();
-        for (key, value) in [
-            ("method=", self.method.as_str()),
-            (" path=\"", &escape(&self.path)),
-            ("\" host=", &self.host),
-            (" request_id=", &self.request_id),
-            (" fwd=\"", &escape(&self.fwd)),
-            ("\" dyno=", &self.dyno),
-            (" connect=", number.format(self.connect_ms)),
-        ] {
-            line.push_str(key);
-            line.push_str(value);
-        }
+        line.push_str(" dyno=");
+        line.push_str(&self.dyno);
+        line.push_str(" connect=");
+        line.push_str(number.format(self.connect_ms));
         line.push_str("ms service=");
         line.push_str(number.format(self.service_ms));
         line.push_str("ms status=");
@@ -215,26 +234,27 @@ mod tests {
         assert_eq!(line.render(), expected);
     }
 
-    #[test]
-    fn router_lines() {
-        let base = RouterLine {
-            code: None,
-            method: "GET".into(),
-            path: "/".into(),
-            host: "myapp.localhost".into(),
-            request_id: "f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7".into(),
-            fwd: "127.0.0.1".into(),
+    fn base(path: &str) -> RouterLine {
+        RouterLine {
             dyno: "web.1".into(),
             connect_ms: 0,
             service_ms: 3,
             status: 200,
             bytes: 42,
-            protocol: "http",
-            sock: None,
-            cause: None,
-        };
+            ..RouterLine::new(
+                "GET",
+                path,
+                "myapp.localhost",
+                "f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7",
+                "127.0.0.1",
+            )
+        }
+    }
+
+    #[test]
+    fn router_lines() {
         check(
-            base.clone(),
+            base("/"),
             "at=info method=GET path=\"/\" host=myapp.localhost request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 \
              fwd=\"127.0.0.1\" dyno=web.1 connect=0ms service=3ms status=200 bytes=42 protocol=http",
         );
@@ -244,7 +264,7 @@ mod tests {
                 service_ms: 30001,
                 status: 503,
                 bytes: 0,
-                ..base.clone()
+                ..base("/")
             },
             "at=error code=H12 desc=\"Request timeout\" method=GET path=\"/\" host=myapp.localhost \
              request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno=web.1 connect=0ms \
@@ -253,10 +273,9 @@ mod tests {
         check(
             RouterLine {
                 code: Some(Code::H80),
-                dyno: String::new(),
+                dyno: "".into(),
                 status: 503,
-                path: "/a\"b".into(),
-                ..base.clone()
+                ..base("/a\"b")
             },
             "at=info code=H80 desc=\"Maintenance mode\" method=GET path=\"/a\\\"b\" host=myapp.localhost \
              request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno= connect=0ms service=3ms \
@@ -267,7 +286,7 @@ mod tests {
                 code: Some(Code::H26),
                 cause: Some("bad chunk"),
                 status: 400,
-                ..base.clone()
+                ..base("/")
             },
             "at=error code=H26 desc=\"Request Error\" method=GET path=\"/\" host=myapp.localhost \
              request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno=web.1 connect=0ms service=3ms \
@@ -277,7 +296,7 @@ mod tests {
             RouterLine {
                 code: Some(Code::H18),
                 sock: Some("backend"),
-                ..base.clone()
+                ..base("/")
             },
             "at=error code=H18 desc=\"Server Request Interrupted\" method=GET path=\"/\" host=myapp.localhost \
              request_id=f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7 fwd=\"127.0.0.1\" dyno=web.1 connect=0ms service=3ms \

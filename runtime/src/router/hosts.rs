@@ -1,20 +1,23 @@
 //! The router's host → app table: `<app>.<domain>` and custom domains.
 //! Pure data, no I/O, table-tested below.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
+/// App names are shared, so a lookup per request copies none.
 #[derive(Debug, Default)]
 pub struct HostTable {
     domain: String,
-    apps: BTreeSet<String>,
-    custom: HashMap<String, String>,
+    apps: BTreeSet<Arc<str>>,
+    custom: HashMap<String, Arc<str>>,
 }
 
 impl HostTable {
     /// A table for apps under `domain` (`localhost` gives `myapp.localhost`).
     pub fn new(domain: &str) -> HostTable {
         HostTable {
-            domain: normalize(domain),
+            domain: normalize(domain).into_owned(),
             ..HostTable::default()
         }
     }
@@ -22,25 +25,32 @@ impl HostTable {
     /// Routes `app` and its custom `domains` (replacing the ones it had).
     pub fn set(&mut self, app: &str, domains: &[String]) {
         self.remove(app);
-        self.apps.insert(app.to_string());
+        let app: Arc<str> = app.into();
+        self.apps.insert(app.clone());
         for domain in domains {
-            self.custom.insert(normalize(domain), app.to_string());
+            self.custom
+                .insert(normalize(domain).into_owned(), app.clone());
         }
     }
 
     pub fn remove(&mut self, app: &str) {
         self.apps.remove(app);
-        self.custom.retain(|_, a| a != app);
+        self.custom.retain(|_, a| &**a != app);
     }
 
     /// The app a `Host` header value names, if any.
-    pub fn app_for(&self, host: &str) -> Option<String> {
+    pub fn app_for(&self, host: &str) -> Option<Arc<str>> {
         let host = normalize(strip_port(host));
-        if let Some(app) = self.custom.get(&host) {
+        if !self.custom.is_empty()
+            && let Some(app) = self.custom.get(&*host)
+        {
             return Some(app.clone());
         }
         let name = host.strip_suffix(&self.domain)?.strip_suffix('.')?;
-        (!name.contains('.') && self.apps.contains(name)).then(|| name.to_string())
+        if name.contains('.') {
+            return None;
+        }
+        self.apps.get(name).cloned()
     }
 }
 
@@ -57,8 +67,15 @@ fn strip_port(host: &str) -> &str {
     })
 }
 
-fn normalize(host: &str) -> String {
-    host.trim().trim_end_matches('.').to_ascii_lowercase()
+/// The host without surrounding spaces or a trailing dot, in lowercase; borrowed
+/// when it already is (as every browser and client sends it).
+fn normalize(host: &str) -> Cow<'_, str> {
+    let host = host.trim().trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 #[cfg(test)]

@@ -72,56 +72,78 @@ pub fn connection_builder(header_timeout: Duration) -> hyper::server::conn::http
     builder
 }
 
+/// The client end of a connection, with its address as `X-Forwarded-For` gives
+/// it, written out once per connection rather than once per request.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct Peer {
+    ip: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Peer {
+        Peer {
+            ip: HeaderValue::from_str(&addr.ip().to_string())
+                .expect("an IP address is a valid header value"),
+        }
+    }
+}
+
 /// What the router reads from a request before it looks up the app.
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct Admitted {
+pub struct Admitted<'a> {
     /// The `Host` header, or the authority of an absolute-form request target.
-    pub host: String,
+    pub host: &'a str,
     /// The client's `X-Request-Id` if valid, else a new UUID.
-    pub request_id: String,
+    pub request_id: HeaderValue,
     /// `X-Forwarded-For` as the dyno will see it.
-    pub fwd: String,
+    pub fwd: HeaderValue,
 }
 
 /// The router's checks on a request before any app is involved: Heroku's limits,
 /// one and only one `Host`; the status and text the client is refused with, or what routing needs.
 /// Pure, so the fuzz target runs it on every input.
 #[doc(hidden)]
-pub fn admit<B>(
-    request: &Request<B>,
-    peer: SocketAddr,
-) -> Result<Admitted, (StatusCode, &'static str)> {
+pub fn admit<'a, B>(
+    request: &'a Request<B>,
+    peer: &Peer,
+) -> Result<Admitted<'a>, (StatusCode, &'static str)> {
     if let Some(problem) = check_limits(request) {
         return Err(problem);
     }
     let host = match request.headers().get(header::HOST) {
         Some(value) => match value.to_str() {
-            Ok(host) if !host.contains(' ') => host.to_string(),
+            Ok(host) if !host.contains(' ') => host,
             _ => return Err((StatusCode::BAD_REQUEST, "invalid Host header\n")),
         },
         None => match request.uri().authority() {
-            Some(authority) => authority.to_string(),
+            Some(authority) => authority.as_str(),
             // HTTP/1.1 requires a Host (RFC 9112 §3.2); HTTP/1.0 names no app.
             None if request.version() >= http::Version::HTTP_11 => {
                 return Err((StatusCode::BAD_REQUEST, "missing Host header\n"));
             }
-            None => String::new(),
+            None => "",
         },
     };
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| valid_request_id(id))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id = match request.headers().get(X_REQUEST_ID) {
+        Some(id) if id.to_str().is_ok_and(valid_request_id) => id.clone(),
+        _ => new_request_id(),
+    };
     let fwd = forwarded_for(request.headers(), peer);
     Ok(Admitted {
         host,
         request_id,
         fwd,
     })
+}
+
+/// A new request id: a v4 UUID, hyphenated, written without `fmt`.
+fn new_request_id() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::new_v4();
+    let id = id.hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(id).expect("a UUID is a valid header value")
 }
 
 /// The forwarding headers the router sets, named once.
@@ -170,10 +192,12 @@ impl Router {
             let _ = stream.set_nodelay(true);
             let router = self.clone();
             let header_timeout = self.config.header_timeout;
+            let peer = Peer::new(peer);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let router = router.clone();
-                    async move { Ok::<_, Infallible>(router.route(req, peer).await) }
+                    let peer = peer.clone();
+                    async move { Ok::<_, Infallible>(router.route(req, &peer).await) }
                 });
                 let _ = connection_builder(header_timeout)
                     .serve_connection(TokioIo::new(stream), service)
@@ -184,57 +208,52 @@ impl Router {
     }
 
     /// Routes one request and returns what the client gets.
-    pub async fn route(
-        &self,
-        request: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> Response<RouterBody> {
+    pub async fn route(&self, request: Request<Incoming>, peer: &Peer) -> Response<RouterBody> {
         let started = Instant::now();
         let request_start_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let Admitted {
-            host,
-            request_id,
-            fwd,
-        } = match admit(&request, peer) {
-            Ok(admitted) => admitted,
-            Err((status, text)) => return plain(status, text),
+        let (app, line, request_id, fwd) = {
+            let Admitted {
+                host,
+                request_id,
+                fwd,
+            } = match admit(&request, peer) {
+                Ok(admitted) => admitted,
+                Err((status, text)) => return plain(status, text),
+            };
+            let Some(app) = self.manager.app_for_host(host) else {
+                return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
+            };
+            let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            let line = RouterLine::new(
+                request.method().as_str(),
+                path,
+                host,
+                request_id.to_str().unwrap_or_default(),
+                fwd.to_str().unwrap_or_default(),
+            );
+            (app, line, request_id, fwd)
         };
-        let Some(app) = self.manager.app_for_host(&host) else {
-            return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
-        };
-        let method = request.method().to_string();
-        let path = request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
         let client_fault = Arc::new(OnceLock::new());
         let forwarded = self.forward(
             request,
-            &request_id,
-            &fwd,
+            request_id,
+            fwd,
             request_start_ms,
             client_fault.clone(),
         );
         // If the client goes away while we wait, this logs H27 when the future is dropped.
         let mut pending = PendingLine {
             manager: &self.manager,
-            app: app.clone(),
-            line: Some(RouterLine {
-                method,
-                path,
-                host,
-                request_id,
-                fwd,
-                protocol: "http",
-                ..RouterLine::default()
-            }),
+            app,
+            line: Some(line),
             started,
         };
-        let dispatch = self.manager.dispatch(&app, forwarded);
+        let dispatch = self.manager.dispatch(&pending.app, forwarded);
         let outcome = tokio::time::timeout(self.config.request_timeout, dispatch).await;
         let mut line = pending.line.take().expect("the line is taken only here");
+        let app = pending.app.clone();
         line.service_ms = started.elapsed().as_millis();
         let failure = match outcome {
             Ok(Ok((dyno, response))) => {
@@ -284,7 +303,7 @@ impl Router {
         line.status = failure.status();
         self.manager
             .logplex()
-            .log(&app, Source::Kumo, "router", &line.render());
+            .log_owned(&app, Source::Kumo, "router", line.render());
         html(
             StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
             failure.page(),
@@ -295,38 +314,31 @@ impl Router {
     fn forward(
         &self,
         request: Request<Incoming>,
-        request_id: &str,
-        fwd: &str,
+        request_id: HeaderValue,
+        fwd: HeaderValue,
         start_ms: u64,
         client_fault: Arc<OnceLock<ClientFault>>,
     ) -> Request<RequestBody> {
         let (mut parts, body) = request.into_parts();
         let headers = &mut parts.headers;
-        // Both framings sent: chunked wins (as on Heroku, RFC 9112 §6.3), so the
-        // dyno must not see a `Content-Length` that disagrees with its body.
-        if headers.contains_key(header::TRANSFER_ENCODING) {
-            headers.remove(header::CONTENT_LENGTH);
+        // Most requests carry none of these: one pass over the names spares a
+        // lookup of each in every request.
+        if headers.keys().any(is_hop_by_hop) {
+            // Both framings sent: chunked wins (as on Heroku, RFC 9112 §6.3), so the
+            // dyno must not see a `Content-Length` that disagrees with its body.
+            if headers.contains_key(header::TRANSFER_ENCODING) {
+                headers.remove(header::CONTENT_LENGTH);
+            }
+            for hop in &HOP_BY_HOP {
+                headers.remove(hop);
+            }
         }
-        for hop in [
-            header::CONNECTION,
-            header::TE,
-            header::TRAILER,
-            header::TRANSFER_ENCODING,
-            header::UPGRADE,
-            header::PROXY_AUTHORIZATION,
-            KEEP_ALIVE,
-            PROXY_CONNECTION,
-        ] {
-            headers.remove(hop);
-        }
-        if let Ok(value) = HeaderValue::from_str(fwd) {
-            headers.insert(X_FORWARDED_FOR, value);
-        }
+        // Room for the six below at once, instead of the map growing as they come.
+        headers.reserve(6);
+        headers.insert(X_FORWARDED_FOR, fwd);
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
         headers.insert(X_FORWARDED_PORT, self.port.clone());
-        if let Ok(value) = HeaderValue::from_str(request_id) {
-            headers.insert(X_REQUEST_ID, value);
-        }
+        headers.insert(X_REQUEST_ID, request_id);
         headers.insert(X_REQUEST_START, HeaderValue::from(start_ms));
         headers.append(header::VIA, VIA_KUMO);
         let body = body
@@ -337,6 +349,22 @@ impl Router {
             .boxed_unsync();
         Request::from_parts(parts, body)
     }
+}
+
+/// The headers of one connection hop that the router drops (RFC 9110 §7.6.1).
+static HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.iter().any(|hop| hop == name)
 }
 
 /// What the client receives: a dyno's streamed body, or a page from the router.
@@ -433,7 +461,7 @@ pub struct Counted {
     interrupted: Option<Interrupted>,
     /// Set when the client's request body failed: the client's fault, not the dyno's.
     client_fault: Arc<OnceLock<ClientFault>>,
-    log: Option<(Arc<DynoManager>, String, RouterLine, Instant)>,
+    log: Option<(Arc<DynoManager>, Arc<str>, RouterLine, Instant)>,
 }
 
 impl Counted {
@@ -452,7 +480,7 @@ impl Counted {
             line.service_ms = started.elapsed().as_millis();
             manager
                 .logplex()
-                .log(&app, Source::Kumo, "router", &line.render());
+                .log_owned(&app, Source::Kumo, "router", line.render());
         }
     }
 }
@@ -489,7 +517,7 @@ impl Drop for Counted {
 /// Logs H27 if the request future is dropped (the client left) before it was answered.
 struct PendingLine<'a> {
     manager: &'a Arc<DynoManager>,
-    app: String,
+    app: Arc<str>,
     line: Option<RouterLine>,
     started: Instant,
 }
@@ -502,7 +530,7 @@ impl Drop for PendingLine<'_> {
             line.service_ms = self.started.elapsed().as_millis();
             self.manager
                 .logplex()
-                .log(&self.app, Source::Kumo, "router", &line.render());
+                .log_owned(&self.app, Source::Kumo, "router", line.render());
         }
     }
 }
@@ -552,11 +580,16 @@ pub fn valid_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-'))
 }
 
-fn forwarded_for(headers: &http::HeaderMap, peer: SocketAddr) -> String {
-    let ip = peer.ip().to_string();
+/// `X-Forwarded-For` as the dyno sees it: the client's own list, if it sent one,
+/// with the peer's address appended (as Heroku does).
+fn forwarded_for(headers: &http::HeaderMap, peer: &Peer) -> HeaderValue {
     match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(existing) if !existing.trim().is_empty() => format!("{}, {ip}", existing.trim()),
-        _ => ip,
+        Some(existing) if !existing.trim().is_empty() => {
+            let ip = peer.ip.to_str().unwrap_or_default();
+            HeaderValue::from_str(&format!("{}, {ip}", existing.trim()))
+                .unwrap_or_else(|_| peer.ip.clone())
+        }
+        _ => peer.ip.clone(),
     }
 }
 
@@ -638,9 +671,11 @@ mod tests {
 
     #[test]
     fn hosts_admitted() {
-        let peer: SocketAddr = "127.0.0.2:5555".parse().unwrap();
+        let peer = Peer::new("127.0.0.2:5555".parse().unwrap());
         let check = |request: Request<()>, expected: Result<&str, StatusCode>| {
-            let got = admit(&request, peer).map(|a| a.host).map_err(|r| r.0);
+            let got = admit(&request, &peer)
+                .map(|a| a.host.to_string())
+                .map_err(|r| r.0);
             assert_eq!(got.as_deref().map_err(|s| *s), expected, "{request:?}");
         };
         let get = || Request::get("/");
@@ -689,10 +724,36 @@ mod tests {
 
     #[test]
     fn forwarded() {
-        let peer: SocketAddr = "127.0.0.2:5555".parse().unwrap();
+        let peer = Peer::new("127.0.0.2:5555".parse().unwrap());
         let mut headers = http::HeaderMap::new();
-        assert_eq!(forwarded_for(&headers, peer), "127.0.0.2");
+        assert_eq!(forwarded_for(&headers, &peer), "127.0.0.2");
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.1.1.1"));
-        assert_eq!(forwarded_for(&headers, peer), "10.1.1.1, 127.0.0.2");
+        assert_eq!(forwarded_for(&headers, &peer), "10.1.1.1, 127.0.0.2");
+        headers.insert("x-forwarded-for", HeaderValue::from_static("   "));
+        assert_eq!(forwarded_for(&headers, &peer), "127.0.0.2");
+    }
+
+    #[test]
+    fn request_ids_admitted() {
+        let peer = Peer::new("127.0.0.2:5555".parse().unwrap());
+        let kept = "f9ed4675-f4f1-4a4e-9a8d-12d6e9f6bca7";
+        let request = Request::get("/")
+            .header("host", "a.localhost")
+            .header("x-request-id", kept)
+            .body(())
+            .unwrap();
+        assert_eq!(admit(&request, &peer).unwrap().request_id, kept);
+        let request = Request::get("/")
+            .header("host", "a.localhost")
+            .header("x-request-id", "short")
+            .body(())
+            .unwrap();
+        let made = admit(&request, &peer).unwrap().request_id;
+        let made = made.to_str().unwrap();
+        assert!(
+            uuid::Uuid::parse_str(made).is_ok() && made.len() == 36,
+            "{made}"
+        );
+        assert_ne!(made, "short");
     }
 }
