@@ -162,6 +162,8 @@ pub struct AppRuntime {
     /// Running one-off dynos, and the number of the last one started.
     one_offs: Mutex<Vec<oneoff::OneOff>>,
     one_off_counter: AtomicU64,
+    /// The desired state the last converge applied, which a wake starts from.
+    applied: Mutex<Option<AppSpec>>,
 }
 
 /// What the router reads on every request.
@@ -278,7 +280,36 @@ impl DynoManager {
             .write()
             .expect("hosts lock poisoned")
             .set(&spec.name, &spec.domains);
+        *runtime.applied.lock().expect("applied lock poisoned") = Some(spec.clone());
         self.converge_runtime(&runtime, &spec).await;
+    }
+
+    /// Wakes `app` from the desired state its last converge applied, so the
+    /// waiting request does not wait for the source too (the ledger's four
+    /// queries are most of a Rust app's wake: 0.5–1 ms of about 1.4). Then reads
+    /// the source and converges again if it changed meanwhile, as a change made
+    /// through another server over the same ledger would.
+    async fn converge_on_wake(self: &Arc<Self>, app: &str) {
+        let runtime = self.runtime(app);
+        let applied = {
+            let _guard = runtime.converging.lock().await;
+            let applied = runtime
+                .applied
+                .lock()
+                .expect("applied lock poisoned")
+                .clone();
+            if let Some(spec) = &applied {
+                self.converge_runtime(&runtime, spec).await;
+            }
+            applied
+        };
+        match (applied, self.source.app(app).await) {
+            (Some(applied), Ok(Some(now))) if now == applied => {}
+            (_, Err(e)) => {
+                tracing::error!(app, error = %e, "reading the app's desired state failed");
+            }
+            _ => self.converge(app).await,
+        }
     }
 
     /// Restarts the dynos of `app`: all of them, one process type (`web`) or one dyno (`web.1`).
@@ -401,6 +432,7 @@ impl DynoManager {
                     asleep: Mutex::default(),
                     one_offs: Mutex::default(),
                     one_off_counter: AtomicU64::new(0),
+                    applied: Mutex::default(),
                 })
             })
             .clone()
@@ -578,7 +610,7 @@ impl DynoManager {
         }
         let manager = self.clone();
         let app = runtime.name.clone();
-        tokio::spawn(async move { manager.converge(&app).await });
+        tokio::spawn(async move { manager.converge_on_wake(&app).await });
     }
 
     async fn put_idle_apps_to_sleep(self: &Arc<Self>) {

@@ -55,6 +55,59 @@ async fn eco_apps_sleep_and_wake_on_the_next_request() {
     assert!(!kumo.logs("awake").iter().any(|l| l.contains("Idling")));
 }
 
+/// A wake starts the dynos the app last converged to, without waiting to read the
+/// source; a change the source holds that was never converged here (as one made
+/// through another server over the same ledger) is followed right after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wake_follows_a_change_the_source_made_while_asleep() {
+    let kumo = Kumo::start_with(Options {
+        sleep_after: Duration::from_millis(400),
+        ..Options::default()
+    })
+    .await;
+    let slug = kumo.slug(&[Process::web(components::ENV)]);
+    let one = [("WEB_CONCURRENCY", "1"), ("GREETING", "first")];
+    kumo.deploy("elsewhere", 1, &slug, &one, &[("web", 1, Eco)])
+        .await;
+    let first = kumo.get("elsewhere", "/").await.text();
+    assert!(first.contains("GREETING=first\n"), "{first}");
+    kumo.wait_for_log(
+        "elsewhere",
+        "kumo[web.1]: State changed from up to idle",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // The source moves on without this manager being told.
+    assert!(kumo.source.update_app("elsewhere", |spec| {
+        let release = spec.release.as_mut().expect("a release");
+        release.version = 2;
+        release.config.insert("GREETING".into(), "second".into());
+    }));
+    // The wake answers at once (from v1, or from v2 if it is up by then)…
+    let woken = kumo.get("elsewhere", "/").await;
+    assert_eq!(woken.status, 200, "{}", woken.text());
+    // …and the new release replaces it, as any release does.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = kumo.get("elsewhere", "/").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        if reply.text().contains("KUMO_RELEASE_VERSION=v2\n") {
+            assert!(
+                reply.text().contains("GREETING=second\n"),
+                "{}",
+                reply.text()
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "release v2 never served after the wake"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// With the engine's instance pool full, a dyno that needs a slot is not a crash:
 /// the least recently used idle eco app is put to sleep early to free one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
