@@ -273,6 +273,12 @@ impl WebDyno {
         self.shared.fs.quota_exceeded(quota).await
     }
 
+    /// Says the dyno is going to sleep: once it is gone, its folder becomes the
+    /// slug's next spare if no file in it changed ([`DynoFs::keep_as_spare`]).
+    pub fn keep_files_as_spare(&self) {
+        self.shared.fs.keep_as_spare();
+    }
+
     /// Stops at once: no grace for the requests in hand.
     pub fn kill(&self) {
         match &self.serving {

@@ -333,11 +333,9 @@ impl Supervisor {
             self.log(&Exit::Killed.describe(grace));
         }
         if mode == Run::Idle {
-            // Asleep: its wake will find a fresh copy of the slug's files ready.
-            crate::dynos::fs::prepare_spare(
-                &self.manager.config.data_dir.join("dynos"),
-                &self.spec.slug.app_dir(),
-            );
+            // Asleep: its wake will find a fresh copy of the slug's files ready,
+            // this very folder if the dyno changed none of them.
+            dyno.keep_files_as_spare();
             return Ended::As(DynoState::Idle);
         }
         Ended::As(DynoState::Down)

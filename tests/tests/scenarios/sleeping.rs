@@ -55,6 +55,47 @@ async fn eco_apps_sleep_and_wake_on_the_next_request() {
     assert!(!kumo.logs("awake").iter().any(|l| l.contains("Idling")));
 }
 
+/// Every wake gets the slug's files as they were, however many times the app
+/// sleeps: a folder left unchanged is kept for the next wake, one that was
+/// written to is thrown away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_wake_starts_from_the_slugs_own_files() {
+    let kumo = Kumo::start_with(Options {
+        sleep_after: Duration::from_millis(300),
+        ..Options::default()
+    })
+    .await;
+    let slug = kumo.slug(&[Process::web(components::FILES)]);
+    let one = [("WEB_CONCURRENCY", "1")];
+    kumo.deploy("napper", 1, &slug, &one, &[("web", 1, Eco)])
+        .await;
+    for round in 0..6 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while kumo.manager.dynos("napper")[0].state != DynoState::Idle {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: never asleep"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Woken: nothing an earlier dyno wrote is there, and the slug's files are.
+        let reply = kumo.get("napper", "/read?name=note.txt").await;
+        assert_eq!(
+            (reply.status, reply.text().as_str()),
+            (404, "missing note.txt\n"),
+            "round {round}"
+        );
+        let listing = kumo.get("napper", "/ls?dir=/app").await.text();
+        assert!(listing.contains("files.wasm"), "round {round}: {listing}");
+        assert!(!listing.contains("note.txt"), "round {round}: {listing}");
+        // Every other round the dyno writes before it sleeps again.
+        if round % 2 == 0 {
+            let wrote = kumo.get("napper", "/write?name=note.txt&data=mine").await;
+            assert_eq!(wrote.text(), "wrote note.txt\n", "round {round}");
+        }
+    }
+}
+
 /// A wake starts the dynos the app last converged to, without waiting to read the
 /// source; a change the source holds that was never converged here (as one made
 /// through another server over the same ledger) is followed right after.
