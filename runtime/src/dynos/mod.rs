@@ -17,6 +17,7 @@ pub mod host;
 pub mod off_limits;
 pub mod outbound;
 pub mod output;
+pub mod spares;
 pub mod web;
 
 use crate::engine::{Engine, Prepared};
