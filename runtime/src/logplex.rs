@@ -158,15 +158,7 @@ impl AppLog {
         let at = OffsetDateTime::now_utc();
         let mut inner = self.inner.lock().expect("log lock poisoned");
         for piece in split_line(text) {
-            inner.next_seq += 1;
-            let line = LogLine {
-                seq: inner.next_seq,
-                at,
-                source,
-                dyno: dyno.to_string(),
-                text: piece.to_string(),
-            };
-            inner.push(line);
+            inner.append(at, source, dyno, piece.to_string());
         }
     }
 
@@ -177,15 +169,7 @@ impl AppLog {
         }
         let at = OffsetDateTime::now_utc();
         let mut inner = self.inner.lock().expect("log lock poisoned");
-        inner.next_seq += 1;
-        let line = LogLine {
-            seq: inner.next_seq,
-            at,
-            source,
-            dyno: dyno.to_string(),
-            text,
-        };
-        inner.push(line);
+        inner.append(at, source, dyno, text);
     }
 
     /// The last `n` lines that pass `filter`, oldest first.
@@ -238,6 +222,19 @@ impl AppLogInner {
             }
             Backlog::After(seq) => matching.filter(|l| l.seq > seq).cloned().collect(),
         }
+    }
+
+    /// Numbers a line and adds it to the history and the tails.
+    fn append(&mut self, at: OffsetDateTime, source: Source, dyno: &str, text: String) {
+        self.next_seq += 1;
+        let line = LogLine {
+            seq: self.next_seq,
+            at,
+            source,
+            dyno: dyno.to_string(),
+            text,
+        };
+        self.push(line);
     }
 
     fn push(&mut self, line: LogLine) {
@@ -352,6 +349,14 @@ mod tests {
         assert_eq!(format!("{}{}", tail[1].text, tail[2].text), long);
         log.log(Source::App, "web.1", "");
         assert_eq!(log.recent(1, &Filter::default())[0].text, "");
+
+        // Given by value, a line is kept as it is, or split the same way.
+        log.log_owned(Source::Kumo, "router", "at=info".to_string());
+        assert_eq!(log.recent(1, &Filter::default())[0].text, "at=info");
+        log.log_owned(Source::App, "web.1", long.clone());
+        let tail = log.recent(2, &Filter::default());
+        assert_eq!(format!("{}{}", tail[0].text, tail[1].text), long);
+        assert_eq!(tail[1].seq, tail[0].seq + 1);
     }
 
     #[test]
