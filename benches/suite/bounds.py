@@ -3,35 +3,27 @@ report.goal prints the matching entry as the goal's `bound:` line. Keys are the
 start of the goal's text. The figures quoted come from the sections named."""
 
 _THROUGHPUT = (
-    "what Kumo's router does for every request, which wasmtime serve does not do. Section 1 separates it: the "
-    "same dyno reached through the direct listener (the router's in-process dispatch without the router's work) "
-    "serves 1.1–1.35× wasmtime serve with reuse at every concurrency, and through the router Kumo is at "
-    "about 1.05× wasmtime serve sent the same request (the \"+ router's headers\" row). The router costs about a "
-    "quarter of the direct listener's req/s: `perf record -e cpu-clock -g` under wrk c=64 (2026-11-25) gives "
-    "the router about 10 µs of CPU a request on top of the direct listener's 28–32 µs. Turning the router's "
-    "duties off one at a time in a patched build (measured once, not shipped) found no single large cost: "
-    "Heroku's limit of 1,000 headers makes hyper allocate and fill a 1,000-entry header array per request "
-    "instead of its 100 on the stack; the 30 s header-read timer and the 30 s request timer (H12) each "
-    "insert and remove a timer per request; and there are the request id, the six forwarding headers "
-    "(X-Forwarded-For, -Proto, -Port, X-Request-Id, X-Request-Start, Via), which the wstd guest copies into "
-    "its memory and parses (they cost wasmtime serve 10–15% of its req/s in section 1), and the router log "
-    "line. With all of them off, the router served 42k req/s against the direct listener's 47k. Each is "
-    "something Heroku's router does and apps or operators rely on. The rest of a request, about 70% of its "
-    "instructions (section 8), is the guest and wasmtime's component runtime, which both servers run, so "
-    "1.5× would need Kumo's whole request to cost two-thirds of wasmtime serve's while running the same "
-    "guest on the same runtime: out of reach without a cheaper component ABI in wasmtime or a guest binding "
-    "that does not copy every header"
+    "the work every host of this component does, which Kumo cannot make cheaper. Section 9 samples each "
+    "server's CPU under the same load, the kernel included, and splits it: on loopback a request costs the "
+    "kernel about a third of a Wasm server's CPU (the send alone runs the client's TCP receive and wakes it), "
+    "the guest's own machine code and wasmtime's component runtime (lifting and lowering every header and "
+    "body, resource tables, the fiber) most of the rest, and wrk, on the same two cores, takes more per "
+    "request still. Were Kumo's own code, hyper, tokio and the allocator free, that shared work alone caps "
+    "Kumo at the ceiling section 9 computes from its samples, below 1.5× wasmtime serve's req/s. Kumo's own "
+    "code is already the smaller part: its direct listener (the same dyno without the router's duties) "
+    "serves more than wasmtime serve in every round of section 1, and through the router Kumo is at about "
+    "wasmtime serve's req/s when both guests parse the same request (the \"+ router's headers\" row): most "
+    "of what the router costs is the guest and wasmtime taking in the six forwarding headers Heroku's router "
+    "adds (section 8: about 25k of the router's 47k added instructions are the guest's). Dropping those "
+    "headers would break apps that read them; a cheaper component ABI or a guest binding that does not copy "
+    "every header would lower the shared part for every host alike"
 )
 
 _HYPER = (
-    "the guest. Bare hyper answers from compiled Rust with about 8.5 µs of CPU a request on this machine "
-    "(measured from /proc/PID/stat under the same wrk load), while any wasi:http host pays for calling a "
-    "component: Kumo's direct listener, which skips the router, takes 28–32 µs, and wasmtime serve with "
-    "reuse about 31–38 µs. wrk shares the two cores, so req/s follow the server's CPU per request, and 50% "
-    "of bare hyper would need a whole Kumo request, router and guest included, in about 17 µs: less than "
-    "the guest call alone costs in wasmtime (section 8: most of a request's instructions are the guest and "
-    "wasmtime's component runtime; bare hyper runs no guest at all). The router's own share is in the "
-    "bound of the goal above"
+    "the guest and the kernel. Bare hyper answers from compiled Rust: section 9 has its whole request, "
+    "server and wrk, in about a third of what the kernel, the guest's code and wasmtime's component "
+    "runtime alone cost a Kumo request, so half its req/s is out of reach for any host that runs the "
+    "request in a Wasm component (section 9 computes the ceiling from its samples)"
 )
 
 BOUNDS = {
@@ -49,10 +41,10 @@ BOUNDS = {
         "copy-on-write) and runs its first request on it; the p99 swings with the machine's load"
     ),
     "woken requests' p99": (
-        "the woken requests compete for the same two cores with wrk and the 100 apps under load (the server "
-        "is saturated: every core busy), so a wake waits for CPU behind that load; the same wakes on an idle "
-        "server are the wake section's figures. Holding wake latency under saturation would need "
-        "prioritising wakes over running requests"
+        "CPU: the steady load, the waker's own API calls and the folder work of about a hundred apps a second "
+        "going to sleep and waking share two cores with wrk and the Python client, so a wake that arrives while "
+        "they hold both cores waits for one; the section's saturating run shows the same wakes behind a load "
+        "that takes every core, and the wake section the same wakes on an idle server"
     ),
     "JavaScript (componentize-js) hello": (
         "Kumo must give each JavaScript request a fresh instance (componentize-js keeps per-request state: "

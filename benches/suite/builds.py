@@ -14,7 +14,7 @@ import time
 from . import report
 from .servers import Kumo
 
-TITLE = "9. Builds: cold and cached build time, and the first request after each, per language"
+TITLE = "10. Builds: cold and cached build time, and the first request after each, per language"
 # Example, app name, the file a developer edits, and a comment line in its language.
 EXAMPLES = [
     ("rust-hello", "Rust", "src/main.rs", "// edited\n"),

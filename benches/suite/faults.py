@@ -22,7 +22,7 @@ from .load import wrk, wrk_command
 from .servers import Kumo, wait_http
 from .throughput import deploy_hello
 
-TITLE = "10. Guest faults: a neighbour's latency while other apps misbehave"
+TITLE = "11. Guest faults: a neighbour's latency while other apps misbehave"
 GOAL = 2.0
 CONNECTIONS = 16
 CLIENT_THREADS = 4

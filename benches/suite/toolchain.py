@@ -1,4 +1,4 @@
-"""What the benchmarks run and compare against: wrk (Debian), wasmtime-cli
+"""What the benchmarks run and compare against: wrk, valgrind and perf (Debian), wasmtime-cli
 (cargo install into ~/.cache/kumo/tools), and release builds of Kumo, the
 bare hyper server, examples/rust-hello and the misbehaving test guests of
 tests/components (`faults`) in ~/.cache/kumo/bench-target."""
@@ -35,12 +35,14 @@ class Bins:
 
 
 def install(build=True):
-    """Installs wrk and wasmtime if missing and (unless `build` is false) rebuilds Kumo,
-    the hyper server, the Rust hello app and the fault guests from this checkout."""
+    """Installs wrk, valgrind, perf and wasmtime if missing and (unless `build` is false)
+    rebuilds Kumo, the hyper server, the Rust hello app and the fault guests from this checkout."""
     bins = Bins()
-    for tool, package in [("wrk", "wrk"), ("valgrind", "valgrind")]:
-        if not shutil.which(tool):
-            run("apt-get", "install", "-y", "-qq", package)
+    missing = [package for tool, package in [("wrk", "wrk"), ("valgrind", "valgrind"), ("perf", "linux-perf")]
+               if not shutil.which(tool)]
+    if missing:
+        run("apt-get", "update", "-qq")
+        run("apt-get", "install", "-y", "-qq", *missing)
     version = ""
     if bins.wasmtime.exists():
         version = subprocess.run([bins.wasmtime, "--version"], capture_output=True, text=True).stdout
