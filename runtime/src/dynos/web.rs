@@ -306,7 +306,8 @@ impl WebDyno {
     }
 
     /// Waits for the requests in hand to finish, up to `grace`; then stops them.
-    /// Returns false if some had to be stopped.
+    /// Returns false if some had to be stopped. Either way the dyno's instances
+    /// are dropped by the time it returns, so their pool slots are free again.
     pub async fn wait_stopped(&self, grace: Duration) -> bool {
         match &self.serving {
             Serving::Cgi { workers, .. } => {
@@ -327,6 +328,7 @@ impl WebDyno {
                 if let Ok(Ok(turns)) = tokio::time::timeout(grace, all).await {
                     turns.forget();
                     pool.turns.close();
+                    pool.idle.lock().expect("instance pool poisoned").clear();
                     return true;
                 }
                 pool.kill_all();

@@ -198,13 +198,14 @@ impl Supervisor {
                     };
                     let manager = self.manager.clone();
                     let app = self.runtime.name.clone();
+                    // A reclaimed app's dynos have dropped their instances by the
+                    // time it is asleep (`WebDyno::wait_stopped`), so the slot is
+                    // free for the retry at once: a wake on a full server costs
+                    // one reclaim, not a pause.
                     let wait = async move {
-                        let pause = if manager.reclaim_instances(&app).await {
-                            Duration::from_millis(10)
-                        } else {
-                            CAPACITY_RETRY
-                        };
-                        tokio::time::sleep(pause).await;
+                        if !manager.reclaim_instances(&app).await {
+                            tokio::time::sleep(CAPACITY_RETRY).await;
+                        }
                     };
                     tokio::select! {
                         () = stop => {}
