@@ -157,8 +157,10 @@ pub struct AppRuntime {
     /// that two requests in a row never tie when the least recently used is chosen.
     last_request_us: AtomicU64,
     restarts: Mutex<BTreeMap<String, u64>>,
-    /// The web dynos as they were when the app went to sleep, shown as `idle`.
-    asleep: Mutex<Vec<DynoStatus>>,
+    /// The web dynos of an app asleep or going to sleep, shown as `idle` once
+    /// stopped. They are listed from the moment the app starts to sleep, so `ps`
+    /// never shows an eco app with no web dynos at all.
+    asleep: Mutex<Vec<Arc<slot::SlotStatus>>>,
     /// Running one-off dynos, and the number of the last one started.
     one_offs: Mutex<Vec<oneoff::OneOff>>,
     one_off_counter: AtomicU64,
@@ -343,7 +345,7 @@ impl DynoManager {
                     .lock()
                     .expect("asleep lock poisoned")
                     .iter()
-                    .cloned(),
+                    .map(|status| status.get()),
             );
         }
         list.sort_by(|a, b| {
@@ -697,19 +699,18 @@ impl DynoManager {
                 .into_iter()
                 .partition(|s| s.process_type() == "web");
             *slots = rest;
+            // Under the slots lock, as `dynos` reads both under it.
+            *runtime.asleep.lock().expect("asleep lock poisoned") =
+                web.iter().map(Slot::status).collect();
             web
         };
         for slot in &web {
             self.log(&runtime.name, slot.name(), line);
             slot.stop(true);
         }
-        let mut asleep = Vec::new();
         for slot in web {
-            let status = slot.status();
             slot.stopped().await;
-            asleep.push(status.get());
         }
-        *runtime.asleep.lock().expect("asleep lock poisoned") = asleep;
         true
     }
 }
