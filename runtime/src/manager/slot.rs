@@ -163,7 +163,10 @@ struct Supervisor {
 impl Supervisor {
     async fn run(mut self) {
         let mut consecutive_crashes = 0u32;
+        // Set once the dyno has found no free slot: its retries start quietly,
+        // and it says it is waiting (R99) once.
         let mut waiting_for_capacity = false;
+        let mut said_waiting = false;
         loop {
             self.set_state(DynoState::Starting);
             if !waiting_for_capacity {
@@ -185,31 +188,32 @@ impl Supervisor {
                     // putting the least recently used idle eco app to sleep, or
                     // wait a moment for one; meanwhile requests wait (H20 past
                     // the boot timeout).
-                    if !waiting_for_capacity {
-                        self.log(&format!(
-                            "Error R99 (Platform error) -> {why}; waiting for one"
-                        ));
-                        waiting_for_capacity = true;
-                    }
                     // A stop (or sleep) asked meanwhile ends the wait at once.
                     let mut run = self.run.clone();
                     let stop = async move {
                         let _ = run.wait_for(|r| *r != Run::Running).await;
                     };
-                    let manager = self.manager.clone();
-                    let app = self.runtime.name.clone();
+                    tokio::pin!(stop);
                     // A reclaimed app's dynos have dropped their instances by the
                     // time it is asleep (`WebDyno::wait_stopped`), so the slot is
                     // free for the retry at once: a wake on a full server costs
-                    // one reclaim, not a pause.
-                    let wait = async move {
-                        if !manager.reclaim_instances(&app).await {
-                            tokio::time::sleep(CAPACITY_RETRY).await;
-                        }
+                    // one reclaim, not a pause, and nothing in this app's log.
+                    let reclaimed = tokio::select! {
+                        () = &mut stop => true,
+                        reclaimed = self.manager.reclaim_instances(&self.runtime.name) => reclaimed,
                     };
-                    tokio::select! {
-                        () = stop => {}
-                        () = wait => {}
+                    waiting_for_capacity = true;
+                    if !reclaimed {
+                        if !said_waiting {
+                            self.log(&format!(
+                                "Error R99 (Platform error) -> {why}; waiting for one"
+                            ));
+                            said_waiting = true;
+                        }
+                        tokio::select! {
+                            () = &mut stop => {}
+                            () = tokio::time::sleep(CAPACITY_RETRY) => {}
+                        }
                     }
                     match *self.run.borrow() {
                         Run::Running => continue,
@@ -218,7 +222,7 @@ impl Supervisor {
                     }
                     return;
                 }
-                Ended::Crashed => waiting_for_capacity = false,
+                Ended::Crashed => (waiting_for_capacity, said_waiting) = (false, false),
             }
             // Crashed.
             self.set_state(DynoState::Crashed);

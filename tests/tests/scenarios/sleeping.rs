@@ -173,12 +173,6 @@ async fn a_full_instance_pool_puts_the_least_recently_used_eco_app_to_sleep() {
     let reply = kumo.get("third", "/").await;
     assert_eq!((reply.status, reply.text().as_str()), (200, "count=1\n"));
     kumo.wait_for_log(
-        "third",
-        "kumo[web.1]: Error R99 (Platform error) -> no free instance slot on this server",
-        Duration::from_secs(5),
-    )
-    .await;
-    kumo.wait_for_log(
         "first",
         "kumo[web.1]: Idling early: the server needs its instance slots for another app",
         Duration::from_secs(5),
@@ -186,7 +180,19 @@ async fn a_full_instance_pool_puts_the_least_recently_used_eco_app_to_sleep() {
     .await;
     assert_eq!(kumo.manager.dynos("first")[0].state, DynoState::Idle);
     assert_eq!(kumo.get("second", "/").await.text(), "count=3\n");
-    assert!(!kumo.logs("third").iter().any(|l| l.contains("crashed")));
+    // A slot freed at once is no error of `third`'s: it starts once, quietly.
+    let third = kumo.logs("third");
+    assert!(
+        !third
+            .iter()
+            .any(|l| l.contains("crashed") || l.contains("R99")),
+        "{third:#?}"
+    );
+    let starts = third
+        .iter()
+        .filter(|l| l.contains("Starting process"))
+        .count();
+    assert_eq!(starts, 1, "{third:#?}");
 
     // `first` wakes on its next request; now `third` is the least recently used.
     let reply = kumo.get("first", "/").await;
