@@ -133,6 +133,15 @@ pub struct DynoStatus {
     pub since: OffsetDateTime,
 }
 
+/// The web dynos of a sleeping app, listed by `dynos` in place of its slots: from
+/// the moment it starts to sleep (shown as they stop, then `idle`) until a wake
+/// has started their successors (shown as `starting` since the wake).
+#[derive(Default)]
+struct Asleep {
+    dynos: Vec<Arc<slot::SlotStatus>>,
+    woke: Option<OffsetDateTime>,
+}
+
 /// The dyno manager of one Kumo process.
 pub struct DynoManager {
     config: ManagerConfig,
@@ -157,10 +166,9 @@ pub struct AppRuntime {
     /// that two requests in a row never tie when the least recently used is chosen.
     last_request_us: AtomicU64,
     restarts: Mutex<BTreeMap<String, u64>>,
-    /// The web dynos of an app asleep or going to sleep, shown as `idle` once
-    /// stopped. They are listed from the moment the app starts to sleep, so `ps`
-    /// never shows an eco app with no web dynos at all.
-    asleep: Mutex<Vec<Arc<slot::SlotStatus>>>,
+    /// The web dynos of an app asleep, going to sleep or waking, so `ps` never
+    /// shows an eco app with no web dynos at all.
+    asleep: Mutex<Asleep>,
     /// Running one-off dynos, and the number of the last one started.
     one_offs: Mutex<Vec<oneoff::OneOff>>,
     one_off_counter: AtomicU64,
@@ -338,15 +346,16 @@ impl DynoManager {
         let slots = runtime.slots.lock().expect("slots lock poisoned");
         let mut list: Vec<DynoStatus> = slots.iter().map(|s| s.status().get()).collect();
         list.extend(runtime.one_off_statuses());
-        if runtime.view.read().expect("view lock poisoned").sleeping {
-            list.extend(
-                runtime
-                    .asleep
-                    .lock()
-                    .expect("asleep lock poisoned")
-                    .iter()
-                    .map(|status| status.get()),
-            );
+        let asleep = runtime.asleep.lock().expect("asleep lock poisoned");
+        for status in &asleep.dynos {
+            let mut status = status.get();
+            if slots.iter().any(|s| s.name() == status.name) {
+                continue;
+            }
+            if let Some(woke) = asleep.woke {
+                (status.state, status.since) = (DynoState::Starting, woke);
+            }
+            list.push(status);
         }
         list.sort_by(|a, b| {
             (&a.process_type, dyno_index(&a.name)).cmp(&(&b.process_type, dyno_index(&b.name)))
@@ -544,8 +553,20 @@ impl DynoManager {
         };
         let mut started = Vec::new();
         if let (Some(release), Some(slug)) = (&spec.release, &slug) {
+            let waking: Vec<String> = {
+                let asleep = runtime.asleep.lock().expect("asleep lock poisoned");
+                match asleep.woke {
+                    Some(_) => asleep.dynos.iter().map(|s| s.get().name).collect(),
+                    None => Vec::new(),
+                }
+            };
             for (name, process_type, want) in fresh {
                 let process = slug.manifest.process_types[&process_type].clone();
+                let shown_as = if waking.contains(&name) {
+                    DynoState::Starting
+                } else {
+                    DynoState::Down
+                };
                 let spec = slot::SlotSpec {
                     name,
                     process_type,
@@ -553,6 +574,7 @@ impl DynoManager {
                     want,
                     release: release.clone(),
                     slug: slug.clone(),
+                    shown_as,
                 };
                 let slot = Slot::start(self.clone(), runtime.clone(), spec);
                 started.push(slot.status());
@@ -562,6 +584,10 @@ impl DynoManager {
                     .expect("slots lock poisoned")
                     .push(slot);
             }
+        }
+        if !sleeping {
+            // Awake: the slots, started or kept, are what `dynos` lists now.
+            *runtime.asleep.lock().expect("asleep lock poisoned") = Asleep::default();
         }
 
         // Replaced dynos stop only once their successors are up (or crashed), so
@@ -599,7 +625,7 @@ impl DynoManager {
             }
             view.sleeping = false;
         }
-        runtime.asleep.lock().expect("asleep lock poisoned").clear();
+        runtime.asleep.lock().expect("asleep lock poisoned").woke = Some(OffsetDateTime::now_utc());
         for index in 1..=runtime
             .view
             .read()
@@ -700,8 +726,10 @@ impl DynoManager {
                 .partition(|s| s.process_type() == "web");
             *slots = rest;
             // Under the slots lock, as `dynos` reads both under it.
-            *runtime.asleep.lock().expect("asleep lock poisoned") =
-                web.iter().map(Slot::status).collect();
+            *runtime.asleep.lock().expect("asleep lock poisoned") = Asleep {
+                dynos: web.iter().map(Slot::status).collect(),
+                woke: None,
+            };
             web
         };
         for slot in &web {

@@ -31,6 +31,9 @@ pub(super) struct SlotSpec {
     pub want: Want,
     pub release: ReleaseSpec,
     pub slug: Arc<UnpackedSlug>,
+    /// The state `ps` shows until the supervisor runs: `down` for a new dyno,
+    /// `starting` for one a wake has logged as starting already.
+    pub shown_as: DynoState,
 }
 
 /// How a supervisor is told to end.
@@ -81,7 +84,7 @@ impl Slot {
             status: Mutex::new(DynoStatus {
                 name: spec.name.clone(),
                 process_type: spec.process_type.clone(),
-                state: DynoState::Down,
+                state: spec.shown_as,
                 release: spec.release.version,
                 size: spec.want.size,
                 command,

@@ -39,7 +39,32 @@ async fn eco_apps_sleep_and_wake_on_the_next_request() {
     assert_eq!(kumo.manager.dynos("sleepy")[0].state, DynoState::Idle);
 
     // The wake starts a fresh dyno: memory was released, so the count starts over.
-    let reply = kumo.get("sleepy", "/").await;
+    // Meanwhile `ps` lists web.1 throughout.
+    let answered = std::sync::atomic::AtomicBool::new(false);
+    let request = async {
+        let reply = kumo.get("sleepy", "/").await;
+        answered.store(true, std::sync::atomic::Ordering::Release);
+        reply
+    };
+    let watch = async {
+        let mut seen = Vec::new();
+        while !answered.load(std::sync::atomic::Ordering::Acquire) {
+            let dynos = kumo.manager.dynos("sleepy");
+            let states: Vec<DynoState> = dynos.iter().map(|d| d.state).collect();
+            assert_eq!(states.len(), 1, "after {seen:?}, ps listed {dynos:?}");
+            if seen.last() != Some(&states[0]) {
+                seen.push(states[0]);
+            }
+            tokio::task::yield_now().await;
+        }
+        seen
+    };
+    let (reply, seen) = tokio::join!(request, watch);
+    assert!(
+        seen.iter()
+            .all(|s| [DynoState::Idle, DynoState::Starting, DynoState::Up].contains(s)),
+        "ps showed web.1 as {seen:?} while it woke"
+    );
     assert_eq!((reply.status, reply.text().as_str()), (200, "count=1\n"));
     kumo.wait_for_log("sleepy", "kumo[web.1]: Unidling", Duration::from_secs(1))
         .await;
@@ -50,6 +75,20 @@ async fn eco_apps_sleep_and_wake_on_the_next_request() {
     )
     .await;
     assert_eq!(kumo.manager.dynos("sleepy")[0].state, DynoState::Up);
+    let logs = kumo.logs("sleepy");
+    let woke = logs.iter().position(|l| l.contains("Unidling")).unwrap();
+    let transitions: Vec<&str> = logs[woke..]
+        .iter()
+        .filter_map(|l| {
+            l.split_once("kumo[web.1]: State changed from ")
+                .map(|(_, t)| t)
+        })
+        .collect();
+    assert_eq!(
+        transitions,
+        ["idle to starting", "starting to up"],
+        "{logs:#?}"
+    );
 
     // Standard dynos never sleep.
     assert!(!kumo.logs("awake").iter().any(|l| l.contains("Idling")));
