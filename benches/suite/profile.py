@@ -215,9 +215,10 @@ def run(ctx):
         "measured requests reuse warm instances, so this does not enter the per-request count).",
         f"wasmtime serve runs as in section 1 with `{' '.join(IDLE)}` added, so that it, too, keeps its",
         "warm instances however slowly callgrind runs it (its default drops one idle for 1 s).",
-        "Kumo's count repeats to within 0.6% from run to run; wasmtime serve's does not always: at revision",
-        "2540984, six runs gave 244k–249k instructions a request, one 123k, and one without the idle timeout",
-        "680k. What makes the odd runs differ is not established, so its row is a guide, not a constant.",
+        "Kumo's count repeats to within 0.6% from run to run; wasmtime serve's does not: at revisions",
+        "2540984–2475bb4, of eight runs with the idle timeout six gave 244k–249k instructions a request and two",
+        "about 122k (one without it gave 680k). What makes the two kinds of run differ is not established, so",
+        "its row is a guide, not a constant.",
         *([f"Valgrind stopped a server on an instruction it could not decode and the measurement was run again: "
            f"{', '.join(f'{name} ×{n}' for name, n in RETRIES.items())}."] if RETRIES else []),
         "",
