@@ -53,7 +53,16 @@ BOUNDS = {
         "the response; the cost is StarlingMonkey's instantiation, which both servers pay. Kumo runs "
         "WEB_CONCURRENCY=2 of them at once per standard-1X dyno where wasmtime serve runs one per request"
     ),
-    "Rust (wstd) hello": _THROUGHPUT,
+    "Rust (wstd) hello": (
+        "the router's duties, which wasmtime serve does not have. Reached without them (the direct listener, "
+        "section 1's last column), the same dyno serves about as many requests as wasmtime serve or more "
+        "(0.98×–1.14× at c=64 in the full runs at revisions a5e0bc2 and 2540984) and spends less CPU on each "
+        "(section 9). Through the router a request takes about 47k more instructions (section 8): about 31k "
+        "are the guest, wasmtime and wasmtime-wasi-http taking in the six forwarding headers Heroku's router "
+        "adds, which any host sending them pays (section 1's \"+ router's headers\" row is wasmtime serve sent "
+        "the same request), and about 16k the router's own checks, header rewriting, timers and log line "
+        "(hyper, std, the allocator and Kumo). Dropping the headers would break apps that read them"
+    ),
     "Python (componentize-py) hello": (
         "not a Kumo cost this suite has isolated for Python. Both servers run the same componentize-py "
         "component with warm instances, and CPython running the handler is most of a request; what Kumo's "
