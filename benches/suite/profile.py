@@ -102,12 +102,12 @@ def measure(servers, args, out, port, host, log, more=()):
     child = servers.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
                            "--smc-check=all-non-file", *args], log=log)
     try:
-        return dumps_of(servers, child, args, out, port, host, log, more)
+        return dumps_of(child, args, out, port, host, log, more)
     finally:
         servers.stop(child)
 
 
-def dumps_of(servers, child, args, out, port, host, log, more):
+def dumps_of(child, args, out, port, host, log, more):
     dumps = []
     for port, host in [(port, host), *more]:
         try:

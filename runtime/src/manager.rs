@@ -7,6 +7,7 @@
 //! dynos are up, and a stopping web dyno finishes the requests it has queued.
 
 mod oneoff;
+mod sleep;
 mod slot;
 
 pub use oneoff::{MAX_TIME_TO_LIVE, OneOffRequest, Started};
@@ -19,6 +20,7 @@ use crate::router::hosts::HostTable;
 use crate::sizes::DynoSize;
 use crate::slugs::SlugCache;
 use crate::source::{AppSpec, ReleaseSource};
+use sleep::Asleep;
 use slot::{Slot, Want};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -133,15 +135,6 @@ pub struct DynoStatus {
     pub since: OffsetDateTime,
 }
 
-/// The web dynos of a sleeping app, listed by `dynos` in place of its slots: from
-/// the moment it starts to sleep (shown as they stop, then `idle`) until a wake
-/// has started their successors (shown as `starting` since the wake).
-#[derive(Default)]
-struct Asleep {
-    dynos: Vec<Arc<slot::SlotStatus>>,
-    woke: Option<OffsetDateTime>,
-}
-
 /// The dyno manager of one Kumo process.
 pub struct DynoManager {
     config: ManagerConfig,
@@ -231,18 +224,7 @@ impl DynoManager {
         for spec in self.source.apps().await? {
             self.converge(&spec.name).await;
         }
-        let weak = Arc::downgrade(self);
-        let every =
-            (self.config.sleep_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(manager) = weak.upgrade() else {
-                    return;
-                };
-                manager.put_idle_apps_to_sleep().await;
-            }
-        });
+        self.start_sleep_sweeper();
         Ok(())
     }
 
@@ -346,17 +328,13 @@ impl DynoManager {
         let slots = runtime.slots.lock().expect("slots lock poisoned");
         let mut list: Vec<DynoStatus> = slots.iter().map(|s| s.status().get()).collect();
         list.extend(runtime.one_off_statuses());
-        let asleep = runtime.asleep.lock().expect("asleep lock poisoned");
-        for status in &asleep.dynos {
-            let mut status = status.get();
-            if slots.iter().any(|s| s.name() == status.name) {
-                continue;
-            }
-            if let Some(woke) = asleep.woke {
-                (status.state, status.since) = (DynoState::Starting, woke);
-            }
-            list.push(status);
-        }
+        list.extend(
+            runtime
+                .asleep
+                .lock()
+                .expect("asleep lock poisoned")
+                .listed(&slots),
+        );
         list.sort_by(|a, b| {
             (&a.process_type, dyno_index(&a.name)).cmp(&(&b.process_type, dyno_index(&b.name)))
         });
@@ -553,20 +531,13 @@ impl DynoManager {
         };
         let mut started = Vec::new();
         if let (Some(release), Some(slug)) = (&spec.release, &slug) {
-            let waking: Vec<String> = {
-                let asleep = runtime.asleep.lock().expect("asleep lock poisoned");
-                match asleep.woke {
-                    Some(_) => asleep.dynos.iter().map(|s| s.get().name).collect(),
-                    None => Vec::new(),
-                }
-            };
             for (name, process_type, want) in fresh {
                 let process = slug.manifest.process_types[&process_type].clone();
-                let shown_as = if waking.contains(&name) {
-                    DynoState::Starting
-                } else {
-                    DynoState::Down
-                };
+                let shown_as = runtime
+                    .asleep
+                    .lock()
+                    .expect("asleep lock poisoned")
+                    .shown_as(&name);
                 let spec = slot::SlotSpec {
                     name,
                     process_type,
@@ -616,131 +587,6 @@ impl DynoManager {
             }
         });
     }
-
-    fn wake(self: &Arc<Self>, runtime: &Arc<AppRuntime>) {
-        {
-            let mut view = runtime.view.write().expect("view lock poisoned");
-            if !view.sleeping {
-                return;
-            }
-            view.sleeping = false;
-        }
-        runtime.asleep.lock().expect("asleep lock poisoned").woke = Some(OffsetDateTime::now_utc());
-        for index in 1..=runtime
-            .view
-            .read()
-            .expect("view lock poisoned")
-            .web_quantity
-        {
-            let dyno = format!("web.{index}");
-            self.log(&runtime.name, &dyno, "Unidling");
-            self.log(&runtime.name, &dyno, "State changed from idle to starting");
-        }
-        let manager = self.clone();
-        let app = runtime.name.clone();
-        tokio::spawn(async move { manager.converge_on_wake(&app).await });
-    }
-
-    async fn put_idle_apps_to_sleep(self: &Arc<Self>) {
-        let now = self.now_us();
-        let idle_us = self.config.sleep_after.as_micros() as u64;
-        for runtime in self.awake_sleepers() {
-            if now.saturating_sub(runtime.last_request_us.load(Ordering::Relaxed)) >= idle_us {
-                self.put_to_sleep(&runtime, "Idling").await;
-            }
-        }
-    }
-
-    /// Apps whose web dynos sleep (eco) and are awake now.
-    fn awake_sleepers(&self) -> Vec<Arc<AppRuntime>> {
-        self.apps
-            .read()
-            .expect("apps lock poisoned")
-            .values()
-            .filter(|runtime| {
-                let view = runtime.view.read().expect("view lock poisoned");
-                view.sleeps && !view.sleeping && !view.dynos.is_empty()
-            })
-            .cloned()
-            .collect()
-    }
-
-    /// Frees instance slots for `app`'s dyno when the engine's pool is full: puts
-    /// to sleep early, as its idle time would later, the awake eco app whose last
-    /// request is oldest among those that hold pooled instances, are idle (no
-    /// request waiting or being served, no body still streaming) and have every
-    /// web dyno up. Returns whether one was.
-    ///
-    /// It never waits for another app's converge lock (an app busy converging is
-    /// skipped), and an app with a web dyno still starting (perhaps waiting for a
-    /// slot itself, inside this very function) is never chosen, so two apps
-    /// reclaiming from each other cannot wait on each other.
-    pub(crate) async fn reclaim_instances(self: &Arc<Self>, app: &str) -> bool {
-        let mut candidates: Vec<(u64, Arc<AppRuntime>)> = self
-            .awake_sleepers()
-            .into_iter()
-            .filter(|runtime| runtime.name != app && runtime.reclaimable())
-            .map(|runtime| (runtime.last_request_us.load(Ordering::Relaxed), runtime))
-            .collect();
-        candidates.sort_by_key(|(last, _)| *last);
-        for (_, runtime) in candidates {
-            let Ok(guard) = runtime.converging.try_lock() else {
-                continue;
-            };
-            // Checked again under the lock: a request may have come in meanwhile.
-            if !runtime.reclaimable() {
-                continue;
-            }
-            let line = "Idling early: the server needs its instance slots for another app";
-            if self.sleep_locked(&runtime, line, guard).await {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Stops `runtime`'s web dynos as asleep (`idle`), logging `line` for each;
-    /// false if it was asleep already.
-    async fn put_to_sleep(self: &Arc<Self>, runtime: &Arc<AppRuntime>, line: &str) -> bool {
-        let guard = runtime.converging.lock().await;
-        self.sleep_locked(runtime, line, guard).await
-    }
-
-    async fn sleep_locked(
-        self: &Arc<Self>,
-        runtime: &Arc<AppRuntime>,
-        line: &str,
-        _converging: tokio::sync::MutexGuard<'_, ()>,
-    ) -> bool {
-        {
-            let mut view = runtime.view.write().expect("view lock poisoned");
-            if view.sleeping || !view.sleeps || view.dynos.is_empty() {
-                return false;
-            }
-            view.sleeping = true;
-        }
-        let web: Vec<Slot> = {
-            let mut slots = runtime.slots.lock().expect("slots lock poisoned");
-            let (web, rest): (Vec<Slot>, Vec<Slot>) = std::mem::take(&mut *slots)
-                .into_iter()
-                .partition(|s| s.process_type() == "web");
-            *slots = rest;
-            // Under the slots lock, as `dynos` reads both under it.
-            *runtime.asleep.lock().expect("asleep lock poisoned") = Asleep {
-                dynos: web.iter().map(Slot::status).collect(),
-                woke: None,
-            };
-            web
-        };
-        for slot in &web {
-            self.log(&runtime.name, slot.name(), line);
-            slot.stop(true);
-        }
-        for slot in web {
-            slot.stopped().await;
-        }
-        true
-    }
 }
 
 /// A request that no web dyno answered.
@@ -752,25 +598,6 @@ pub enum DispatchFailure {
 }
 
 impl AppRuntime {
-    /// Whether putting this app to sleep would free pooled instances and cut off
-    /// nothing: every web dyno is up and holds instances, and none is busy.
-    fn reclaimable(&self) -> bool {
-        let all_up = {
-            let slots = self.slots.lock().expect("slots lock poisoned");
-            slots
-                .iter()
-                .filter(|s| s.process_type() == "web")
-                .all(|s| s.status().get().state == DynoState::Up)
-        };
-        let view = self.view.read().expect("view lock poisoned");
-        all_up
-            && !view.dynos.is_empty()
-            && view
-                .dynos
-                .iter()
-                .all(|dyno| dyno.holds_instances() && !dyno.busy())
-    }
-
     fn web_all_crashed(&self) -> bool {
         let slots = self.slots.lock().expect("slots lock poisoned");
         let mut web = slots

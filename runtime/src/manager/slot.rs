@@ -202,11 +202,11 @@ impl Supervisor {
                     // free for the retry at once: a wake on a full server costs
                     // one reclaim, not a pause, and nothing in this app's log.
                     let reclaimed = tokio::select! {
-                        () = &mut stop => true,
-                        reclaimed = self.manager.reclaim_instances(&self.runtime.name) => reclaimed,
+                        () = &mut stop => None,
+                        reclaimed = self.manager.reclaim_instances(&self.runtime.name) => Some(reclaimed),
                     };
                     waiting_for_capacity = true;
-                    if !reclaimed {
+                    if reclaimed == Some(false) {
                         if !said_waiting {
                             self.log(&format!(
                                 "Error R99 (Platform error) -> {why}; waiting for one"
