@@ -6,6 +6,7 @@
 
 mod access;
 mod api;
+mod build_sources;
 mod builds;
 mod commands;
 mod crash;

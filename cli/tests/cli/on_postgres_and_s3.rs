@@ -6,6 +6,8 @@
 mod access;
 #[path = "api.rs"]
 mod api;
+#[path = "build_sources.rs"]
+mod build_sources;
 #[path = "builds.rs"]
 mod builds;
 #[path = "commands.rs"]
