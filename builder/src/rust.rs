@@ -95,10 +95,12 @@ pub fn compile(
             log(&line);
             continue;
         };
+        // Binaries, and `cdylib` libraries: a Spin SDK app is one, its
+        // `#[http_component]` exporting `wasi:http/incoming-handler`.
         if message["reason"] == "compiler-artifact"
             && message["target"]["kind"]
                 .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+                .is_some_and(|k| k.iter().any(|k| k == "bin" || k == "cdylib"))
         {
             let name = message["target"]["name"]
                 .as_str()

@@ -108,6 +108,7 @@ pub async fn deploy(
             &app,
             Some(packed.digest.to_string()),
             BTreeMap::new(),
+            Vec::new(),
             &description,
             &admin.email,
             kumo_runtime::state::ReleaseStatus::Succeeded,

@@ -388,6 +388,10 @@ enum Command {
         app: String,
         build: Option<String>,
     },
+    #[command(flatten)]
+    Addons(commands::addons::AddonsCommand),
+    #[command(flatten)]
+    Pg(commands::pg::PgCommand),
 }
 
 #[derive(clap::Args)]
@@ -441,6 +445,17 @@ struct ServerArgs {
     /// app's owner reach them. Default: off, dynos reach public addresses only.
     #[arg(long)]
     allow_private_outbound: bool,
+    /// The Postgres server where `kumo-postgresql` add-ons get their databases, as
+    /// a role that may create roles and databases: postgres://USER:PASSWORD@HOST:PORT/DB.
+    /// Default: the --database-url server when that is Postgres, else a private
+    /// cluster under the data folder (Debian's `postgresql` package, started on demand).
+    #[arg(long, env = "KUMO_ADDONS_POSTGRES_URL")]
+    addons_postgres_url: Option<String>,
+    /// The Redis server where `kumo-keyvalue` add-ons get their namespaces (an ACL
+    /// user each), as an administrator: redis://USER:PASSWORD@HOST:PORT. Default:
+    /// the embedded store under the data folder.
+    #[arg(long, env = "KUMO_ADDONS_REDIS_URL")]
+    addons_redis_url: Option<String>,
     /// For benchmarks: a second listener that sends each request for `<app>.<domain>`
     /// straight to one of the app's web dynos, without the router's checks, forwarding
     /// headers, H-codes or router log line, to measure what the router adds.
@@ -635,6 +650,8 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             Command::BuildsOutput { app, build } => {
                 commands::builds::output(&client, &app, build.as_deref()).await
             }
+            Command::Addons(command) => commands::addons::run(&client, command).await,
+            Command::Pg(command) => commands::pg::run(&client, command).await,
         }
     })
 }

@@ -3,6 +3,8 @@
 
 use crate::ServerArgs;
 use anyhow::Context as _;
+use kumo_runtime::addons::keyvalue::{EmbeddedProvider, RedisProvider};
+use kumo_runtime::addons::{Backends, PostgresServer, Providers};
 use kumo_runtime::api::{Platform, RateLimit};
 use kumo_runtime::engine::{Engine, EngineConfig};
 use kumo_runtime::logplex::Logplex;
@@ -38,6 +40,11 @@ pub struct Settings {
     pub request_timeout: std::time::Duration,
     /// Bytes a dyno's files may take (`--disk-quota-mb`, hidden).
     pub disk_quota: u64,
+    /// Where Postgres add-ons are made (`--addons-postgres-url`, else the state
+    /// database if it is Postgres, else a private cluster).
+    pub addons_postgres: PostgresServer,
+    /// The Redis server for key-value add-ons (`--addons-redis-url`).
+    pub addons_redis_url: Option<String>,
 }
 
 /// Checks the raw flags.
@@ -86,6 +93,21 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         })?),
         None => None,
     };
+    let addons_postgres = match args.addons_postgres_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            PostgresServer::Url(url)
+        }
+        Some(url) => anyhow::bail!(
+            "invalid --addons-postgres-url `{url}`: use postgres://USER:PASSWORD@HOST:PORT/DATABASE, a role that may create roles and databases"
+        ),
+        None if database_url.starts_with("postgres") => PostgresServer::Url(database_url.clone()),
+        None => PostgresServer::Cluster(data_dir.join("addons").join("postgres")),
+    };
+    if let Some(url) = &args.addons_redis_url
+        && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+    {
+        anyhow::bail!("invalid --addons-redis-url `{url}`: use redis://USER:PASSWORD@HOST:PORT");
+    }
     let domain = args.domain.trim_matches('.').to_ascii_lowercase();
     if domain.is_empty() || domain.contains(['/', ':', ' ']) {
         anyhow::bail!(
@@ -109,6 +131,8 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         direct_listen,
         request_timeout: args.request_timeout,
         disk_quota: args.disk_quota_mb.saturating_mul(1 << 20),
+        addons_postgres,
+        addons_redis_url: args.addons_redis_url,
     })
 }
 
@@ -158,8 +182,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         state: state.clone(),
         slugs: slugs.clone(),
     });
+    let addon_backends = Backends::new(settings.data_dir.join("addons"));
     let manager = DynoManager::new(
         ManagerConfig {
+            addons: addon_backends.clone(),
             sleep_after: settings.sleep_after,
             request_deadline: settings.request_timeout,
             disk_quota: settings.disk_quota,
@@ -171,6 +197,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         source,
         &settings.domain,
     );
+
+    let keyvalue: Arc<dyn kumo_runtime::addons::Provider> = match &settings.addons_redis_url {
+        Some(url) => Arc::new(RedisProvider::new(url, addon_backends.clone())?),
+        None => Arc::new(EmbeddedProvider::new(addon_backends.clone())),
+    };
+    let addon_providers =
+        Arc::new(Providers::new(settings.addons_postgres.clone()).with_keyvalue(keyvalue));
+    // Before any dyno starts: the apps' databases must be up when they connect.
+    addon_providers
+        .start()
+        .await
+        .context("starting the add-ons' Postgres cluster")?;
 
     let router_listener = tokio::net::TcpListener::bind(settings.router_listen)
         .await
@@ -202,7 +240,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         build_timeout: settings.build_timeout,
         data_dir: settings.data_dir.clone(),
         rate_limit: RateLimit::new(settings.api_rate_limit),
+        addon_providers: addon_providers.clone(),
     });
+    if let Err(e) = platform.clean_stale_addons(STALE_PROVISIONING_SECS).await {
+        tracing::warn!(error = %format!("{e:#}"), "could not remove unfinished add-ons");
+    }
     let api = tokio::spawn(async move {
         axum::serve(api_listener, kumo_runtime::api::router(platform)).await
     });
@@ -247,10 +289,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         result = api => anyhow::bail!("the API stopped: {result:?}"),
         _ = tokio::signal::ctrl_c() => {
             println!("Shutting down");
+            addon_providers.stop().await;
             Ok(())
         }
     }
 }
+
+/// An add-on still `provisioning` this long after its last change was left by
+/// a server that stopped while it provisioned it; a provisioning takes seconds.
+const STALE_PROVISIONING_SECS: i64 = 120;
 
 /// Removes what a server that was killed (SIGKILL, a power cut) left in the
 /// data folder, before anything runs: the toolchains and folders of its builds,

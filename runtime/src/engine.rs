@@ -111,6 +111,8 @@ impl Engine {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)?;
+        crate::addons::spin_pg::add_to_linker(&mut linker)?;
+        crate::addons::keyvalue::add_to_linker(&mut linker)?;
 
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

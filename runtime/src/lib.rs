@@ -4,10 +4,12 @@
 //! and caches their components, [`dynos`] runs them (web, CGI and worker dynos with
 //! their own filesystems), [`manager`] converges running dynos on each app's
 //! formation, [`router`] sends HTTP to web dynos, and [`logplex`] collates every line.
-//! The control plane feeds it through the [`source::ReleaseSource`] trait.
+//! The control plane feeds it through the [`source::ReleaseSource`] trait; [`addons`]
+//! provisions the databases, stores and buckets releases attach.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod addons;
 pub mod api;
 pub mod dynos;
 pub mod engine;

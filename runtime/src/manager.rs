@@ -54,12 +54,17 @@ pub struct ManagerConfig {
     /// metadata service. Only for a single-tenant server or a test setup.
     /// Default: false.
     pub outbound_private: bool,
+    /// The add-on backends dynos reach through the add-on interfaces.
+    /// Default: embedded stores under `<data_dir>/addons`.
+    pub addons: std::sync::Arc<crate::addons::Backends>,
 }
 
 impl ManagerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> ManagerConfig {
+        let data_dir = data_dir.into();
         ManagerConfig {
-            data_dir: data_dir.into(),
+            addons: crate::addons::Backends::new(data_dir.join("addons")),
+            data_dir,
             request_deadline: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             backoff: Backoff::default(),
@@ -242,6 +247,25 @@ impl DynoManager {
                 .map_err(|e| format!("process type `{name}`: {e}"))?;
         }
         Ok(slug.manifest.clone())
+    }
+
+    /// The add-on kinds each process type of slug `digest` needs, by the
+    /// interfaces its component imports (`addons::required`).
+    pub async fn slug_needs(
+        &self,
+        digest: &kumo_slug::Digest,
+    ) -> anyhow::Result<Vec<(String, Vec<crate::addons::catalog::Kind>)>> {
+        let slug = self.slugs.get(digest).await?;
+        let mut needs = Vec::new();
+        for (name, process) in &slug.manifest.process_types {
+            let path = slug.app_dir().join(&process.component);
+            let bytes = tokio::fs::read(&path).await?;
+            let kinds = crate::addons::required::kinds_needed(&bytes);
+            if !kinds.is_empty() {
+                needs.push((name.clone(), kinds));
+            }
+        }
+        Ok(needs)
     }
 
     /// Which app serves `host`, by `<app>.<domain>` or a custom domain.

@@ -4,6 +4,7 @@
 //! for an app's desired state ([`AppSpec`]) and for slug archives. The control
 //! plane implements it over its database and slug store; tests use [`MemorySource`].
 
+use crate::addons::AddonGrant;
 use crate::sizes::DynoSize;
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -56,13 +57,17 @@ pub struct FormationEntry {
     pub size: DynoSize,
 }
 
-/// A release as the data plane runs it: a slug and the config vars.
+/// A release as the data plane runs it: a slug, the config vars and what its
+/// attached add-ons grant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReleaseSpec {
     /// `1` for v1.
     pub version: u64,
     pub slug: Digest,
     pub config: BTreeMap<String, String>,
+    /// The app's attached add-ons: the only resources beyond its allowed hosts
+    /// its dynos can reach.
+    pub addons: Vec<AddonGrant>,
 }
 
 /// Where the data plane reads apps, releases and slugs from.

@@ -1,6 +1,7 @@
 //! The user commands, named as Heroku's CLI names them.
 
 pub mod access;
+pub mod addons;
 pub mod apps;
 pub mod auth;
 pub mod authorizations;
@@ -10,6 +11,7 @@ pub mod deploy;
 pub mod domains;
 pub mod git;
 pub mod logs;
+pub mod pg;
 pub mod ps;
 pub mod releases;
 pub mod run;

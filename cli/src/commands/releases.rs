@@ -72,6 +72,11 @@ pub async fn rollback(client: &Client, app: &str, target: Option<&str>) -> anyho
         "Rolling back ⬢ {app}... done, v{}",
         release["version"].as_i64().unwrap_or(0)
     );
+    // Heroku's own warning: add-ons and their data are never rolled back.
+    eprintln!(
+        " ›   Warning: rollback affects code and config vars; it doesn't add or remove add-ons or change their data."
+    );
+    eprintln!(" ›   To undo add-on changes, use addons:create or addons:destroy.");
     follow_phase(client, app, &release).await
 }
 

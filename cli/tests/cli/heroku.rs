@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// The version of Heroku's CLI this test pins.
 const HEROKU_CLI_VERSION: &str = "11.3.0";
 
-fn heroku_cli() -> PathBuf {
+pub(crate) fn heroku_cli() -> PathBuf {
     if let Some(path) = std::env::var_os("KUMO_HEROKU_CLI") {
         return path.into();
     }
@@ -40,7 +40,7 @@ fn heroku_cli() -> PathBuf {
 
 /// Heroku's CLI aimed at `server`, offline: telemetry, update checks and the
 /// terms-of-service banner off, its own files in `home`.
-fn command(server: &Server, home: &Path, token: &str, args: &[&str]) -> Command {
+pub(crate) fn command(server: &Server, home: &Path, token: &str, args: &[&str]) -> Command {
     let api = format!("http://127.0.0.1:{}", server.api_port);
     let mut command = Command::new(heroku_cli());
     command
@@ -51,6 +51,8 @@ fn command(server: &Server, home: &Path, token: &str, args: &[&str]) -> Command 
         .env("TZ", "UTC")
         .env("HEROKU_HOST", &api)
         .env("HEROKU_PARTICLEBOARD_URL", &api)
+        // The data API (`pg:info`) on Kumo's API port: the CLI swaps only the host name.
+        .env("HEROKU_DATA_HOST", "127.0.0.1")
         .env("HEROKU_API_KEY", token)
         .env("DISABLE_TELEMETRY", "true")
         .env("HEROKU_SKIP_NEW_VERSION_CHECK", "true")
@@ -62,20 +64,20 @@ fn command(server: &Server, home: &Path, token: &str, args: &[&str]) -> Command 
     command
 }
 
-struct Heroku<'a> {
-    server: &'a Server,
-    home: PathBuf,
+pub(crate) struct Heroku<'a> {
+    pub(crate) server: &'a Server,
+    pub(crate) home: PathBuf,
 }
 
 impl Heroku<'_> {
-    fn run_as(&self, token: &str, args: &[&str]) -> Output {
+    pub(crate) fn run_as(&self, token: &str, args: &[&str]) -> Output {
         command(self.server, &self.home, token, args)
             .output()
             .expect("run heroku")
     }
 
     /// Runs `heroku ARGS`; it must succeed. Returns (stdout, stderr).
-    fn ok(&self, args: &[&str]) -> (String, String) {
+    pub(crate) fn ok(&self, args: &[&str]) -> (String, String) {
         let out = self.run_as(&self.server.token, args);
         let (so, se) = texts(&out);
         assert!(
@@ -87,14 +89,14 @@ impl Heroku<'_> {
     }
 }
 
-fn texts(out: &Output) -> (String, String) {
+pub(crate) fn texts(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
-fn has(text: &str, needle: &str) {
+pub(crate) fn has(text: &str, needle: &str) {
     assert!(text.contains(needle), "{needle:?} not in:\n{text}");
 }
 

@@ -5,12 +5,15 @@
 #![allow(clippy::duplicate_mod)]
 
 mod access;
+mod addon_apps;
+mod addons;
 mod api;
 mod build_sources;
 mod builds;
 mod commands;
 mod crash;
 mod heroku;
+mod heroku_addons;
 mod hostile_api;
 mod hostile_tokens;
 mod hostile_uploads;

@@ -191,6 +191,9 @@ pub async fn destroy(
         )));
     }
     let body = app_body(&platform, &app).await?;
+    // Its add-ons go first, data and credentials: an app's database does not
+    // outlive the app (the add-ons of others it used are only detached).
+    platform.destroy_addons_of(&app, &caller.0.email).await?;
     platform.state.delete_app(&app).await?;
     platform.converge(&app.name);
     Ok(body)

@@ -5,6 +5,7 @@
 //! to converge the app; they never touch dynos directly.
 
 mod access;
+mod addons;
 mod apps;
 mod auth;
 mod authorizations;
@@ -66,6 +67,8 @@ pub struct Platform {
     pub data_dir: std::path::PathBuf,
     /// Each account's request tokens (`--api-rate-limit`, 4500 an hour by default).
     pub rate_limit: RateLimit,
+    /// The backends that provision add-ons.
+    pub addon_providers: Arc<crate::addons::Providers>,
 }
 
 impl Platform {
@@ -151,7 +154,65 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route("/apps", get(apps::list).post(apps::create))
         .route("/users/{user}/apps", get(apps::list_for_user))
-        .route("/apps/{app}/addons", get(apps::no_items))
+        .route("/addon-services", get(addons::services::list))
+        .route("/addon-services/{service}", get(addons::services::info))
+        .route(
+            "/addon-services/{service}/plans",
+            get(addons::services::plans),
+        )
+        .route(
+            "/addon-services/{service}/plans/{plan}",
+            get(addons::services::plan),
+        )
+        .route(
+            "/apps/{app}/addons",
+            get(addons::list_for_app).post(addons::provision::create),
+        )
+        .route(
+            "/apps/{app}/addons/{addon}",
+            get(addons::info_for_app)
+                .patch(addons::provision::update)
+                .delete(addons::provision::destroy),
+        )
+        .route(
+            "/apps/{app}/addons/{addon}/info",
+            get(addons::provision::details),
+        )
+        .route(
+            "/apps/{app}/addons/{addon}/actions/reset",
+            axum::routing::post(addons::provision::reset),
+        )
+        .route("/addons", get(addons::list))
+        .route("/addons/{addon}", get(addons::info))
+        .route("/addons/{addon}/config", get(addons::config))
+        .route(
+            "/addons/{addon}/addon-attachments",
+            get(addons::attachments_of_addon),
+        )
+        .route(
+            "/actions/addons/resolve",
+            axum::routing::post(addons::resolve),
+        )
+        .route(
+            "/addon-attachments",
+            get(addons::attachments::list).post(addons::attachments::create),
+        )
+        .route(
+            "/addon-attachments/{id}",
+            get(addons::attachments::info).delete(addons::attachments::destroy),
+        )
+        .route(
+            "/apps/{app}/addon-attachments",
+            get(addons::attachments::list_for_app),
+        )
+        .route(
+            "/apps/{app}/addon-attachments/{id}",
+            get(addons::attachments::info_for_app),
+        )
+        .route(
+            "/actions/addon-attachments/resolve",
+            axum::routing::post(addons::attachments::resolve),
+        )
         .route("/apps/{app}/sni-endpoints", get(apps::no_items))
         .route(
             "/apps/{app}",

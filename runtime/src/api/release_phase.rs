@@ -92,6 +92,7 @@ impl Platform {
                                 version: release.version as u64,
                                 slug,
                                 config: release.config.clone(),
+                                addons: release.addons.clone(),
                             }),
                         },
                     )

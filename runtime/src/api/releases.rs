@@ -26,7 +26,7 @@ fn release_json(
         "slug": release.slug_digest.as_ref().map(|d| json!({ "id": d })),
         "user": { "id": release.user_email, "email": release.user_email },
         "app": { "id": app.id, "name": app.name },
-        "addon_plan_names": [],
+        "addon_plan_names": release.addons.iter().map(|a| a.plan.as_str()).collect::<Vec<_>>(),
         "artifacts": [],
         "eligible_for_rollback": release.status == ReleaseStatus::Succeeded.as_str(),
         "output_stream_url": platform.output_stream_url(release, has_output),
@@ -252,12 +252,23 @@ impl Platform {
         if !added.is_empty() {
             self.state.scale(app, &added).await?;
         }
-        let config = self
+        let (config, addons) = self
             .state
             .current_release(app)
             .await?
-            .map(|r| r.config)
+            .map(|r| (r.config, r.addons))
             .unwrap_or_default();
+        let needs = self
+            .manager
+            .slug_needs(digest)
+            .await
+            .map_err(|e| ApiError::invalid(format!("slug {digest} cannot be read: {e:#}")))?;
+        for (process, kinds) in &needs {
+            if let Some(why) = crate::addons::required::missing(process, kinds, &addons, &app.name)
+            {
+                return Err(ApiError::invalid(why));
+            }
+        }
         let status = self.new_release_status(Some(digest.as_str())).await?;
         Ok(self
             .state
@@ -265,6 +276,7 @@ impl Platform {
                 app,
                 Some(digest.to_string()),
                 config,
+                addons,
                 description,
                 user_email,
                 status,

@@ -185,7 +185,7 @@ async fn connect(outbound: &Outbound, host: &str, port: u16) -> Result<TcpStream
         return Err(dns_error());
     }
     let mut failed = None;
-    for addr in addrs.into_iter().filter(|a| outbound.may_dial(a.ip())) {
+    for addr in addrs.into_iter().filter(|a| outbound.may_dial_addr(*a)) {
         match TcpStream::connect(addr).await {
             Ok(stream) => return Ok(stream),
             Err(e) => failed = Some(e),

@@ -17,11 +17,14 @@ pub struct DynoHost {
     pub table: ResourceTable,
     pub limiter: DynoLimiter,
     pub hooks: OutboundPolicy,
+    /// The add-ons the dyno's release attached, for the add-on interfaces.
+    pub addons: crate::addons::AddonAccess,
 }
 
 impl DynoHost {
     pub fn new(wasi: WasiCtx, memory: Arc<DynoMemory>, outbound: Arc<Outbound>) -> DynoHost {
         DynoHost {
+            addons: outbound.addons().clone(),
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),

@@ -13,6 +13,7 @@ pub mod cgi;
 pub mod command;
 pub mod dial;
 pub mod fs;
+pub mod granted;
 pub mod host;
 pub mod off_limits;
 pub mod outbound;
@@ -93,6 +94,8 @@ pub struct DynoSpec {
     /// Whether the dyno may dial loopback, private and other non-public
     /// addresses its app lists (`ManagerConfig::outbound_private`).
     pub outbound_private: bool,
+    /// The server's add-on backends (`ManagerConfig::addons`).
+    pub addons: std::sync::Arc<crate::addons::Backends>,
 }
 
 impl DynoSpec {

@@ -25,6 +25,7 @@
 //! an address reaches nothing.
 
 use super::DynoSpec;
+use super::granted::Granted;
 use crate::logplex::Source;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -131,29 +132,10 @@ impl AllowedHosts {
     /// `https`, and the host and port of its authority (the port defaulting from
     /// the scheme) match an entry.
     pub fn allows_uri(&self, uri: &http::Uri) -> bool {
-        let Some(authority) = uri.authority() else {
-            return false;
-        };
-        let default_port = match uri.scheme_str() {
-            Some("http") => 80,
-            Some("https") => 443,
-            _ => return false,
-        };
-        let text = authority.as_str();
-        // A user-info part would be dialled as part of the host by the sender.
-        if text.contains('@') {
-            return false;
+        match uri_host_port(uri) {
+            Some((host, port)) => self.allows(host, port),
+            None => false,
         }
-        let host = authority.host();
-        let port = match text.strip_prefix(host) {
-            Some("") => default_port,
-            Some(rest) => match rest.strip_prefix(':').and_then(parse_port) {
-                Some(port) => port,
-                None => return false,
-            },
-            None => return false,
-        };
-        self.allows(host, port)
     }
 }
 
@@ -251,9 +233,11 @@ impl AllowedAddrs {
 }
 
 /// What one dyno may reach, made once when the dyno starts.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outbound {
     hosts: AllowedHosts,
+    /// What the app's attached add-ons open, whatever the list says.
+    granted: Granted,
     addrs: AllowedAddrs,
     deadline: Option<Duration>,
     /// Whether the server lets dynos dial [`off_limits`] addresses.
@@ -273,11 +257,23 @@ impl Outbound {
             log(&format!("Outbound network is off: {e}"));
             AllowedHosts::default()
         });
-        let (outbound, lines) = Outbound::resolve(hosts, deadline, spec.outbound_private).await;
+        let (mut outbound, mut lines) =
+            Outbound::resolve(hosts, deadline, spec.outbound_private).await;
+        let (granted, unresolved) =
+            Granted::resolve(&spec.release.addons, spec.addons.clone()).await;
+        lines.extend(unresolved);
+        if let Some(outbound) = Arc::get_mut(&mut outbound) {
+            outbound.granted = granted;
+        }
         for line in lines {
             log(&line);
         }
         outbound
+    }
+
+    /// The add-ons the dyno's release attached, and the server's backends.
+    pub fn addons(&self) -> &crate::addons::AddonAccess {
+        self.granted.access()
     }
 
     /// `hosts` with their names resolved; `private` lets the dyno dial
@@ -291,6 +287,7 @@ impl Outbound {
         let (addrs, lines) = AllowedAddrs::resolve(&hosts, private).await;
         let outbound = Outbound {
             hosts,
+            granted: Granted::none(crate::addons::Backends::new("")),
             addrs,
             deadline,
             private,
@@ -304,7 +301,7 @@ impl Outbound {
     /// host is allowed (wasmtime-wasi's builder turns all three off by default).
     pub fn configure(self: &Arc<Self>, builder: &mut WasiCtxBuilder) {
         let this = self.clone();
-        let open = !self.hosts.is_empty();
+        let open = !self.hosts.is_empty() || self.granted.opens_network();
         builder
             .allow_tcp(open)
             .allow_udp(open)
@@ -316,7 +313,7 @@ impl Outbound {
 
     /// Whether a guest may use `addr` for `usage`.
     pub fn allows_socket(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
-        if self.hosts.is_empty() {
+        if self.hosts.is_empty() && !self.granted.opens_network() {
             return false;
         }
         match usage {
@@ -325,7 +322,11 @@ impl Outbound {
             SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
                 addr.ip().is_unspecified() && addr.port() == 0
             }
-            SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+            SocketAddrUse::TcpConnect => {
+                self.granted.allows_addr(addr)
+                    || (self.addrs.allows(addr) && self.may_dial(addr.ip()))
+            }
+            SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
                 self.addrs.allows(addr) && self.may_dial(addr.ip())
             }
             SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
@@ -335,6 +336,7 @@ impl Outbound {
     /// Whether an outgoing `wasi:http` request to `uri` is allowed.
     pub fn allows_uri(&self, uri: &http::Uri) -> bool {
         self.hosts.allows_uri(uri)
+            || uri_host_port(uri).is_some_and(|(host, port)| self.granted.allows_host(host, port))
     }
 
     /// Whether the dyno may dial `ip`, whatever its list says: a public
@@ -343,12 +345,40 @@ impl Outbound {
         self.private || off_limits(ip).is_none()
     }
 
+    /// Whether the dyno may dial `addr`: an add-on's endpoint, or an address
+    /// [`Outbound::may_dial`] allows.
+    pub fn may_dial_addr(&self, addr: SocketAddr) -> bool {
+        self.granted.allows_addr(addr) || self.may_dial(addr.ip())
+    }
+
     /// The longest an outgoing HTTP request may live, response body included:
     /// a web dyno's request deadline, so a request a guest makes cannot outlast
     /// the request it serves; none for workers and one-off dynos.
     pub fn deadline(&self) -> Option<Duration> {
         self.deadline
     }
+}
+
+/// The host and port an outgoing request to `uri` dials: its scheme is `http`
+/// or `https`, the port defaulting from it; `None` for anything else, and for
+/// an authority with a user-info part (the sender would dial it as the host).
+fn uri_host_port(uri: &http::Uri) -> Option<(&str, u16)> {
+    let authority = uri.authority()?;
+    let default_port = match uri.scheme_str() {
+        Some("http") => 80,
+        Some("https") => 443,
+        _ => return None,
+    };
+    let text = authority.as_str();
+    if text.contains('@') {
+        return None;
+    }
+    let host = authority.host();
+    let port = match text.strip_prefix(host)? {
+        "" => default_port,
+        rest => rest.strip_prefix(':').and_then(parse_port)?,
+    };
+    Some((host, port))
 }
 
 /// The IP address `host` (as in a URI's authority) is written as, in any form

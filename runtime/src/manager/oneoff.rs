@@ -150,6 +150,7 @@ impl DynoManager {
             boot_deadline: self.config.boot_timeout,
             disk_quota: self.config.disk_quota,
             outbound_private: self.config.outbound_private,
+            addons: self.config.addons.clone(),
         };
         self.log(
             app,

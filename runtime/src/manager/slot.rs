@@ -270,6 +270,7 @@ impl Supervisor {
             boot_deadline: self.manager.config.boot_timeout,
             disk_quota: self.manager.config.disk_quota,
             outbound_private: self.manager.config.outbound_private,
+            addons: self.manager.config.addons.clone(),
         }
     }
 

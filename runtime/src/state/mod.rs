@@ -5,6 +5,7 @@
 //! into exactly the last committed state. The same SQL runs on both databases.
 
 mod accounts;
+mod addons;
 mod apps;
 mod builds;
 mod collaborators;
@@ -12,6 +13,7 @@ mod releases;
 mod source;
 
 pub use accounts::{Account, Authorization, MAX_EXPIRES_IN, TokenCheck};
+pub use addons::{Addon, AddonState, Attachment, NewAttachment};
 pub use apps::{App, FormationLine};
 pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
 pub use builds::{Build, BuildOutcome};
@@ -141,6 +143,30 @@ const MIGRATIONS: &[&str] = &[
              substr(token_hash, 21, 12)
      WHERE id IS NULL",
     "CREATE UNIQUE INDEX tokens_id ON tokens (id)",
+    // Add-ons: `app_id` is the billing app, whose destruction deprovisions
+    // them first; `service` is the name it was asked by (an alias shows as
+    // asked); `resource` is the provisioned resource as JSON, null while
+    // provisioning.
+    "CREATE TABLE addons (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL REFERENCES apps(id),
+        service TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        state TEXT NOT NULL,
+        resource TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )",
+    "CREATE TABLE addon_attachments (
+        id TEXT PRIMARY KEY,
+        addon_id TEXT NOT NULL REFERENCES addons(id) ON DELETE CASCADE,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (app_id, name)
+    )",
+    "ALTER TABLE releases ADD COLUMN addons TEXT NOT NULL DEFAULT '[]'",
 ];
 
 impl State {

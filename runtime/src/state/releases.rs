@@ -1,7 +1,9 @@
-//! The release ledger: append-only, numbered v1, v2, …, each a slug and a
-//! snapshot of the config vars. Config changes and rollbacks are new releases.
+//! The release ledger: append-only, numbered v1, v2, …, each a slug, a
+//! snapshot of the config vars and the attached add-ons. Config changes,
+//! add-on attachments and rollbacks are new releases.
 
 use super::{App, Result, State, StateError, new_id, now, text};
+use crate::addons::AddonGrant;
 use crate::dynos::outbound::{ALLOWED_HOSTS, AllowedHosts};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;
@@ -36,7 +38,10 @@ pub struct Release {
     pub version: i64,
     /// `None` for releases made before anything was deployed (config changes).
     pub slug_digest: Option<String>,
+    /// Every config var its dynos see, the add-ons' included.
     pub config: BTreeMap<String, String>,
+    /// The add-ons attached at this release, and what each grants.
+    pub addons: Vec<AddonGrant>,
     /// `pending`, `succeeded` or `failed`.
     pub status: String,
     pub description: String,
@@ -45,11 +50,13 @@ pub struct Release {
 }
 
 const COLUMNS: &str =
-    "id, app_id, version, slug_digest, config, status, description, user_email, created_at";
+    "id, app_id, version, slug_digest, config, status, description, user_email, created_at, addons";
 
 fn release_from_row(row: &sqlx::any::AnyRow) -> Result<Release> {
     let config: String = text(row, "config")?;
+    let addons: String = text(row, "addons")?;
     Ok(Release {
+        addons: serde_json::from_str(&addons).map_err(|e| StateError::Database(e.into()))?,
         id: text(row, "id")?,
         app_id: text(row, "app_id")?,
         version: row.try_get("version")?,
@@ -127,47 +134,29 @@ impl State {
         row.as_ref().map(release_from_row).transpose()
     }
 
-    /// Appends a release of `slug_digest` (or the current slug when `None`) with `config`.
+    /// Appends a release of `slug_digest` with `config` and `addons`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn append_release(
         &self,
         app: &App,
         slug_digest: Option<String>,
         config: BTreeMap<String, String>,
+        addons: Vec<AddonGrant>,
         description: &str,
         user_email: &str,
         status: ReleaseStatus,
     ) -> Result<Release> {
-        check_config(&config)?;
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query("SELECT MAX(version) AS v FROM releases WHERE app_id = $1")
-            .bind(&app.id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let version = row.try_get::<Option<i64>, _>("v")?.unwrap_or(0) + 1;
-        let release = Release {
-            id: new_id(),
-            app_id: app.id.clone(),
-            version,
+        let release = insert_release(
+            &mut tx,
+            app,
             slug_digest,
             config,
-            status: status.as_str().to_string(),
-            description: description.to_string(),
-            user_email: user_email.to_string(),
-            created_at: now(),
-        };
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO releases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        )))
-        .bind(&release.id)
-        .bind(&release.app_id)
-        .bind(release.version)
-        .bind(&release.slug_digest)
-        .bind(serde_json::to_string(&release.config).map_err(|e| StateError::Database(e.into()))?)
-        .bind(&release.status)
-        .bind(&release.description)
-        .bind(&release.user_email)
-        .bind(&release.created_at)
-        .execute(&mut *tx)
+            addons,
+            description,
+            user_email,
+            status,
+        )
         .await?;
         tx.commit().await?;
         Ok(release)
@@ -186,6 +175,21 @@ impl State {
             .as_ref()
             .map(|r| r.config.clone())
             .unwrap_or_default();
+        let addons = current
+            .as_ref()
+            .map(|r| r.addons.clone())
+            .unwrap_or_default();
+        let owned: Vec<&str> = changes
+            .keys()
+            .filter(|k| addons.iter().any(|a| a.config_vars.contains(k)))
+            .map(String::as_str)
+            .collect();
+        if !owned.is_empty() {
+            return Err(StateError::Invalid(format!(
+                "Cannot overwrite attachment values {}: they belong to attached add-ons (see `kumo addons`); detach the add-on or attach it under another name with `--as`",
+                owned.join(", ")
+            )));
+        }
         let (mut set, mut removed) = (Vec::new(), Vec::new());
         for (key, value) in changes {
             match value {
@@ -211,11 +215,13 @@ impl State {
             (true, true) => "Update config vars".to_string(),
         };
         let slug = current.and_then(|r| r.slug_digest);
-        self.append_release(app, slug, config, &description, user_email, status)
+        self.append_release(app, slug, config, addons, &description, user_email, status)
             .await
     }
 
-    /// A new release copying the slug and config of `target`.
+    /// A new release copying the slug and config of `target`. Add-ons are
+    /// not rolled back (as on Heroku): the add-ons attached now stay, with
+    /// their config vars, and the target's add-on vars are dropped.
     pub async fn rollback(
         &self,
         app: &App,
@@ -224,10 +230,29 @@ impl State {
         status: ReleaseStatus,
     ) -> Result<Release> {
         let description = format!("Rollback to v{}", target.version);
+        let current = self.current_release(app).await?;
+        let addons = current
+            .as_ref()
+            .map(|r| r.addons.clone())
+            .unwrap_or_default();
+        let mut config = target.config.clone();
+        for grant in &target.addons {
+            for var in &grant.config_vars {
+                config.remove(var);
+            }
+        }
+        if let Some(current) = &current {
+            for var in addons.iter().flat_map(|a| &a.config_vars) {
+                if let Some(value) = current.config.get(var) {
+                    config.insert(var.clone(), value.clone());
+                }
+            }
+        }
         self.append_release(
             app,
             target.slug_digest.clone(),
-            target.config.clone(),
+            config,
+            addons,
             &description,
             user_email,
             status,
@@ -307,6 +332,74 @@ impl State {
         }
         Ok(pending)
     }
+}
+
+/// Appends a release inside `tx`: the next version of `app`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn insert_release(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    app: &App,
+    slug_digest: Option<String>,
+    config: BTreeMap<String, String>,
+    addons: Vec<AddonGrant>,
+    description: &str,
+    user_email: &str,
+    status: ReleaseStatus,
+) -> Result<Release> {
+    check_config(&config)?;
+    let row = sqlx::query("SELECT MAX(version) AS v FROM releases WHERE app_id = $1")
+        .bind(&app.id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let version = row.try_get::<Option<i64>, _>("v")?.unwrap_or(0) + 1;
+    let release = Release {
+        id: new_id(),
+        app_id: app.id.clone(),
+        version,
+        slug_digest,
+        config,
+        addons,
+        status: status.as_str().to_string(),
+        description: description.to_string(),
+        user_email: user_email.to_string(),
+        created_at: now(),
+    };
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO releases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    )))
+    .bind(&release.id)
+    .bind(&release.app_id)
+    .bind(release.version)
+    .bind(&release.slug_digest)
+    .bind(json(&release.config)?)
+    .bind(&release.status)
+    .bind(&release.description)
+    .bind(&release.user_email)
+    .bind(&release.created_at)
+    .bind(json(&release.addons)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(release)
+}
+
+/// The newest succeeded release of `app`, read inside `tx`.
+pub(super) async fn release_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    app: &App,
+) -> Result<Option<Release>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM releases WHERE app_id = $1 AND status = 'succeeded' ORDER BY version DESC LIMIT 1"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(&app.id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(release_from_row).transpose()
+}
+
+/// A value as the JSON text a column holds.
+fn json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StateError::Database(e.into()))
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ impl LedgerSource {
                 version: release.version as u64,
                 slug: Digest::parse(digest)?,
                 config: release.config,
+                addons: release.addons,
             });
         }
         for line in self.state.formation(&app).await? {
