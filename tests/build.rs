@@ -6,6 +6,10 @@
 //! `<workspace target dir>/guests`:
 //!
 //! - `http-guests` for `wasm32-wasip2`: `wasi:http` components;
+//! - `pg-guests` for `wasm32-wasip2`: a Spin SDK app (a cdylib) using
+//!   `spin:postgres`;
+//! - `kv-guests` for `wasm32-wasip2`: a Spin SDK app (a cdylib) using
+//!   `spin_sdk::key_value`, and `kv-wasi`, using `wasi:keyvalue`;
 //! - `command-guests` for `wasm32-wasip1`: plain core modules, which Kumo
 //!   turns into components itself.
 
@@ -40,6 +44,16 @@ const GUESTS: &[Guests] = &[
         ],
     },
     Guests {
+        package: "pg-guests",
+        target: "wasm32-wasip2",
+        programs: &[("PG", "pg")],
+    },
+    Guests {
+        package: "kv-guests",
+        target: "wasm32-wasip2",
+        programs: &[("KV_SPIN", "kv"), ("KV_WASI", "kv-wasi")],
+    },
+    Guests {
         package: "command-guests",
         target: "wasm32-wasip1",
         programs: &[("WORKER", "worker"), ("CGI", "cgi"), ("ONESHOT", "oneshot")],
@@ -66,6 +80,11 @@ fn run() -> Result<(), String> {
         "http/src",
         "command/Cargo.toml",
         "command/src",
+        "pg/Cargo.toml",
+        "pg/src",
+        "kv/Cargo.toml",
+        "kv/src",
+        "../../runtime/wit/keyvalue",
     ] {
         // Relative to this package, so a checkout in another folder that shares the
         // target dir (as scripts/test does) checks its own sources, not the old ones.

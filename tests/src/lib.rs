@@ -6,6 +6,7 @@ pub mod components;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use kumo_runtime::addons::AddonGrant;
 use kumo_runtime::engine::{Engine, EngineConfig};
 use kumo_runtime::logplex::{Filter, Logplex};
 use kumo_runtime::manager::{Backoff, DynoManager, ManagerConfig};
@@ -195,6 +196,21 @@ impl Kumo {
         config: &[(&str, &str)],
         formation: &[(&str, u32, DynoSize)],
     ) {
+        self.deploy_with_addons(app, version, slug, config, Vec::new(), formation)
+            .await;
+    }
+
+    /// As [`Kumo::deploy`], with a release that attaches `addons` (their
+    /// config vars are not added: put them in `config`).
+    pub async fn deploy_with_addons(
+        &self,
+        app: &str,
+        version: u64,
+        slug: &Digest,
+        config: &[(&str, &str)],
+        addons: Vec<AddonGrant>,
+        formation: &[(&str, u32, DynoSize)],
+    ) {
         let mut spec = AppSpec::new(app).with_release(ReleaseSpec {
             version,
             slug: slug.clone(),
@@ -202,6 +218,7 @@ impl Kumo {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            addons,
         });
         for (process_type, quantity, size) in formation {
             spec = spec.scale(process_type, *quantity, *size);

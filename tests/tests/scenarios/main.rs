@@ -2,6 +2,8 @@
 //! test binary: each binary links all of wasmtime, so one per file would cost
 //! gigabytes of disk and minutes of linking.
 
+mod addons_kv;
+mod addons_pg;
 mod cgi;
 mod compile_cache;
 mod faults;
