@@ -198,12 +198,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         &settings.domain,
     );
 
+    let embedded: Arc<dyn kumo_runtime::addons::Provider> =
+        Arc::new(EmbeddedProvider::new(addon_backends.clone()));
     let keyvalue: Arc<dyn kumo_runtime::addons::Provider> = match &settings.addons_redis_url {
         Some(url) => Arc::new(RedisProvider::new(url, addon_backends.clone())?),
-        None => Arc::new(EmbeddedProvider::new(addon_backends.clone())),
+        None => embedded.clone(),
     };
-    let addon_providers =
-        Arc::new(Providers::new(settings.addons_postgres.clone()).with_keyvalue(keyvalue));
+    let addon_providers = Arc::new(
+        Providers::new(settings.addons_postgres.clone()).with_keyvalue(keyvalue, embedded),
+    );
     // Before any dyno starts: the apps' databases must be up when they connect.
     addon_providers
         .start()

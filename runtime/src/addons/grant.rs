@@ -50,6 +50,17 @@ pub enum KeyValueStore {
     Redis { url: String, prefix: String },
 }
 
+impl Resource {
+    /// The kind of add-on that provides this resource.
+    pub fn kind(&self) -> super::catalog::Kind {
+        match self {
+            Resource::Postgres { .. } => super::catalog::Kind::Postgres,
+            Resource::KeyValue { .. } => super::catalog::Kind::KeyValue,
+            Resource::Bucket { .. } => super::catalog::Kind::Bucket,
+        }
+    }
+}
+
 impl AddonGrant {
     /// The `host:port` of the network service the grant opens to the app's
     /// dynos (a Postgres or Redis server, a bucket's endpoint), if any.

@@ -5,6 +5,7 @@
 
 use super::catalog::Kind;
 use super::cluster::Cluster;
+use super::grant::{KeyValueStore, Resource};
 use super::postgres::PostgresProvider;
 use super::provider::Provider;
 use std::path::PathBuf;
@@ -25,6 +26,9 @@ pub struct Providers {
     postgres_server: PostgresServer,
     postgres: OnceCell<Arc<dyn Provider>>,
     keyvalue: Option<Arc<dyn Provider>>,
+    /// The embedded key-value store, for the add-ons made on it when the
+    /// server ran without `--addons-redis-url`, whatever `keyvalue` is now.
+    embedded_keyvalue: Option<Arc<dyn Provider>>,
     bucket: Option<Arc<dyn Provider>>,
 }
 
@@ -34,14 +38,38 @@ impl Providers {
             postgres_server: postgres,
             postgres: OnceCell::new(),
             keyvalue: None,
+            embedded_keyvalue: None,
             bucket: None,
         }
     }
 
-    /// Sets the key-value backend.
-    pub fn with_keyvalue(mut self, provider: Arc<dyn Provider>) -> Providers {
+    /// Sets the key-value backend new add-ons get, and the embedded one
+    /// (the same when the server has no Redis).
+    pub fn with_keyvalue(
+        mut self,
+        provider: Arc<dyn Provider>,
+        embedded: Arc<dyn Provider>,
+    ) -> Providers {
         self.keyvalue = Some(provider);
+        self.embedded_keyvalue = Some(embedded);
         self
+    }
+
+    /// The backend that made `resource` (an add-on of `kind`; `None` while
+    /// it is provisioning, when it is the backend new add-ons get).
+    pub async fn provider_of(
+        &self,
+        kind: Kind,
+        resource: Option<&Resource>,
+    ) -> Result<Arc<dyn Provider>, String> {
+        if let Some(Resource::KeyValue {
+            store: KeyValueStore::Embedded { .. },
+        }) = resource
+            && let Some(embedded) = &self.embedded_keyvalue
+        {
+            return Ok(embedded.clone());
+        }
+        self.provider(kind).await
     }
 
     /// Sets the bucket backend.

@@ -3,7 +3,7 @@
 //! release that would run it is refused, naming the add-on to create.
 
 use super::catalog::Kind;
-use super::grant::{AddonGrant, Resource};
+use super::grant::AddonGrant;
 
 /// Import prefixes that need an add-on of a kind.
 const NEEDS: &[(&str, Kind)] = &[
@@ -46,14 +46,7 @@ pub fn kinds_needed(component: &[u8]) -> Vec<Kind> {
 /// Why a process whose component needs `kinds` cannot run with `grants`,
 /// or `None` when every kind has an add-on.
 pub fn missing(process: &str, kinds: &[Kind], grants: &[AddonGrant], app: &str) -> Option<String> {
-    let has = |kind: Kind| {
-        grants.iter().any(|g| match (&g.resource, kind) {
-            (Resource::Postgres { .. }, Kind::Postgres) => true,
-            (Resource::KeyValue { .. }, Kind::KeyValue) => true,
-            (Resource::Bucket { .. }, Kind::Bucket) => true,
-            _ => false,
-        })
-    };
+    let has = |kind: Kind| grants.iter().any(|g| g.resource.kind() == kind);
     let kind = kinds.iter().find(|k| !has(**k))?;
     let (what, service) = match kind {
         Kind::Postgres => ("a Postgres interface (spin:postgres)", "kumo-postgresql"),

@@ -176,12 +176,13 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route(
             "/apps/{app}/addons/{addon}/info",
-            get(addons::provision::details),
+            get(addons::data::details),
         )
         .route(
             "/apps/{app}/addons/{addon}/actions/reset",
-            axum::routing::post(addons::provision::reset),
+            axum::routing::post(addons::data::reset),
         )
+        .route("/client/v11/databases/{addon}", get(addons::data::database))
         .route("/addons", get(addons::list))
         .route("/addons/{addon}", get(addons::info))
         .route("/addons/{addon}/config", get(addons::config))

@@ -57,6 +57,9 @@ pub struct Attachment {
     /// The add-on's billing app.
     pub addon_app_id: String,
     pub addon_app_name: String,
+    /// The add-on's service as asked for, and its plan: `heroku-postgresql`, `essential-0`.
+    pub addon_service: String,
+    pub addon_plan: String,
     pub app_id: String,
     pub app_name: String,
     pub created_at: String,
@@ -64,7 +67,7 @@ pub struct Attachment {
 
 const ADDON_COLUMNS: &str = "d.id, d.name, d.app_id, a.name AS app_name, d.service, d.plan, d.state, d.resource, d.created_at, d.updated_at";
 
-const ATTACHMENT_SELECT: &str = "SELECT t.id, t.name, t.addon_id, d.name AS addon_name, d.app_id AS addon_app_id, b.name AS addon_app_name, t.app_id, a.name AS app_name, t.created_at FROM addon_attachments t JOIN addons d ON d.id = t.addon_id JOIN apps a ON a.id = t.app_id JOIN apps b ON b.id = d.app_id";
+const ATTACHMENT_SELECT: &str = "SELECT t.id, t.name, t.addon_id, d.name AS addon_name, d.app_id AS addon_app_id, b.name AS addon_app_name, d.service AS addon_service, d.plan AS addon_plan, t.app_id, a.name AS app_name, t.created_at FROM addon_attachments t JOIN addons d ON d.id = t.addon_id JOIN apps a ON a.id = t.app_id JOIN apps b ON b.id = d.app_id";
 
 fn addon_from_row(row: &sqlx::any::AnyRow) -> Result<Addon> {
     let resource = row
@@ -94,6 +97,8 @@ fn attachment_from_row(row: &sqlx::any::AnyRow) -> Result<Attachment> {
         addon_name: text(row, "addon_name")?,
         addon_app_id: text(row, "addon_app_id")?,
         addon_app_name: text(row, "addon_app_name")?,
+        addon_service: text(row, "addon_service")?,
+        addon_plan: text(row, "addon_plan")?,
         app_id: text(row, "app_id")?,
         app_name: text(row, "app_name")?,
         created_at: text(row, "created_at")?,
@@ -370,14 +375,12 @@ impl State {
 
     /// Records `addon`'s new plan, and on each app it is attached to a release
     /// whose grant names it (`addon_plan_names`), all in one transaction.
-    /// `status` gives each app's release status.
     pub async fn change_addon_plan(
         &self,
         addon: &Addon,
         service: &str,
         plan: &str,
         user_email: &str,
-        statuses: &BTreeMap<String, ReleaseStatus>,
     ) -> Result<Vec<(App, Release)>> {
         let attachments = self.attachments_of_addon(addon).await?;
         let mut apps = Vec::new();
@@ -403,10 +406,7 @@ impl State {
             for grant in addons.iter_mut().filter(|g| g.addon_id == addon.id) {
                 grant.plan = full.clone();
             }
-            let status = statuses
-                .get(&app.id)
-                .copied()
-                .unwrap_or(ReleaseStatus::Succeeded);
+            let status = ReleaseStatus::Succeeded;
             let description = format!("Change {} to {full}", addon.name);
             let release = insert_release(
                 &mut tx,

@@ -6,12 +6,13 @@
 //! release names ([`address`]); anything else is `connection-failed`, as is a
 //! server that does not answer. Connections live in the instance's
 //! `ResourceTable` and close when the guest drops them or the instance ends.
-//! Parameters and rows are typed ([`values`], [`binary`]). Every host call is
-//! async, so the dyno's request deadline (a `select!` around the guest's
-//! call) also cuts a query that takes too long.
+//! Parameters and rows are typed ([`values`], [`binary`], [`numeric`]).
+//! Every host call is async, so the dyno's request deadline (a `select!`
+//! around the guest's call) also cuts a query that takes too long.
 
 mod address;
 mod binary;
+mod numeric;
 mod pg3;
 mod values;
 

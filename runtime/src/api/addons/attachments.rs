@@ -179,9 +179,17 @@ pub async fn resolve(
     let mut found = Vec::new();
     if let Some(app) = &app {
         let app = platform.app_for(&caller, app).await?;
-        for attachment in platform.state.attachments_of_app(&app).await? {
-            if attachment.name == name || attachment.id == name || attachment.addon_name == name {
-                found.push(attachment_json(&attachment));
+        let attachments = platform.state.attachments_of_app(&app).await?;
+        let named = |a: &crate::state::Attachment, name: &str| {
+            a.name == name || a.id == name || a.addon_name == name || a.addon_id == name
+        };
+        // Heroku's `pg` commands ask by config var: `DATABASE_URL` is `DATABASE`.
+        let by_var = name
+            .strip_suffix("_URL")
+            .filter(|_| !attachments.iter().any(|a| named(a, &name)));
+        for attachment in &attachments {
+            if named(attachment, &name) || by_var.is_some_and(|n| attachment.name == n) {
+                found.push(attachment_json(attachment));
             }
         }
     } else {

@@ -8,6 +8,7 @@
 //! attachment and its release are one transaction after.
 
 pub mod attachments;
+pub mod data;
 pub mod provision;
 pub mod services;
 
@@ -57,6 +58,7 @@ pub(super) fn addon_json(addon: &Addon, attachments: &[Attachment]) -> Value {
         "plan": {
             "id": plan.map(|p| p.id),
             "name": format!("{}:{}", addon.service, addon.plan),
+            "price": { "cents": 0, "unit": "month", "contract": false },
         },
         "provider_id": crate::addons::names::resource_id(&addon.name),
         "state": addon.state,
@@ -75,8 +77,12 @@ fn attachment_ref(attachment: &Attachment) -> Value {
     })
 }
 
-/// An attachment in Heroku's shape.
+/// An attachment in Heroku's shape, with the add-on's plan and the config
+/// vars it sets (what Heroku sends for `Accept-Inclusion: addon:plan,config_vars`,
+/// and what Heroku's `pg` commands read).
 pub(super) fn attachment_json(attachment: &Attachment) -> Value {
+    let service = catalog::service(&attachment.addon_service);
+    let plan = service.and_then(|s| s.plans.iter().find(|p| p.name == attachment.addon_plan));
     json!({
         "id": attachment.id,
         "name": attachment.name,
@@ -84,7 +90,12 @@ pub(super) fn attachment_json(attachment: &Attachment) -> Value {
             "id": attachment.addon_id,
             "name": attachment.addon_name,
             "app": { "id": attachment.addon_app_id, "name": attachment.addon_app_name },
+            "plan": {
+                "id": plan.map(|p| p.id),
+                "name": format!("{}:{}", attachment.addon_service, attachment.addon_plan),
+            },
         },
+        "config_vars": service.map(|s| s.var_names(&attachment.name)).unwrap_or_default(),
         "app": { "id": attachment.app_id, "name": attachment.app_name },
         "namespace": Value::Null,
         "web_url": Value::Null,

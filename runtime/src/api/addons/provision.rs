@@ -13,14 +13,47 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Releases an add-on makes (attach, detach, a plan change) go live at once,
+/// without the release phase, as Heroku's releases caused by add-ons do: the
+/// attachment is already a fact in the ledger (or, detached, its resource may
+/// be gone), so no release command may hold it back.
+const ADDON_RELEASE_STATUS: ReleaseStatus = ReleaseStatus::Succeeded;
+
 #[derive(Deserialize)]
 pub struct AttachmentName {
     name: Option<String>,
 }
 
+/// A plan as Heroku's schema takes it: `"service:plan"`, or `{"name": …}` /
+/// `{"id": …}` (what Heroku's CLI sends).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum PlanRef {
+    Text(String),
+    Object {
+        name: Option<String>,
+        id: Option<String>,
+    },
+}
+
+impl PlanRef {
+    fn text(self) -> Result<String, ApiError> {
+        match self {
+            PlanRef::Text(text) => Ok(text),
+            PlanRef::Object {
+                name: Some(name), ..
+            } => Ok(name),
+            PlanRef::Object { id: Some(id), .. } => Ok(id),
+            PlanRef::Object { .. } => Err(ApiError::invalid(
+                "invalid params: `plan` needs a `name` (`kumo-postgresql:essential-0`) or an `id`",
+            )),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct CreateAddon {
-    plan: String,
+    plan: PlanRef,
     attachment: Option<AttachmentName>,
     name: Option<String>,
 }
@@ -34,9 +67,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body?;
     let app = platform.app_for(&caller, &name).await?;
-    let (service, plan) = catalog::resolve(&body.plan).map_err(|e| ApiError::invalid(e.0))?;
+    let plan_text = body.plan.text()?;
+    let (service, plan) = catalog::resolve(&plan_text).map_err(|e| ApiError::invalid(e.0))?;
     // An alias stays as it was asked for, so Heroku's tools find their service.
-    let asked = body.plan.split(':').next().unwrap_or_default();
+    let asked = plan_text.split(':').next().unwrap_or_default();
     let service_name = if service.aliases.contains(&asked) {
         asked
     } else {
@@ -189,7 +223,7 @@ impl Platform {
         caller: &Caller,
     ) -> Result<Attachment, ApiError> {
         let resource = grant.resource.clone();
-        let status = self.current_slug_status(app).await?;
+        let status = ADDON_RELEASE_STATUS;
         let (attachment, release) = self
             .state
             .attach(
@@ -218,20 +252,12 @@ impl Platform {
         let Some(app) = self.state.app(&attachment.app_id).await? else {
             return Ok(());
         };
-        let status = self.current_slug_status(&app).await?;
-        let release = self.state.detach(attachment, &app, email, status).await?;
+        let release = self
+            .state
+            .detach(attachment, &app, email, ADDON_RELEASE_STATUS)
+            .await?;
         self.go_live(&app, &release);
         Ok(())
-    }
-
-    /// The status a new release of `app`'s current slug starts in.
-    pub(super) async fn current_slug_status(&self, app: &App) -> Result<ReleaseStatus, ApiError> {
-        let slug = self
-            .state
-            .current_release(app)
-            .await?
-            .and_then(|r| r.slug_digest);
-        self.new_release_status(slug.as_deref()).await
     }
 
     /// Detaches `addon` everywhere, removes its resource and forgets it. A
@@ -248,7 +274,7 @@ impl Platform {
         let service = service_of(addon)?;
         let provider = self
             .addon_providers
-            .provider(service.kind)
+            .provider_of(service.kind, addon.resource.as_ref())
             .await
             .map_err(|why| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", format!("Couldn't destroy {}: {why}; it is detached, destroy it again when the backend is back", addon.name)))?;
         provider.deprovision(&addon.name).await.map_err(|e| {
@@ -285,7 +311,7 @@ impl Platform {
             };
             let provider = self
                 .addon_providers
-                .provider(service.kind)
+                .provider_of(service.kind, addon.resource.as_ref())
                 .await
                 .map_err(anyhow::Error::msg)?;
             provider.deprovision(&addon.name).await?;
@@ -340,10 +366,9 @@ pub async fn destroy(
             StatusCode::UNPROCESSABLE_ENTITY,
             "confirmation_required",
             format!(
-                "{} is attached to other apps too ({}): destroying it removes their data as well; confirm with `--confirm {}` (or `--force`)",
+                "{} is attached to other apps too ({}): destroying it removes their data as well; destroy it with `--force`",
                 addon.name,
-                elsewhere.join(", "),
-                app.name
+                elsewhere.join(", ")
             ),
         ));
     }
@@ -357,7 +382,7 @@ pub async fn destroy(
 
 #[derive(Deserialize)]
 pub struct UpdateAddon {
-    plan: String,
+    plan: PlanRef,
 }
 
 /// `PATCH /apps/{app}/addons/{addon}`: a change of plan within the service.
@@ -369,12 +394,13 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
     let app = platform.app_for(&caller, &name).await?;
-    let (addon, attachments) = platform.addon_of_app(&app, &id).await?;
+    let (addon, _) = platform.addon_of_app(&app, &id).await?;
     let service = service_of(&addon)?;
-    let spec = if body.plan.contains(':') {
-        body.plan.clone()
+    let plan_text = body.plan.text()?;
+    let spec = if plan_text.contains(':') || catalog::resolve(&plan_text).is_ok() {
+        plan_text
     } else {
-        format!("{}:{}", service.name, body.plan)
+        format!("{}:{}", service.name, plan_text)
     };
     let (new_service, plan) = catalog::resolve(&spec).map_err(|e| ApiError::invalid(e.0))?;
     if new_service.id != service.id {
@@ -397,113 +423,20 @@ pub async fn update(
         .ok_or_else(|| ApiError::invalid(format!("{} is still provisioning", addon.name)))?;
     let provider = platform
         .addon_providers
-        .provider(service.kind)
+        .provider_of(service.kind, Some(&resource))
         .await
         .map_err(|why| unavailable(service, plan, &why))?;
     provider
         .change_plan(&addon.name, &resource, plan)
         .await
         .map_err(|e| unavailable(service, plan, &format!("{e:#}")))?;
-    let mut statuses = BTreeMap::new();
-    for attachment in &attachments {
-        if let Some(app) = platform.state.app(&attachment.app_id).await? {
-            statuses.insert(app.id.clone(), platform.current_slug_status(&app).await?);
-        }
-    }
     let releases = platform
         .state
-        .change_addon_plan(
-            &addon,
-            &addon.service,
-            plan.name,
-            &caller.0.email,
-            &statuses,
-        )
+        .change_addon_plan(&addon, &addon.service, plan.name, &caller.0.email)
         .await?;
     for (app, release) in &releases {
         platform.go_live(app, release);
     }
     let (addon, attachments) = platform.addon_of_app(&app, &addon.id).await?;
-    Ok(Json(addon_json(&addon, &attachments)))
-}
-
-/// `GET /apps/{app}/addons/{addon}/info` (Kumo's): what `pg:info` and
-/// `addons:info` show, as `[{name, values}]`.
-pub async fn details(
-    State(platform): State<Arc<Platform>>,
-    caller: Caller,
-    Path((name, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let app = platform.app_for(&caller, &name).await?;
-    let (addon, attachments) = platform.addon_of_app(&app, &id).await?;
-    let service = service_of(&addon)?;
-    let plan = service.plans.iter().find(|p| p.name == addon.plan);
-    let mut facts = vec![
-        (
-            "Plan".to_string(),
-            plan.map_or(addon.plan.clone(), |p| p.human_name.to_string()),
-        ),
-        ("Add-on".to_string(), addon.name.clone()),
-        ("Created".to_string(), addon.created_at.clone()),
-    ];
-    if let Some(resource) = &addon.resource {
-        let provider = platform
-            .addon_providers
-            .provider(service.kind)
-            .await
-            .map_err(|why| {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", why)
-            })?;
-        match provider.info(&addon.name, resource).await {
-            Ok(more) => facts.extend(more),
-            Err(e) => facts.push(("Status".to_string(), format!("Unavailable: {e:#}"))),
-        }
-    }
-    facts.push((
-        "Attachments".to_string(),
-        attachments
-            .iter()
-            .map(|a| format!("{}::{}", a.app_name, a.name))
-            .collect::<Vec<_>>()
-            .join(", "),
-    ));
-    Ok(Json(Value::Array(
-        facts
-            .into_iter()
-            .map(|(name, value)| json!({ "name": name, "values": [value] }))
-            .collect(),
-    )))
-}
-
-/// `POST /apps/{app}/addons/{addon}/actions/reset` (Kumo's, for `pg:reset`):
-/// empties the resource, keeping its credentials.
-pub async fn reset(
-    State(platform): State<Arc<Platform>>,
-    caller: Caller,
-    Path((name, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let app = platform.app_for(&caller, &name).await?;
-    let (addon, attachments) = platform.addon_of_app(&app, &id).await?;
-    let service = service_of(&addon)?;
-    let resource = addon
-        .resource
-        .clone()
-        .ok_or_else(|| ApiError::invalid(format!("{} is still provisioning", addon.name)))?;
-    let fail = |why: String| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            format!("Couldn't reset {}: {why}", addon.name),
-        )
-    };
-    let provider = platform
-        .addon_providers
-        .provider(service.kind)
-        .await
-        .map_err(fail)?;
-    provider
-        .reset(&addon.name, &resource)
-        .await
-        .map_err(|e| fail(format!("{e:#}")))?;
     Ok(Json(addon_json(&addon, &attachments)))
 }
