@@ -14,6 +14,12 @@
 //! worker.js ARGS` becomes a wasi:cli command component whose runner
 //! (`js/kumo_worker.js`) runs the bundled script when the dyno starts and lives
 //! while it has timers or fetches pending.
+//!
+//! An app reaches its Postgres add-on through Spin's Postgres interface, as
+//! Spin's JavaScript SDK does: `import { Connection } from
+//! "spin:postgres/postgres@4.0.0"` (or `@3.0.0`), in the app or in a package it
+//! bundles. A component's world imports that interface only when its bundle
+//! does, so every other app builds as before and needs no add-on.
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use crate::process::run_logged;
@@ -52,6 +58,25 @@ world worker {
   export wasi:cli/run@0.2.10;
 }
 ";
+
+/// The interfaces besides WASI that Kumo hosts and an app may import: the
+/// name its `import` names, the folder of its WIT package, and the WIT, Spin's
+/// to the letter (the runtime's copy, so both sides always agree).
+const HOST_INTERFACES: &[HostInterface] = &[
+    (
+        "spin:postgres/postgres@4.0.0",
+        "spin-postgres@4.0.0",
+        include_str!("../../runtime/wit/spin-postgres/deps/spin-postgres@4.0.0/postgres.wit"),
+    ),
+    (
+        "spin:postgres/postgres@3.0.0",
+        "spin-postgres@3.0.0",
+        include_str!("../../runtime/wit/spin-postgres/deps/spin-postgres@3.0.0/postgres.wit"),
+    ),
+];
+
+/// An interface Kumo hosts: its name, its package's folder and its WIT.
+type HostInterface = (&'static str, &'static str, &'static str);
 
 pub struct JsBuildpack;
 
@@ -228,7 +253,8 @@ impl Buildpack for JsBuildpack {
             let bundle = support.join("bundle.js");
             let entry = ENTRY.replace("__KUMO_APP__", &format!("./{module}"));
             bundle_with_esbuild(ctx, &bin, &module, &entry, &bundle)?;
-            componentize(ctx, &bin, &support, "app", &bundle, "web.wasm")?;
+            let imports = host_imports(&std::fs::read_to_string(&bundle)?, &module)?;
+            componentize(ctx, &bin, &support, "app", &imports, &bundle, "web.wasm")?;
             compiled
                 .commands
                 .insert("web".to_string(), "web.wasm".to_string());
@@ -244,13 +270,12 @@ impl Buildpack for JsBuildpack {
                 &format!("import \"./{script}\";\n"),
                 &body,
             )?;
+            let body = std::fs::read_to_string(&body)?;
+            let imports = host_imports(&body, &script)?;
             let bundle = support.join(format!("{name}.js"));
-            std::fs::write(
-                &bundle,
-                worker_module(&std::fs::read_to_string(&body)?, &script)?,
-            )?;
+            std::fs::write(&bundle, worker_module(&body, &script)?)?;
             let output = format!("{name}.wasm");
-            componentize(ctx, &bin, &support, "worker", &bundle, &output)?;
+            componentize(ctx, &bin, &support, "worker", &imports, &bundle, &output)?;
             compiled
                 .commands
                 .insert(name, shell_words::join(std::iter::once(output).chain(args)));
@@ -280,6 +305,8 @@ fn bundle_with_esbuild(
                 "--platform=browser",
                 "--conditions=worker,browser",
                 "--external:wasi:*",
+                "--external:spin:*",
+                "--external:fermyon:*",
                 "--log-level=warning",
             ])
             .arg(format!("--outfile={}", out.display()))
@@ -292,19 +319,40 @@ fn bundle_with_esbuild(
 }
 
 /// Makes `bundle` a component of `world` named `output` in the app's folder.
+/// A bundle that imports host interfaces gets a world of its own, `world`
+/// and those imports, in a WIT folder of its own.
 fn componentize(
     ctx: &mut BuildContext<'_>,
     bin: &Path,
     support: &Path,
     world: &str,
+    imports: &[HostInterface],
     bundle: &Path,
     output: &str,
 ) -> anyhow::Result<()> {
+    let (wit, world) = if imports.is_empty() {
+        (support.join("wit"), world.to_string())
+    } else {
+        let names: Vec<&str> = imports.iter().map(|(name, _, _)| *name).collect();
+        (ctx.log)(&format!(
+            "{output} imports {}: the app needs a Postgres add-on (kumo addons:create kumo-postgresql)",
+            names.join(" and ")
+        ));
+        let dir = support.join(format!("wit-{output}"));
+        let (text, world) = world_with(world, &names);
+        crate::wit::write(&dir, &text, wit_0_2_10)?;
+        for (_, package, wit) in imports {
+            let deps = dir.join("deps").join(package);
+            std::fs::create_dir_all(&deps)?;
+            std::fs::write(deps.join("postgres.wit"), wit)?;
+        }
+        (dir, world)
+    };
     (ctx.log)(&format!("Building {output} with componentize-js"));
     run_logged(
         Command::new(bin.join("componentize-js"))
             .arg("--wit")
-            .arg(support.join("wit"))
+            .arg(wit)
             .args(["--world-name", &format!("kumo:js/{world}"), "-o", output])
             .arg(bundle)
             .current_dir(ctx.app_dir),
@@ -314,14 +362,59 @@ fn componentize(
     .map_err(|e| anyhow::anyhow!("{e:#}: the app could not be made a component"))
 }
 
+/// [`WORLD`] and a world `<world>-with-host` that adds `imports` to `world`,
+/// and that world's name.
+fn world_with(world: &str, imports: &[&str]) -> (String, String) {
+    let name = format!("{world}-with-host");
+    let mut text = format!("{WORLD}\nworld {name} {{\n  include {world};\n");
+    for import in imports {
+        text.push_str(&format!("  import {import};\n"));
+    }
+    text.push_str("}\n");
+    (text, name)
+}
+
+/// The module a bundle's top-level `import` line names, when it names a WIT
+/// interface (`wasi:cli/environment@0.2.10`): the only imports esbuild leaves.
+fn interface_import(line: &str) -> Option<&str> {
+    let clause = line.strip_prefix("import ")?.trim_end().strip_suffix(';')?;
+    let quoted = clause.rsplit(" from ").next()?.trim();
+    let source = ['"', '\'']
+        .into_iter()
+        .find_map(|q| quoted.strip_prefix(q)?.strip_suffix(q))?;
+    let (namespace, path) = source.split_once(':')?;
+    let is_namespace = !namespace.is_empty()
+        && namespace
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    (is_namespace && path.contains('/')).then_some(source)
+}
+
+/// The host interfaces a bundle of `module` imports; an interface that is
+/// neither WASI nor hosted fails the build, named.
+fn host_imports(bundle: &str, module: &str) -> anyhow::Result<Vec<HostInterface>> {
+    let mut imports: Vec<HostInterface> = Vec::new();
+    for source in bundle.lines().filter_map(interface_import) {
+        if source.starts_with("wasi:") || imports.iter().any(|(name, _, _)| *name == source) {
+            continue;
+        }
+        let Some(interface) = HOST_INTERFACES.iter().find(|(name, _, _)| *name == source) else {
+            anyhow::bail!(
+                "{module} imports `{source}`, which Kumo does not host: for Postgres import `spin:postgres/postgres@4.0.0` (or `@3.0.0`)"
+            );
+        };
+        imports.push(*interface);
+    }
+    Ok(imports)
+}
+
 /// The worker runner with the script's bundle as the body of its `main`. The
-/// bundle's own `import`s (of `wasi:` interfaces, the only ones esbuild leaves)
+/// bundle's own `import`s (of WIT interfaces, the only ones esbuild leaves)
 /// move to the module's top, where JavaScript allows them.
 fn worker_module(bundle: &str, script: &str) -> anyhow::Result<String> {
-    let (imports, body): (Vec<&str>, Vec<&str>) = bundle.lines().partition(|line| {
-        line.starts_with("import ")
-            && (line.contains("from \"wasi:") || line.contains("from 'wasi:"))
-    });
+    let (imports, body): (Vec<&str>, Vec<&str>) = bundle
+        .lines()
+        .partition(|line| interface_import(line).is_some());
     Ok(WORKER
         .replace("__KUMO_IMPORTS__", &imports.join("\n"))
         .replace(
@@ -397,5 +490,57 @@ mod tests {
         assert!(import < body);
         assert!(module.contains("[\"node\", \"/app/jobs/a.js\", ...getArguments().slice(1)]"));
         assert!(!module.contains("__KUMO_"));
+    }
+
+    #[test]
+    fn host_interfaces_of_a_bundle() {
+        let check = |line: &str, expected: Option<&str>| {
+            assert_eq!(interface_import(line), expected, "{line}");
+        };
+        check(
+            "import { getEnvironment } from \"wasi:cli/environment@0.2.10\";",
+            Some("wasi:cli/environment@0.2.10"),
+        );
+        check(
+            "import * as pg from 'spin:postgres/postgres@3.0.0';",
+            Some("spin:postgres/postgres@3.0.0"),
+        );
+        check(
+            "import \"spin:postgres/postgres@4.0.0\";",
+            Some("spin:postgres/postgres@4.0.0"),
+        );
+        check("import { Hono } from \"./hono.js\";", None);
+        check("import x from \"node:fs\";", None);
+        check("  return import(\"wasi:cli/exit@0.2.10\");", None);
+
+        let names = |bundle: &str| {
+            host_imports(bundle, "index.js")
+                .map(|found| found.iter().map(|(name, _, _)| *name).collect::<Vec<_>>())
+        };
+        let app = "import { getEnvironment } from \"wasi:cli/environment@0.2.10\";\n\
+                   import { Connection } from \"spin:postgres/postgres@4.0.0\";\n\
+                   import * as pg from \"spin:postgres/postgres@4.0.0\";\n";
+        assert_eq!(names(app).unwrap(), ["spin:postgres/postgres@4.0.0"]);
+        assert!(
+            names("import { a } from \"wasi:cli/environment@0.2.10\";\n")
+                .unwrap()
+                .is_empty()
+        );
+        let err = names("import * as spinPg from 'fermyon:spin/postgres@2.0.0';\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "index.js imports `fermyon:spin/postgres@2.0.0`, which Kumo does not host"
+            ),
+            "{err}"
+        );
+
+        let (text, world) = world_with("worker", &["spin:postgres/postgres@4.0.0"]);
+        assert_eq!(world, "worker-with-host");
+        assert!(text.starts_with(WORLD));
+        assert!(text.ends_with(
+            "world worker-with-host {\n  include worker;\n  import spin:postgres/postgres@4.0.0;\n}\n"
+        ));
     }
 }

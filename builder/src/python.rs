@@ -14,13 +14,17 @@
 //! do: `worker: python worker.py --once` (or `python -m app.jobs`) becomes a
 //! wasi:cli command component that runs it as `__main__` through Kumo's runner
 //! (`python/kumo_run.py`), with the Procfile's arguments and a one-off's
-//! extra ones in `sys.argv`. Config vars are in `os.environ`.
+//! extra ones in `sys.argv`. Config vars are in `os.environ`. An app that
+//! uses the key-value add-on (Spin's `spin_sdk.key_value`, or the wasi:keyvalue
+//! bindings) is built against worlds that import it (`keyvalue.rs`).
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled, install_once};
 use crate::process::run_logged;
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod keyvalue;
 
 /// The componentize-py release this buildpack installs.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
@@ -266,31 +270,46 @@ impl Buildpack for PythonBuildpack {
         crate::wit::write(&support.join("wit"), WORLD, str::to_string)?;
         std::fs::write(support.join("kumo_wsgi.py"), KUMO_WSGI)?;
         std::fs::write(support.join("kumo_run.py"), KUMO_RUN)?;
+        // The key-value worlds' bindings, imported before the app's code.
+        let mut prelude = "";
+        if let Some((file, module)) = keyvalue::used_by(ctx.app_dir)? {
+            keyvalue::check_spin_sdk(site.as_deref(), &module)?;
+            (ctx.log)(&format!(
+                "{file} imports {module}: building with the key-value interfaces (the app needs a key-value add-on: kumo addons:create kumo-keyvalue)"
+            ));
+            keyvalue::write_wit(&support.join("wit"), site.as_deref())?;
+            std::fs::write(support.join("kumo_keyvalue.py"), keyvalue::KUMO_KEYVALUE)?;
+            prelude = "import kumo_keyvalue  # noqa: F401\n";
+        }
 
         let mut compiled = Compiled::default();
         for (name, serve) in wanted {
             let entries = support.join("entries").join(&name);
             std::fs::create_dir_all(&entries)?;
             let mut world = "app";
+            let mut entry: Option<String> = None;
             let mut args: Vec<String> = Vec::new();
             let module = match &serve {
                 Serve::Wsgi(module, attr) => {
                     (ctx.log)(&format!(
                         "Building `{name}` to serve the WSGI callable {module}:{attr}"
                     ));
-                    std::fs::write(
-                        entries.join("kumo_entry.py"),
-                        format!(
-                            "from kumo_wsgi import handler\nIncomingHandler = handler({module:?}, {attr:?})\n"
-                        ),
-                    )?;
+                    entry = Some(format!(
+                        "from kumo_wsgi import handler\nIncomingHandler = handler({module:?}, {attr:?})\n"
+                    ));
                     "kumo_entry".to_string()
                 }
                 Serve::Handler(module) => {
                     (ctx.log)(&format!(
                         "Building `{name}` from the wasi:http handler in {module}"
                     ));
-                    module.clone()
+                    if prelude.is_empty() {
+                        module.clone()
+                    } else {
+                        // The key-value bindings are imported before the module.
+                        entry = Some(format!("from {module} import IncomingHandler\n"));
+                        "kumo_entry".to_string()
+                    }
                 }
                 Serve::Script(target, rest) => {
                     // A JSON string is a Python string literal too.
@@ -305,14 +324,22 @@ impl Buildpack for PythonBuildpack {
                         ),
                     };
                     (ctx.log)(&format!("Building `{name}` to run {shown}"));
-                    std::fs::write(
-                        entries.join("kumo_entry.py"),
-                        format!("from kumo_run import runner\nRun = runner({call})\n"),
-                    )?;
+                    entry = Some(format!(
+                        "from kumo_run import runner\nRun = runner({call})\n"
+                    ));
                     world = "worker";
                     args.clone_from(rest);
                     "kumo_entry".to_string()
                 }
+            };
+            if let Some(entry) = entry {
+                std::fs::write(entries.join("kumo_entry.py"), format!("{prelude}{entry}"))?;
+            }
+            // Spin's SDK brings its own worlds, so the world is named in full.
+            let world = if prelude.is_empty() {
+                world.to_string()
+            } else {
+                format!("kumo:python/{world}-keyvalue")
             };
             let output = format!("{name}.wasm");
             let mut command = Command::new(bin.join("componentize-py"));
@@ -320,7 +347,7 @@ impl Buildpack for PythonBuildpack {
                 .current_dir(ctx.app_dir)
                 .arg("-d")
                 .arg(support.join("wit"))
-                .args(["-w", world, "componentize", &module, "-p", "."])
+                .args(["-w", &world, "componentize", &module, "-p", "."])
                 .arg("-p")
                 .arg(&entries)
                 .arg("-p")

@@ -2,7 +2,9 @@
 //! `spin:postgres`, its migration in the release phase) built from source,
 //! given a database with `kumo addons:create`, served through the router, and
 //! its data surviving dyno restarts, a redeploy and a server restart; a slug
-//! that needs a database is refused by an app without one.
+//! that needs a database is refused by an app without one; and
+//! `examples/js-postgres`, the same counter in JavaScript on the same
+//! interface, built by the JavaScript buildpack.
 
 use crate::builds::{deploy, example, wait_for};
 use crate::support::{Server, kumo, stdout};
@@ -111,4 +113,51 @@ fn a_postgres_app_keeps_its_data() {
         !psql.status.success(),
         "the destroyed database still answers"
     );
+
+    // A rollback to a release that had the database brings back neither the
+    // add-on nor its config var, and says so (its release phase, the
+    // migration, then fails for want of a database: the release before serves).
+    let rollback = kumo(&server, &["rollback", "-a", "visits"]);
+    let warned = String::from_utf8_lossy(&rollback.stderr);
+    assert!(warned.contains("doesn't add or remove add-ons"), "{warned}");
+    let config = stdout(&kumo(&server, &["config", "-a", "visits", "--json"]));
+    assert!(!config.contains("DATABASE_URL"), "{config}");
+    let addons = stdout(&kumo(&server, &["addons", "-a", "visits", "--json"]));
+    assert_eq!(addons.trim(), "[]", "{addons}");
+}
+
+#[test]
+fn a_javascript_postgres_app_keeps_its_data() {
+    let pg = addons_postgres();
+    let data = tempfile::tempdir().unwrap();
+    let flags = ["--addons-postgres-url", pg.as_str()];
+    let server = Server::start(data.path(), &flags, "Router listening on");
+
+    stdout(&kumo(&server, &["apps:create", "visits-js"]));
+    let created = kumo(
+        &server,
+        &["addons:create", "kumo-postgresql", "-a", "visits-js"],
+    );
+    assert!(created.status.success(), "{created:?}");
+    let (ok, out, err) = deploy(&server, &["-a", "visits-js", &example("js-postgres")]);
+    assert!(ok, "deploy failed:\n{out}\n{err}");
+    // The buildpack saw the import and built both components against it.
+    assert!(
+        out.contains("web.wasm imports spin:postgres/postgres@4.0.0")
+            && out.contains("release.wasm imports spin:postgres/postgres@4.0.0"),
+        "{out}"
+    );
+    // The release phase ran the migration with the database granted.
+    let output = stdout(&kumo(&server, &["releases:output", "-a", "visits-js"]));
+    assert!(
+        output.contains("migrated: table visits is ready"),
+        "{output}"
+    );
+
+    assert_eq!(visit(&server, "visits-js"), 1);
+    assert_eq!(visit(&server, "visits-js"), 2);
+
+    // A restart of the app's dynos keeps the count.
+    stdout(&kumo(&server, &["ps:restart", "-a", "visits-js"]));
+    assert_eq!(visit(&server, "visits-js"), 3);
 }

@@ -6,6 +6,8 @@
 
 mod access;
 mod addon_apps;
+mod addon_kv_apps;
+mod addon_lifecycle;
 mod addons;
 mod api;
 mod build_sources;

@@ -88,6 +88,11 @@ impl PostgresProvider {
             plan.limit
         ))
         .await?;
+        self.make_database(id).await
+    }
+
+    /// The database `id`, owned by the role `id`, which alone may connect.
+    async fn make_database(&self, id: &str) -> anyhow::Result<()> {
         self.execute(&format!("CREATE DATABASE \"{id}\" OWNER \"{id}\""))
             .await?;
         self.execute(&format!("REVOKE ALL ON DATABASE \"{id}\" FROM PUBLIC"))
@@ -124,12 +129,7 @@ impl Provider for PostgresProvider {
         let id = resource_id(addon);
         self.execute(&format!("DROP DATABASE IF EXISTS \"{id}\" WITH (FORCE)"))
             .await?;
-        self.execute(&format!("CREATE DATABASE \"{id}\" OWNER \"{id}\""))
-            .await?;
-        self.execute(&format!("REVOKE ALL ON DATABASE \"{id}\" FROM PUBLIC"))
-            .await?;
-        self.execute(&format!("GRANT ALL ON DATABASE \"{id}\" TO \"{id}\""))
-            .await
+        self.make_database(&id).await
     }
 
     async fn change_plan(
