@@ -10,6 +10,8 @@
 //!   `spin:postgres`;
 //! - `kv-guests` for `wasm32-wasip2`: a Spin SDK app (a cdylib) using
 //!   `spin_sdk::key_value`, and `kv-wasi`, using `wasi:keyvalue`;
+//! - `bucket-guests` for `wasm32-wasip2`: plain S3 over `wasi:http` to the
+//!   bucket add-on's endpoint, signed with SigV4 by hand;
 //! - `command-guests` for `wasm32-wasip1`: plain core modules, which Kumo
 //!   turns into components itself.
 
@@ -54,6 +56,11 @@ const GUESTS: &[Guests] = &[
         programs: &[("KV_SPIN", "kv"), ("KV_WASI", "kv-wasi")],
     },
     Guests {
+        package: "bucket-guests",
+        target: "wasm32-wasip2",
+        programs: &[("BUCKET", "bucket")],
+    },
+    Guests {
         package: "command-guests",
         target: "wasm32-wasip1",
         programs: &[("WORKER", "worker"), ("CGI", "cgi"), ("ONESHOT", "oneshot")],
@@ -84,6 +91,8 @@ fn run() -> Result<(), String> {
         "pg/src",
         "kv/Cargo.toml",
         "kv/src",
+        "bucket/Cargo.toml",
+        "bucket/src",
         "../../runtime/wit/keyvalue",
     ] {
         // Relative to this package, so a checkout in another folder that shares the

@@ -456,6 +456,12 @@ struct ServerArgs {
     /// the embedded store under the data folder.
     #[arg(long, env = "KUMO_ADDONS_REDIS_URL")]
     addons_redis_url: Option<String>,
+    /// Address of the S3-compatible endpoint of `kumo-bucket` add-ons, the
+    /// `AWS_ENDPOINT_URL` their apps get; port 0 picks a free port at the first
+    /// start and keeps it (in the data folder) for the next. Objects are kept in
+    /// the slug store. Default: 127.0.0.1:0.
+    #[arg(long, env = "KUMO_ADDONS_S3_LISTEN", default_value = "127.0.0.1:0")]
+    addons_s3_listen: String,
     /// For benchmarks: a second listener that sends each request for `<app>.<domain>`
     /// straight to one of the app's web dynos, without the router's checks, forwarding
     /// headers, H-codes or router log line, to measure what the router adds.

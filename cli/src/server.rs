@@ -45,6 +45,8 @@ pub struct Settings {
     pub addons_postgres: PostgresServer,
     /// The Redis server for key-value add-ons (`--addons-redis-url`).
     pub addons_redis_url: Option<String>,
+    /// The S3 endpoint of bucket add-ons (`--addons-s3-listen`).
+    pub addons_s3_listen: SocketAddr,
 }
 
 /// Checks the raw flags.
@@ -108,6 +110,12 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
     {
         anyhow::bail!("invalid --addons-redis-url `{url}`: use redis://USER:PASSWORD@HOST:PORT");
     }
+    let addons_s3_listen = args.addons_s3_listen.parse().with_context(|| {
+        format!(
+            "invalid --addons-s3-listen `{}`: use an address like 127.0.0.1:9000",
+            args.addons_s3_listen
+        )
+    })?;
     let domain = args.domain.trim_matches('.').to_ascii_lowercase();
     if domain.is_empty() || domain.contains(['/', ':', ' ']) {
         anyhow::bail!(
@@ -133,6 +141,7 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         disk_quota: args.disk_quota_mb.saturating_mul(1 << 20),
         addons_postgres,
         addons_redis_url: args.addons_redis_url,
+        addons_s3_listen,
     })
 }
 
@@ -204,8 +213,29 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(url) => Arc::new(RedisProvider::new(url, addon_backends.clone())?),
         None => embedded.clone(),
     };
+    // Bucket add-ons: Kumo's own S3 endpoint, objects in the slug store,
+    // credentials checked against the ledger.
+    let buckets_listener = bind_buckets(&settings).await?;
+    let buckets_addr = buckets_listener.local_addr()?;
+    let bucket_objects = kumo_runtime::addons::bucket::Objects::open(&settings.slug_store)?;
+    let bucket_endpoint = if buckets_addr.ip().is_unspecified() {
+        format!("http://127.0.0.1:{}", buckets_addr.port())
+    } else {
+        format!("http://{buckets_addr}")
+    };
+    let buckets = Arc::new(kumo_runtime::addons::bucket::BucketProvider::new(
+        bucket_objects.clone(),
+        &bucket_endpoint,
+    ));
+    tokio::spawn(kumo_runtime::addons::bucket::serve(
+        buckets_listener,
+        bucket_objects,
+        Arc::new(state.clone()),
+    ));
     let addon_providers = Arc::new(
-        Providers::new(settings.addons_postgres.clone()).with_keyvalue(keyvalue, embedded),
+        Providers::new(settings.addons_postgres.clone())
+            .with_keyvalue(keyvalue, embedded)
+            .with_bucket(buckets),
     );
     // Before any dyno starts: the apps' databases must be up when they connect.
     addon_providers
@@ -257,6 +287,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "Dynos may reach loopback and private addresses their apps allow (--allow-private-outbound)"
         );
     }
+    println!("Add-on buckets listening on http://{buckets_addr}");
     println!("API listening on http://{api_addr}");
     println!("Router listening on http://{router_addr}");
     if let Some(addr) = settings.direct_listen {
@@ -296,6 +327,34 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The listener of the bucket add-ons' endpoint. Every bucket's
+/// `AWS_ENDPOINT_URL` names its port, so a port the server chose (`:0`) is
+/// kept in `<data_dir>/addons/s3-port` and taken again at the next start.
+async fn bind_buckets(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
+    let chosen = settings.addons_s3_listen.port() == 0;
+    let kept = settings.data_dir.join("addons").join("s3-port");
+    let mut addr = settings.addons_s3_listen;
+    if chosen
+        && let Some(port) = std::fs::read_to_string(&kept)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    {
+        addr.set_port(port);
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "binding the add-on buckets' endpoint to {addr}, the address their apps' AWS_ENDPOINT_URL names: free it, or give another with --addons-s3-listen (the apps' buckets then need reattaching)"
+        )
+    })?;
+    if chosen {
+        let port = listener.local_addr()?.port();
+        std::fs::create_dir_all(settings.data_dir.join("addons"))
+            .and_then(|()| std::fs::write(&kept, port.to_string()))
+            .with_context(|| format!("writing {}", kept.display()))?;
+    }
+    Ok(listener)
 }
 
 /// An add-on still `provisioning` this long after its last change was left by

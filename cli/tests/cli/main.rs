@@ -6,6 +6,7 @@
 
 mod access;
 mod addon_apps;
+mod addon_buckets;
 mod addon_kv_apps;
 mod addon_lifecycle;
 mod addons;

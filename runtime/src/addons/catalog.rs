@@ -124,6 +124,32 @@ pub static SERVICES: &[Service] = &[
             },
         ],
     },
+    Service {
+        id: "6c1d6e8e-3b7a-4e43-9d0c-2f5b1a7c0003",
+        name: "kumo-bucket",
+        aliases: &["bucketeer"],
+        human_name: "Kumo Bucket",
+        description: "An object-storage bucket of the app's own, used with plain S3 and credentials that reach only its objects",
+        kind: Kind::Bucket,
+        attachment: "BUCKETEER",
+        second_attachment: "BUCKETEER",
+        vars: &[
+            "BUCKET_NAME",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+        ],
+        name_stem: "bucket",
+        plans: &[Plan {
+            id: "6c1d6e8e-3b7a-4e43-9d0c-2f5b1a7c0301",
+            name: "hobbyist",
+            human_name: "Hobbyist",
+            description: "1 GB",
+            default: true,
+            limit: 1 << 30,
+        }],
+    },
 ];
 
 /// Why a `service[:plan]` names nothing Kumo offers.
@@ -216,6 +242,7 @@ mod tests {
             "6c1d6e8e-3b7a-4e43-9d0c-2f5b1a7c0202",
             Ok(("kumo-keyvalue", "premium-0")),
         );
+        check("bucketeer", Ok(("kumo-bucket", "hobbyist")));
         check("mysql", Err("Couldn't find either the add-on service"));
         check(
             "kumo-postgresql:gigantic",

@@ -8,6 +8,7 @@
 //! namespace) and nothing else.
 
 pub mod backends;
+pub mod bucket;
 pub mod catalog;
 pub mod cluster;
 pub mod grant;
