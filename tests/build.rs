@@ -53,7 +53,11 @@ const GUESTS: &[Guests] = &[
     Guests {
         package: "kv-guests",
         target: "wasm32-wasip2",
-        programs: &[("KV_SPIN", "kv"), ("KV_WASI", "kv-wasi")],
+        programs: &[
+            ("KV_SPIN", "kv"),
+            ("KV_WASI", "kv-wasi"),
+            ("CONFIG", "config"),
+        ],
     },
     Guests {
         package: "bucket-guests",
@@ -94,6 +98,7 @@ fn run() -> Result<(), String> {
         "bucket/Cargo.toml",
         "bucket/src",
         "../../runtime/wit/keyvalue",
+        "../../runtime/wit/config",
     ] {
         // Relative to this package, so a checkout in another folder that shares the
         // target dir (as scripts/test does) checks its own sources, not the old ones.

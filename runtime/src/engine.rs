@@ -113,6 +113,7 @@ impl Engine {
             .map_err(anyhow::Error::from)?;
         crate::addons::spin_pg::add_to_linker(&mut linker)?;
         crate::addons::keyvalue::add_to_linker(&mut linker)?;
+        crate::addons::config::add_to_linker(&mut linker)?;
 
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

@@ -31,11 +31,23 @@ impl Backends {
 }
 
 /// What one dyno instance's add-on interfaces work with: the grants of its
-/// release (nothing else is reachable) and the server's backends.
-#[derive(Clone, Debug)]
+/// release (nothing else is reachable), the server's backends, and the
+/// release's config vars for `wasi:config/store`.
+#[derive(Clone)]
 pub struct AddonAccess {
     pub grants: Arc<[AddonGrant]>,
     pub backends: Arc<Backends>,
+    pub config: Arc<wasmtime_wasi_config::WasiConfigVariables>,
+}
+
+/// Config values are secrets (add-on passwords among them): never printed.
+impl std::fmt::Debug for AddonAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddonAccess")
+            .field("grants", &self.grants.len())
+            .field("backends", &self.backends)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AddonAccess {
@@ -43,7 +55,22 @@ impl AddonAccess {
         AddonAccess {
             grants: grants.into(),
             backends,
+            config: Arc::new(wasmtime_wasi_config::WasiConfigVariables::new()),
         }
+    }
+
+    /// The same, with `config` as what `wasi:config/store` answers.
+    pub fn with_config<'a>(
+        mut self,
+        config: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> AddonAccess {
+        self.config = Arc::new(
+            config
+                .into_iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        );
+        self
     }
 
     /// The attached add-ons whose resource `pick` accepts, in attachment order.

@@ -11,6 +11,7 @@ pub mod backends;
 pub mod bucket;
 pub mod catalog;
 pub mod cluster;
+pub mod config;
 pub mod grant;
 pub mod keyvalue;
 pub mod names;

@@ -65,6 +65,11 @@ impl Granted {
         &self.access
     }
 
+    /// Gives `wasi:config/store` the release's config vars.
+    pub fn set_config(&mut self, config: &std::collections::BTreeMap<String, String>) {
+        self.access = self.access.clone().with_config(config);
+    }
+
     /// No add-on: what a dyno whose release attached none gets.
     pub fn none(backends: Arc<Backends>) -> Granted {
         Granted {

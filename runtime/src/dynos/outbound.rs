@@ -259,8 +259,9 @@ impl Outbound {
         });
         let (mut outbound, mut lines) =
             Outbound::resolve(hosts, deadline, spec.outbound_private).await;
-        let (granted, unresolved) =
+        let (mut granted, unresolved) =
             Granted::resolve(&spec.release.addons, spec.addons.clone()).await;
+        granted.set_config(&spec.release.config);
         lines.extend(unresolved);
         if let Some(outbound) = Arc::get_mut(&mut outbound) {
             outbound.granted = granted;

@@ -269,3 +269,29 @@ fn find(name: &str) -> Option<std::path::PathBuf> {
         .map(|dir| dir.join(name))
         .find(|bin| bin.is_file())
 }
+
+/// `wasi:config/store` answers the app's config vars: each by key, all of
+/// them together, none for a key the app does not have.
+#[tokio::test]
+async fn config_vars_through_wasi_config() {
+    let kumo = Kumo::start().await;
+    let slug = kumo.slug(&[Process::web(components::CONFIG)]);
+    kumo.deploy(
+        "configured",
+        1,
+        &slug,
+        &[("GREETING", "hello"), ("COLOR", "teal")],
+        &[("web", 1, Standard1X)],
+    )
+    .await;
+    assert_eq!(
+        text(&kumo, "configured", "GET", "/GREETING", b"").await,
+        "hello\n"
+    );
+    assert_eq!(
+        text(&kumo, "configured", "GET", "/", b"").await,
+        "COLOR\nGREETING\n"
+    );
+    let missing = kumo.get("configured", "/PORT").await;
+    assert_eq!(missing.status, 404, "{}", missing.text());
+}
