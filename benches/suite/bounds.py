@@ -27,7 +27,41 @@ _HYPER = (
     "request in a Wasm component (section 9 computes the ceiling from its samples)"
 )
 
+_KV_GET = (
+    "the handoff to sqlx's SQLite worker thread, not SQLite or the component call. sqlx runs each SQLite "
+    "connection's statements on a thread of its own: every get sends its statement there over a channel and "
+    "waits for the row to come back, a cross-thread wake-up (futex, context switch) each way. Section 12's perf "
+    "split puts about two thirds of Kumo's CPU per get in the kernel scheduling those wake-ups (60 of 93 µs under "
+    "sampling in the run of 2026-12-06 08:33), SQLite's lookup at 2 µs, sqlx's own code at 1.5 µs, and the guest, "
+    "wasmtime's component call and Kumo's add-on host 3 µs together. On two cores shared with the client "
+    "and other work, a wake-up that finds both cores busy waits for one, which is what moves the p50 from run to "
+    "run (30–49 µs in single rounds of the runs of 2026-12-06). Reading on the calling thread (a SQLite connection used "
+    "under `block_in_place`, or a read cache per namespace) would remove both hops"
+)
+
+_KV_REDIS = (
+    "the round trip on the server's runtime, not the component call. The redis crate's multiplexed connection "
+    "hands each command to its driver task and the guest's call waits for that task's wake-up with the reply; "
+    "section 12's perf split has about 21 µs of Kumo's CPU per call, most of it the kernel's loopback send and "
+    "receive and scheduling (the guest, wasmtime, Kumo's add-on host and the redis crate under 2 µs together), "
+    "against about 15 µs of redis-benchmark's own. When other work holds both cores, each wake-up waits for one"
+)
+
+_PG = (
+    "the connection's task on the multi-threaded runtime and the two round trips of each query. Kumo's host, "
+    "like tokio-postgres's own `query(&str)`, prepares the statement and then runs it (two round trips to "
+    "Postgres), and runs the connection as its own task, so a round trip can wake a task on the other thread. "
+    "The native peer on the same kind of runtime pays the same (section 12: the guest at 0.67× of it), one on a "
+    "current-thread runtime does not (section 12's third Postgres row: the guest 1.08× of it). Under perf a guest's "
+    "call spends about 83 µs of Kumo's CPU: 37 µs the kernel's loopback send and receive to Postgres, 17 µs "
+    "scheduling, wasmtime's component runtime 4 µs, tokio-postgres 3 µs; Postgres's backend spends about 72 µs "
+    "more. A statement cache per connection would halve the round trips"
+)
+
 BOUNDS = {
+    "key-value get from a Rust guest": _KV_GET,
+    "guest loop of key-value gets and sets on Redis": _KV_REDIS,
+    "Postgres `SELECT 1` from a guest": _PG,
     "Kumo ≥ 1.5× `wasmtime serve`": _THROUGHPUT,
     "Kumo ≥ 50% of bare hyper": _HYPER,
     "wake p99 ≤ 25 ms, JavaScript": (
