@@ -178,3 +178,70 @@ fn the_embedded_defaults_run_a_private_cluster() {
     server = Server::start(data.path(), &[], "Router listening on");
     wait_for(&server, "local", "/?note=two", "visits=2 last=two");
 }
+
+#[test]
+fn another_account_sees_nothing_of_an_apps_addons() {
+    let pg = addons_postgres();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        data.path(),
+        &["--addons-postgres-url", &pg],
+        "Router listening on",
+    );
+    stdout(&kumo(&server, &["apps:create", "private-db"]));
+    let created = kumo(
+        &server,
+        &["addons:create", "kumo-postgresql", "-a", "private-db"],
+    );
+    assert!(created.status.success(), "{created:?}");
+    let addons = server
+        .api("GET", "/apps/private-db/addons", None, None)
+        .json();
+    let id = addons[0]["id"].as_str().unwrap().to_string();
+    let name = addons[0]["name"].as_str().unwrap().to_string();
+
+    let out = stdout(&kumo(&server, &["accounts:create", "mallory@example.com"]));
+    let key = out
+        .lines()
+        .find_map(|l| l.split(": ").nth(1).filter(|k| k.starts_with("kumo_")))
+        .unwrap_or_else(|| panic!("no key in {out}"))
+        .to_string();
+    let theirs =
+        |method: &str, path: &str, body: Option<&str>| server.api(method, path, body, Some(&key));
+    for path in [
+        format!("/addons/{id}"),
+        format!("/addons/{name}"),
+        format!("/addons/{id}/config"),
+    ] {
+        let reply = theirs("GET", &path, None);
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+        assert!(
+            !reply.body.contains("postgres://"),
+            "{path}: {}",
+            reply.body
+        );
+    }
+    assert_eq!(theirs("GET", "/addons", None).json(), serde_json::json!([]));
+    assert_eq!(
+        theirs("GET", "/addon-attachments", None).json(),
+        serde_json::json!([])
+    );
+    assert_eq!(theirs("GET", "/apps/private-db/addons", None).status, 403);
+    assert_eq!(
+        theirs("GET", "/apps/private-db/config-vars", None).status,
+        403
+    );
+    // Nor can they attach it to an app of their own.
+    assert_eq!(
+        theirs("POST", "/apps", Some(r#"{"name":"mallorys"}"#)).status,
+        201
+    );
+    let attach = theirs(
+        "POST",
+        "/addon-attachments",
+        Some(&format!(r#"{{"addon":"{name}","app":"mallorys"}}"#)),
+    );
+    assert_eq!(attach.status, 404, "{}", attach.body);
+    let config = theirs("GET", "/apps/mallorys/config-vars", None);
+    assert!(!config.body.contains("postgres://"), "{}", config.body);
+}
