@@ -18,8 +18,12 @@
 //! An app reaches its Postgres add-on through Spin's Postgres interface, as
 //! Spin's JavaScript SDK does: `import { Connection } from
 //! "spin:postgres/postgres@4.0.0"` (or `@3.0.0`), in the app or in a package it
-//! bundles. A component's world imports that interface only when its bundle
-//! does, so every other app builds as before and needs no add-on.
+//! bundles. Its key-value add-on likewise, through `wasi:keyvalue/store`,
+//! `atomics` and `batch` at `0.2.0-draft2` (`import { open } from
+//! "wasi:keyvalue/store@0.2.0-draft2"`) or Spin's
+//! `fermyon:spin/key-value@2.0.0`. A component's world imports those
+//! interfaces only when its bundle does, so every other app builds as before
+//! and needs no add-on.
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use crate::process::run_logged;
@@ -59,24 +63,95 @@ world worker {
 }
 ";
 
-/// The interfaces besides WASI that Kumo hosts and an app may import: the
-/// name its `import` names, the folder of its WIT package, and the WIT, Spin's
-/// to the letter (the runtime's copy, so both sides always agree).
+/// The interfaces Kumo hosts beyond the WASI of [`WORLD`], which an app may
+/// import: Spin's Postgres interfaces, and the key-value ones (wasi:keyvalue
+/// 0.2.0-draft2 and Spin's fermyon:spin/key-value 2.0.0). Their WIT is the
+/// runtime's copy, so both sides always agree.
 const HOST_INTERFACES: &[HostInterface] = &[
+    HostInterface {
+        name: "spin:postgres/postgres@4.0.0",
+        package: "spin-postgres@4.0.0",
+        files: &[(
+            "postgres.wit",
+            include_str!("../../runtime/wit/spin-postgres/deps/spin-postgres@4.0.0/postgres.wit"),
+        )],
+        addon: POSTGRES,
+    },
+    HostInterface {
+        name: "spin:postgres/postgres@3.0.0",
+        package: "spin-postgres@3.0.0",
+        files: &[(
+            "postgres.wit",
+            include_str!("../../runtime/wit/spin-postgres/deps/spin-postgres@3.0.0/postgres.wit"),
+        )],
+        addon: POSTGRES,
+    },
+    HostInterface {
+        name: "wasi:keyvalue/store@0.2.0-draft2",
+        package: "keyvalue-0.2.0-draft2",
+        files: WASI_KEYVALUE,
+        addon: KEY_VALUE,
+    },
+    HostInterface {
+        name: "wasi:keyvalue/atomics@0.2.0-draft2",
+        package: "keyvalue-0.2.0-draft2",
+        files: WASI_KEYVALUE,
+        addon: KEY_VALUE,
+    },
+    HostInterface {
+        name: "wasi:keyvalue/batch@0.2.0-draft2",
+        package: "keyvalue-0.2.0-draft2",
+        files: WASI_KEYVALUE,
+        addon: KEY_VALUE,
+    },
+    HostInterface {
+        name: "fermyon:spin/key-value@2.0.0",
+        package: "spin-key-value@2.0.0",
+        files: &[(
+            "key-value.wit",
+            include_str!("../../runtime/wit/keyvalue/deps/spin-2.0.0/key-value.wit"),
+        )],
+        addon: KEY_VALUE,
+    },
+];
+
+const POSTGRES: &str = "a Postgres add-on (kumo addons:create kumo-postgresql)";
+const KEY_VALUE: &str = "a key-value add-on (kumo addons:create kumo-keyvalue)";
+
+/// The package `wasi:keyvalue@0.2.0-draft2`, whole: its interfaces `use` one
+/// another's types (`atomics` and `batch` take `store`'s `bucket`).
+const WASI_KEYVALUE: &[(&str, &str)] = &[
     (
-        "spin:postgres/postgres@4.0.0",
-        "spin-postgres@4.0.0",
-        include_str!("../../runtime/wit/spin-postgres/deps/spin-postgres@4.0.0/postgres.wit"),
+        "atomic.wit",
+        include_str!("../../runtime/wit/keyvalue/deps/keyvalue-2024-10-17/atomic.wit"),
     ),
     (
-        "spin:postgres/postgres@3.0.0",
-        "spin-postgres@3.0.0",
-        include_str!("../../runtime/wit/spin-postgres/deps/spin-postgres@3.0.0/postgres.wit"),
+        "batch.wit",
+        include_str!("../../runtime/wit/keyvalue/deps/keyvalue-2024-10-17/batch.wit"),
+    ),
+    (
+        "store.wit",
+        include_str!("../../runtime/wit/keyvalue/deps/keyvalue-2024-10-17/store.wit"),
+    ),
+    (
+        "watch.wit",
+        include_str!("../../runtime/wit/keyvalue/deps/keyvalue-2024-10-17/watch.wit"),
+    ),
+    (
+        "world.wit",
+        include_str!("../../runtime/wit/keyvalue/deps/keyvalue-2024-10-17/world.wit"),
     ),
 ];
 
-/// An interface Kumo hosts: its name, its package's folder and its WIT.
-type HostInterface = (&'static str, &'static str, &'static str);
+/// An interface Kumo hosts: the name an `import` names, the folder of its WIT
+/// package under `deps/`, that package's files, and the add-on it needs.
+#[derive(Clone, Copy, Debug)]
+struct HostInterface {
+    name: &'static str,
+    package: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    addon: &'static str,
+}
 
 pub struct JsBuildpack;
 
@@ -333,18 +408,24 @@ fn componentize(
     let (wit, world) = if imports.is_empty() {
         (support.join("wit"), world.to_string())
     } else {
-        let names: Vec<&str> = imports.iter().map(|(name, _, _)| *name).collect();
+        let names: Vec<&str> = imports.iter().map(|i| i.name).collect();
+        let mut addons: Vec<&str> = imports.iter().map(|i| i.addon).collect();
+        addons.sort_unstable();
+        addons.dedup();
         (ctx.log)(&format!(
-            "{output} imports {}: the app needs a Postgres add-on (kumo addons:create kumo-postgresql)",
-            names.join(" and ")
+            "{output} imports {}: the app needs {}",
+            names.join(" and "),
+            addons.join(" and ")
         ));
         let dir = support.join(format!("wit-{output}"));
         let (text, world) = world_with(world, &names);
         crate::wit::write(&dir, &text, wit_0_2_10)?;
-        for (_, package, wit) in imports {
-            let deps = dir.join("deps").join(package);
+        for interface in imports {
+            let deps = dir.join("deps").join(interface.package);
             std::fs::create_dir_all(&deps)?;
-            std::fs::write(deps.join("postgres.wit"), wit)?;
+            for (file, wit) in interface.files {
+                std::fs::write(deps.join(file), wit)?;
+            }
         }
         (dir, world)
     };
@@ -391,19 +472,21 @@ fn interface_import(line: &str) -> Option<&str> {
 }
 
 /// The host interfaces a bundle of `module` imports; an interface that is
-/// neither WASI nor hosted fails the build, named.
+/// neither WASI of [`WORLD`] nor hosted fails the build, named. Hosted ones
+/// are looked up first: `wasi:keyvalue/*` are no part of [`WORLD`].
 fn host_imports(bundle: &str, module: &str) -> anyhow::Result<Vec<HostInterface>> {
     let mut imports: Vec<HostInterface> = Vec::new();
     for source in bundle.lines().filter_map(interface_import) {
-        if source.starts_with("wasi:") || imports.iter().any(|(name, _, _)| *name == source) {
+        if imports.iter().any(|i| i.name == source) {
             continue;
         }
-        let Some(interface) = HOST_INTERFACES.iter().find(|(name, _, _)| *name == source) else {
+        if let Some(interface) = HOST_INTERFACES.iter().find(|i| i.name == source) {
+            imports.push(*interface);
+        } else if !source.starts_with("wasi:") || source.starts_with("wasi:keyvalue/") {
             anyhow::bail!(
-                "{module} imports `{source}`, which Kumo does not host: for Postgres import `spin:postgres/postgres@4.0.0` (or `@3.0.0`)"
+                "{module} imports `{source}`, which Kumo does not host: for Postgres import `spin:postgres/postgres@4.0.0` (or `@3.0.0`); for key-value `wasi:keyvalue/store@0.2.0-draft2` (with `atomics` and `batch`) or `fermyon:spin/key-value@2.0.0`"
             );
-        };
-        imports.push(*interface);
+        }
     }
     Ok(imports)
 }
@@ -515,7 +598,7 @@ mod tests {
 
         let names = |bundle: &str| {
             host_imports(bundle, "index.js")
-                .map(|found| found.iter().map(|(name, _, _)| *name).collect::<Vec<_>>())
+                .map(|found| found.iter().map(|i| i.name).collect::<Vec<_>>())
         };
         let app = "import { getEnvironment } from \"wasi:cli/environment@0.2.10\";\n\
                    import { Connection } from \"spin:postgres/postgres@4.0.0\";\n\
@@ -535,6 +618,36 @@ mod tests {
             ),
             "{err}"
         );
+
+        // wasi:keyvalue is hosted, not the WASI every world has.
+        let kv = "import { open } from \"wasi:keyvalue/store@0.2.0-draft2\";\n\
+                  import { getEnvironment } from \"wasi:cli/environment@0.2.10\";\n\
+                  import { increment } from \"wasi:keyvalue/atomics@0.2.0-draft2\";\n\
+                  import * as kv from 'wasi:keyvalue/store@0.2.0-draft2';\n";
+        assert_eq!(
+            names(kv).unwrap(),
+            [
+                "wasi:keyvalue/store@0.2.0-draft2",
+                "wasi:keyvalue/atomics@0.2.0-draft2"
+            ]
+        );
+        let store = host_imports(kv, "index.js").unwrap()[0];
+        assert_eq!(store.package, "keyvalue-0.2.0-draft2");
+        assert!(
+            store
+                .files
+                .iter()
+                .any(|(_, wit)| wit.contains("package wasi:keyvalue@0.2.0-draft2;"))
+        );
+        assert!(store.addon.contains("kumo addons:create kumo-keyvalue"));
+        assert_eq!(
+            names("import { Store } from \"fermyon:spin/key-value@2.0.0\";\n").unwrap(),
+            ["fermyon:spin/key-value@2.0.0"]
+        );
+        let err = names("import { watch } from \"wasi:keyvalue/watcher@0.2.0-draft2\";\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("which Kumo does not host"), "{err}");
 
         let (text, world) = world_with("worker", &["spin:postgres/postgres@4.0.0"]);
         assert_eq!(world, "worker-with-host");

@@ -16,7 +16,9 @@
 //! (`python/kumo_run.py`), with the Procfile's arguments and a one-off's
 //! extra ones in `sys.argv`. Config vars are in `os.environ`. An app that
 //! uses the key-value add-on (Spin's `spin_sdk.key_value`, or the wasi:keyvalue
-//! bindings) is built against worlds that import it (`keyvalue.rs`).
+//! bindings) or a Postgres add-on (the spin:postgres/postgres@3.0.0 bindings,
+//! `wit_world.imports.postgres`) is built against worlds that import them
+//! (`host.rs`, `keyvalue.rs`, `postgres.rs`).
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled, install_once};
 use crate::process::run_logged;
@@ -24,7 +26,9 @@ use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod host;
 mod keyvalue;
+mod postgres;
 
 /// The componentize-py release this buildpack installs.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
@@ -270,16 +274,31 @@ impl Buildpack for PythonBuildpack {
         crate::wit::write(&support.join("wit"), WORLD, str::to_string)?;
         std::fs::write(support.join("kumo_wsgi.py"), KUMO_WSGI)?;
         std::fs::write(support.join("kumo_run.py"), KUMO_RUN)?;
-        // The key-value worlds' bindings, imported before the app's code.
+        // The host interfaces the app uses: the worlds' suffix (`-keyvalue`,
+        // `-postgres`), and the key-value bindings, imported before its code.
         let mut prelude = "";
-        if let Some((file, module)) = keyvalue::used_by(ctx.app_dir)? {
-            keyvalue::check_spin_sdk(site.as_deref(), &module)?;
+        let mut suffix = String::new();
+        let provided = host::Provided::read(site.as_deref());
+        if let Some((file, module)) = host::used_by(ctx.app_dir, postgres::UNHOSTED)? {
+            return Err(postgres::refuse(&file, &module));
+        }
+        let uses_keyvalue = host::used_by(ctx.app_dir, keyvalue::MODULES)?;
+        if let Some((file, module)) = &uses_keyvalue {
+            keyvalue::check_spin_sdk(site.as_deref(), module)?;
             (ctx.log)(&format!(
                 "{file} imports {module}: building with the key-value interfaces (the app needs a key-value add-on: kumo addons:create kumo-keyvalue)"
             ));
-            keyvalue::write_wit(&support.join("wit"), site.as_deref())?;
+            keyvalue::write_wit(&support.join("wit"), &provided)?;
             std::fs::write(support.join("kumo_keyvalue.py"), keyvalue::KUMO_KEYVALUE)?;
             prelude = "import kumo_keyvalue  # noqa: F401\n";
+            suffix.push_str("-keyvalue");
+        }
+        if let Some((file, module)) = host::used_by(ctx.app_dir, postgres::MODULES)? {
+            (ctx.log)(&format!(
+                "{file} imports {module}: building with Spin's Postgres interface spin:postgres/postgres@3.0.0 (the app needs a Postgres add-on: kumo addons:create kumo-postgresql)"
+            ));
+            postgres::write_wit(&support.join("wit"), &provided, uses_keyvalue.is_some())?;
+            suffix.push_str("-postgres");
         }
 
         let mut compiled = Compiled::default();
@@ -336,10 +355,10 @@ impl Buildpack for PythonBuildpack {
                 std::fs::write(entries.join("kumo_entry.py"), format!("{prelude}{entry}"))?;
             }
             // Spin's SDK brings its own worlds, so the world is named in full.
-            let world = if prelude.is_empty() {
+            let world = if suffix.is_empty() {
                 world.to_string()
             } else {
-                format!("kumo:python/{world}-keyvalue")
+                format!("kumo:python/{world}{suffix}")
             };
             let output = format!("{name}.wasm");
             let mut command = Command::new(bin.join("componentize-py"));
