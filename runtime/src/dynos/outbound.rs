@@ -257,15 +257,12 @@ impl Outbound {
             log(&format!("Outbound network is off: {e}"));
             AllowedHosts::default()
         });
-        let (mut outbound, mut lines) =
-            Outbound::resolve(hosts, deadline, spec.outbound_private).await;
         let (mut granted, unresolved) =
             Granted::resolve(&spec.release.addons, spec.addons.clone()).await;
         granted.set_config(&spec.release.config);
+        let (outbound, mut lines) =
+            Outbound::resolve_with(hosts, granted, deadline, spec.outbound_private).await;
         lines.extend(unresolved);
-        if let Some(outbound) = Arc::get_mut(&mut outbound) {
-            outbound.granted = granted;
-        }
         for line in lines {
             log(&line);
         }
@@ -285,10 +282,21 @@ impl Outbound {
         deadline: Option<Duration>,
         private: bool,
     ) -> (Arc<Outbound>, Vec<String>) {
+        let granted = Granted::none(crate::addons::Backends::new(""));
+        Outbound::resolve_with(hosts, granted, deadline, private).await
+    }
+
+    /// The same, with what the release's add-ons open.
+    async fn resolve_with(
+        hosts: AllowedHosts,
+        granted: Granted,
+        deadline: Option<Duration>,
+        private: bool,
+    ) -> (Arc<Outbound>, Vec<String>) {
         let (addrs, lines) = AllowedAddrs::resolve(&hosts, private).await;
         let outbound = Outbound {
             hosts,
-            granted: Granted::none(crate::addons::Backends::new("")),
+            granted,
             addrs,
             deadline,
             private,

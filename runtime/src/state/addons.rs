@@ -169,13 +169,25 @@ impl State {
 
     /// Every add-on, oldest first.
     pub async fn all_addons(&self) -> Result<Vec<Addon>> {
-        let sql = format!(
-            "SELECT {ADDON_COLUMNS} FROM addons d JOIN apps a ON a.id = d.app_id ORDER BY d.created_at, d.name"
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(self.pool())
+        self.addons_where("TRUE", None).await
+    }
+
+    /// The add-ons billed to `app`, oldest first.
+    pub async fn addons_billed_to(&self, app: &App) -> Result<Vec<Addon>> {
+        self.addons_where("d.app_id = $1", Some(&app.id)).await
+    }
+
+    /// The add-on whose resource holds the bucket access key `key`, if any:
+    /// one row, found in SQL, since every S3 request asks.
+    pub async fn addon_with_bucket_key(&self, key: &str) -> Result<Option<Addon>> {
+        let pattern = format!("%\"access_key_id\":{}%", serde_json::json!(key));
+        let found = self
+            .addons_where("d.resource LIKE $1", Some(&pattern))
             .await?;
-        rows.iter().map(addon_from_row).collect()
+        // The pattern narrows the rows; the parsed resource decides.
+        Ok(found.into_iter().find(|a| {
+            matches!(&a.resource, Some(Resource::Bucket { access_key_id, .. }) if access_key_id == key)
+        }))
     }
 
     /// Add-ons left `provisioning` for over `secs` seconds: their server
@@ -183,12 +195,28 @@ impl State {
     pub async fn stale_provisioning(&self, secs: i64) -> Result<Vec<Addon>> {
         let cutoff =
             super::format_time(time::OffsetDateTime::now_utc() - time::Duration::seconds(secs));
-        Ok(self
-            .all_addons()
-            .await?
-            .into_iter()
-            .filter(|a| a.state == AddonState::Provisioning.as_str() && a.updated_at < cutoff)
-            .collect())
+        let sql = format!(
+            "SELECT {ADDON_COLUMNS} FROM addons d JOIN apps a ON a.id = d.app_id
+             WHERE d.state = 'provisioning' AND d.updated_at < $1 ORDER BY d.created_at, d.name"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(cutoff)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(addon_from_row).collect()
+    }
+
+    /// The add-ons matching `filter` (on `addons d`, with `$1` bound to `arg`).
+    async fn addons_where(&self, filter: &str, arg: Option<&str>) -> Result<Vec<Addon>> {
+        let sql = format!(
+            "SELECT {ADDON_COLUMNS} FROM addons d JOIN apps a ON a.id = d.app_id WHERE {filter} ORDER BY d.created_at, d.name"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        if let Some(arg) = arg {
+            query = query.bind(arg);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(addon_from_row).collect()
     }
 
     /// Removes an add-on's row (after its resource is gone, or when its

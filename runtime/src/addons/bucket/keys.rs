@@ -28,32 +28,27 @@ pub trait BucketKeys: Send + Sync + 'static {
 #[async_trait]
 impl BucketKeys for State {
     async fn bucket_of(&self, access_key: &str) -> anyhow::Result<Option<GrantedBucket>> {
-        // One row per add-on; a hobbyist server has few, and reading them at
-        // each request makes a destroy or another server's provisioning
-        // visible at once.
-        for addon in self.all_addons().await? {
-            let Some(Resource::Bucket {
-                bucket,
-                access_key_id,
-                secret_access_key,
-                ..
-            }) = addon.resource
-            else {
-                continue;
-            };
-            if access_key_id != access_key {
-                continue;
-            }
-            let limit = catalog::resolve(&format!("{}:{}", addon.service, addon.plan))
-                .map(|(_, plan)| plan.limit)
-                .unwrap_or(0);
-            return Ok(Some(GrantedBucket {
-                addon: addon.name,
-                bucket,
-                secret_access_key,
-                limit,
-            }));
-        }
-        Ok(None)
+        // Read from the ledger at each request, so a destroy or another
+        // server's provisioning counts at once.
+        let Some(addon) = self.addon_with_bucket_key(access_key).await? else {
+            return Ok(None);
+        };
+        let Some(Resource::Bucket {
+            bucket,
+            secret_access_key,
+            ..
+        }) = addon.resource
+        else {
+            return Ok(None);
+        };
+        let limit = catalog::resolve(&format!("{}:{}", addon.service, addon.plan))
+            .map(|(_, plan)| plan.limit)
+            .unwrap_or(0);
+        Ok(Some(GrantedBucket {
+            addon: addon.name,
+            bucket,
+            secret_access_key,
+            limit,
+        }))
     }
 }

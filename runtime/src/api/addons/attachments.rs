@@ -172,10 +172,7 @@ pub async fn resolve(
     body: Result<Json<Resolve>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
-    let (app, name) = match body.addon_attachment.split_once("::") {
-        Some((app, name)) => (Some(app.to_string()), name.to_string()),
-        None => (body.app.clone(), body.addon_attachment.clone()),
-    };
+    let (app, name) = super::scoped(&body.addon_attachment, body.app.as_deref());
     let mut found = Vec::new();
     if let Some(app) = &app {
         let app = platform.app_for(&caller, app).await?;

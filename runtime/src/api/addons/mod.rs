@@ -165,6 +165,15 @@ impl Platform {
     }
 }
 
+/// What a user typed to name an add-on or attachment: `app::NAME` scopes it
+/// to that app, else it is `NAME` in `app`, if given.
+pub(super) fn scoped(typed: &str, app: Option<&str>) -> (Option<String>, String) {
+    match typed.split_once("::") {
+        Some((app, name)) => (Some(app.to_string()), name.to_string()),
+        None => (app.map(str::to_string), typed.to_string()),
+    }
+}
+
 /// `GET /apps/{app}/addons`: the add-ons attached to the app.
 pub async fn list_for_app(
     State(platform): State<Arc<Platform>>,
@@ -265,10 +274,7 @@ pub async fn resolve(
     body: Result<Json<Resolve>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
-    let (app, name) = match body.addon.split_once("::") {
-        Some((app, name)) => (Some(app.to_string()), name.to_string()),
-        None => (body.app.clone(), body.addon.clone()),
-    };
+    let (app, name) = scoped(&body.addon, body.app.as_deref());
     let found = match &app {
         Some(app) => {
             let app = platform.app_for(&caller, app).await?;

@@ -294,11 +294,9 @@ impl Platform {
         app: &App,
         email: &str,
     ) -> Result<(), ApiError> {
-        for addon in self.state.all_addons().await? {
-            if addon.app_id == app.id {
-                let attachments = self.state.attachments_of_addon(&addon).await?;
-                self.destroy_addon(&addon, &attachments, email).await?;
-            }
+        for addon in self.state.addons_billed_to(app).await? {
+            let attachments = self.state.attachments_of_addon(&addon).await?;
+            self.destroy_addon(&addon, &attachments, email).await?;
         }
         Ok(())
     }
