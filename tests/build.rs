@@ -43,6 +43,7 @@ const GUESTS: &[Guests] = &[
             ("TRAP", "trap"),
             ("LOGGER", "logger"),
             ("HOSTILE", "hostile"),
+            ("STREAM", "stream"),
         ],
     },
     Guests {

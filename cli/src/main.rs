@@ -471,6 +471,11 @@ struct ServerArgs {
     /// and the dyno replaces the instance, like `1s`. Default: 30s, as on Heroku.
     #[arg(long, hide = true, default_value = "30s", value_parser = parse_idle)]
     request_timeout: std::time::Duration,
+    /// For tests: once a response has begun, how long the router lets a
+    /// connection move no byte either way before it closes it (H15/H28), like
+    /// `2s`. Default: 55s, as on Heroku.
+    #[arg(long, hide = true, default_value = "55s", value_parser = parse_idle)]
+    router_idle_timeout: std::time::Duration,
     /// For benchmarks: MiB a dyno's `/app` and `/tmp` may hold before it is
     /// restarted with fresh files. Default: 4096.
     #[arg(long, hide = true, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]

@@ -38,6 +38,8 @@ pub struct Settings {
     pub direct_listen: Option<SocketAddr>,
     /// The router's request timeout and the dyno's request deadline (`--request-timeout`, hidden).
     pub request_timeout: std::time::Duration,
+    /// The router's idle window once a response began (`--router-idle-timeout`, hidden).
+    pub router_idle_timeout: std::time::Duration,
     /// Bytes a dyno's files may take (`--disk-quota-mb`, hidden).
     pub disk_quota: u64,
     /// Where Postgres add-ons are made (`--addons-postgres-url`, else the state
@@ -138,6 +140,7 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         allow_private_outbound: args.allow_private_outbound,
         direct_listen,
         request_timeout: args.request_timeout,
+        router_idle_timeout: args.router_idle_timeout,
         disk_quota: args.disk_quota_mb.saturating_mul(1 << 20),
         addons_postgres,
         addons_redis_url: args.addons_redis_url,
@@ -249,6 +252,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let router_addr = router_listener.local_addr()?;
     let router_config = RouterConfig {
         request_timeout: settings.request_timeout,
+        idle_timeout: settings.router_idle_timeout,
         ..RouterConfig::default()
     };
     let router = Router::new(manager.clone(), router_config, router_addr.port());

@@ -32,6 +32,8 @@ pub struct Options {
     pub disk_quota: u64,
     /// The router's `header_timeout`.
     pub header_timeout: Duration,
+    /// The router's `idle_timeout` (the rolling window once a response began).
+    pub idle_timeout: Duration,
     /// The router's `max_connections`.
     pub max_connections: usize,
     /// Instances the engine's pool holds (`EngineConfig::max_instances`).
@@ -56,6 +58,7 @@ impl Default for Options {
             boot_timeout: Duration::from_secs(20),
             disk_quota: 4 << 30,
             header_timeout: RouterConfig::default().header_timeout,
+            idle_timeout: RouterConfig::default().idle_timeout,
             max_connections: RouterConfig::default().max_connections,
             max_instances: 64,
             outbound_private: false,
@@ -135,6 +138,7 @@ impl Kumo {
         let router_addr = listener.local_addr().expect("router addr");
         let router_config = RouterConfig {
             request_timeout: options.request_timeout,
+            idle_timeout: options.idle_timeout,
             header_timeout: options.header_timeout,
             max_connections: options.max_connections,
         };

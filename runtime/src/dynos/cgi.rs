@@ -19,6 +19,26 @@ pub const MAX_REQUEST_BODY: usize = 64 << 20;
 /// Most bytes of output a CGI run may write.
 pub const MAX_OUTPUT: usize = 64 << 20;
 
+/// The request with its body read in full, up to its deadline: done before the
+/// request takes a worker, so a client that uploads slowly holds no worker.
+pub(crate) async fn read_body(
+    request: http::Request<RequestBody>,
+    deadline: std::time::Duration,
+) -> Result<http::Request<RequestBody>, DispatchError> {
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(deadline, Limited::new(body, MAX_REQUEST_BODY).collect());
+    match read.await {
+        Ok(Ok(collected)) => {
+            let body = Full::new(collected.to_bytes()).map_err(|never| match never {});
+            Ok(http::Request::from_parts(parts, body.boxed_unsync()))
+        }
+        Ok(Err(e)) => Err(DispatchError::Crashed(format!(
+            "reading the request body: {e}"
+        ))),
+        Err(_) => Err(DispatchError::Deadline),
+    }
+}
+
 pub(crate) async fn worker(shared: Arc<Shared>, jobs: async_channel::Receiver<Job>) {
     while let Ok(job) = jobs.recv().await {
         let result = run(&shared, job.request).await;

@@ -15,10 +15,12 @@ pub mod dial;
 pub mod fs;
 pub mod granted;
 pub mod host;
+mod instance;
 pub mod off_limits;
 pub mod outbound;
 pub mod output;
 pub mod spares;
+mod spool;
 pub mod web;
 
 use crate::engine::{Engine, Prepared};
@@ -144,21 +146,6 @@ impl DynoSpec {
         let mut argv = vec![self.process.component.clone()];
         argv.extend(self.process.args.iter().cloned());
         argv
-    }
-}
-
-/// A response extension set by web dynos: becomes true if the instance failed
-/// after sending the response head, so the body the client got is cut short (H18).
-#[derive(Clone, Debug, Default)]
-pub struct Interrupted(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl Interrupted {
-    pub fn is_set(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    fn set(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 

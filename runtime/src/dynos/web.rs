@@ -3,39 +3,37 @@
 //! For `http` process types the dyno keeps `WEB_CONCURRENCY` warm `wasi:http`
 //! instances and reuses them request after request, so in-memory state lives until
 //! the dyno restarts; a trap or a request past its deadline replaces that instance
-//! only. The guest runs on the task of the request that took the instance, with no
-//! hand-off to another task: once the response head is out, whatever the guest still
-//! has to do (the rest of a streamed body) goes on in a task of its own, and so does a
-//! request whose client leaves, so a guest is never cut off half-way by its caller.
+//! only. A request takes a turn, then an instance, and runs its guest on its own
+//! task until the guest has set its response head; if the guest is not done by
+//! then, the rest of its work goes on in a task of its own, so it never depends
+//! on the client reading. Its body reaches the client through a spool
+//! ([`super::spool`]): a response that fits there frees its instance as soon as
+//! the guest is done. A guest that waits for a slow client to make room lends its
+//! turn to the next request, which takes an idle instance or makes one (within
+//! the dyno's memory cap; past it, it waits for one to come back): slow clients
+//! hold instances, never the whole dyno.
 //! A process type the manifest lists in `fresh_instance_per_request` gets a new
 //! instance after each request instead, made once the response is out.
 //! For `cgi` process types a queue feeds `WEB_CONCURRENCY` workers, each running the
 //! command once per request ([`super::cgi`]).
 
 use super::fs::DynoFs;
-use super::host::{DynoHost, DynoMemory, new_store};
+use super::host::DynoMemory;
+use super::instance::{HttpInstance, OverMemory};
 use super::outbound::Outbound;
 use super::output::LogOutput;
-use super::{
-    BootTimeout, DispatchError, DynoSpec, Interrupted, NoCapacity, RequestBody, ResponseBody,
-    describe_failure,
-};
+use super::{DispatchError, DynoSpec, NoCapacity, RequestBody, ResponseBody};
 use crate::engine::Prepared;
 use crate::logplex::Source;
-use anyhow::Context as _;
-use http_body_util::BodyExt as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::JoinHandle;
-use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::Proxy;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 /// Requests a web dyno queues before callers wait.
 const QUEUE: usize = 1024;
@@ -110,15 +108,50 @@ struct HttpPool {
     /// Notified by `stop` and `kill_all`: instances being made for later are not needed.
     closing: Notify,
     fresh_per_request: bool,
+    /// Requests whose guest waits for a slow client and lent its turn.
+    lent: AtomicUsize,
+    /// Notified when an instance comes back to `idle` or a lent request ends.
+    returned: Notify,
 }
 
 impl HttpPool {
+    /// Keeps `instance` for the next request; one beyond `WEB_CONCURRENCY` (made
+    /// while slow clients held the others) is dropped, freeing its memory.
     fn put_back(&self, instance: HttpInstance) {
         if !self.killed.load(Ordering::Acquire) {
-            self.idle
-                .lock()
-                .expect("instance pool poisoned")
-                .push(instance);
+            let mut idle = self.idle.lock().expect("instance pool poisoned");
+            if idle.len() < self.concurrency as usize {
+                idle.push(instance);
+            }
+        }
+        self.returned.notify_waiters();
+    }
+
+    fn take_idle(&self) -> Option<HttpInstance> {
+        self.idle.lock().expect("instance pool poisoned").pop()
+    }
+}
+
+/// A request's turn, which it lends (gives back early) while its guest waits for
+/// a slow client; the request still counts in `lent` until it ends.
+struct Turn {
+    pool: Arc<HttpPool>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Turn {
+    fn lend(&mut self) {
+        if self.permit.take().is_some() {
+            self.pool.lent.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.permit.is_none() {
+            self.pool.lent.fetch_sub(1, Ordering::AcqRel);
+            self.pool.returned.notify_waiters();
         }
     }
 }
@@ -155,6 +188,8 @@ impl WebDyno {
                     killed: AtomicBool::new(false),
                     kill: Notify::new(),
                     closing: Notify::new(),
+                    lent: AtomicUsize::new(0),
+                    returned: Notify::new(),
                     fresh_per_request: shared
                         .spec
                         .slug
@@ -207,11 +242,14 @@ impl WebDyno {
     }
 
     /// Whether a request is waiting, being served, or still streaming its body
-    /// (its turn is given back only when the guest is done), or an instance is
-    /// still being made.
+    /// (its turn is given back, or lent, only when the guest is done or waits
+    /// for its client), or an instance is still being made.
     pub fn busy(&self) -> bool {
         match &self.serving {
-            Serving::Http(pool) => pool.turns.available_permits() < pool.concurrency as usize,
+            Serving::Http(pool) => {
+                pool.turns.available_permits() < pool.concurrency as usize
+                    || pool.lent.load(Ordering::Acquire) > 0
+            }
             Serving::Cgi { .. } => self.in_flight() > 0,
         }
     }
@@ -232,6 +270,11 @@ impl WebDyno {
         let job = Job { request, respond };
         match &self.serving {
             Serving::Cgi { jobs, .. } => {
+                let deadline = self.shared.spec.request_deadline;
+                let job = Job {
+                    request: super::cgi::read_body(job.request, deadline).await?,
+                    respond: job.respond,
+                };
                 if let Err(e) = jobs.send(job).await {
                     return Err(DispatchError::Closed(Box::new(e.into_inner().request)));
                 }
@@ -245,19 +288,13 @@ impl WebDyno {
                 };
                 let serve = serve_in_turn(self.shared.clone(), pool.clone(), job, turn);
                 let mut serve = Detachable(Some(Box::pin(serve)));
-                // The guest runs here until it has answered; if it is still
-                // writing the body then, it goes on as the client reads the body.
+                // The guest runs here until it has answered; if it is not done
+                // then, the rest goes on in a task of its own (`serve` is dropped).
                 tokio::select! {
                     biased;
                     answer = &mut response => {
-                        let answer = answer.unwrap_or_else(|_| Err(dropped()))?;
-                        return Ok(answer.map(|body| {
-                            if serve.0.is_some() {
-                                GuestDriven { body, serve }.boxed_unsync()
-                            } else {
-                                body
-                            }
-                        }));
+                        serve.finish_now();
+                        return answer.unwrap_or_else(|_| Err(dropped()));
                     }
                     () = serve.run() => {}
                 }
@@ -324,7 +361,17 @@ impl WebDyno {
                 false
             }
             Serving::Http(pool) => {
-                let all = pool.turns.acquire_many(pool.concurrency);
+                let all = async {
+                    let turns = pool.turns.acquire_many(pool.concurrency).await;
+                    // Requests that lent their turns to wait for slow clients.
+                    loop {
+                        let returned = pool.returned.notified();
+                        if pool.lent.load(Ordering::Acquire) == 0 {
+                            break turns;
+                        }
+                        returned.await;
+                    }
+                };
                 if let Ok(Ok(turns)) = tokio::time::timeout(grace, all).await {
                     turns.forget();
                     pool.turns.close();
@@ -382,49 +429,23 @@ impl Detachable {
             tokio::spawn(serve);
         }
     }
+
+    /// Polls once more, so a guest that only had its body left to write is done
+    /// here (the common case: no task of its own); what is still not done is
+    /// detached. Its first poll in the new task registers its wakers again.
+    fn finish_now(&mut self) {
+        if let Some(serve) = self.0.as_mut()
+            && serve.as_mut().poll(&mut Context::from_waker(Waker::noop())) == Poll::Ready(())
+        {
+            self.0 = None;
+        }
+        self.detach();
+    }
 }
 
 impl Drop for Detachable {
     fn drop(&mut self) {
         self.detach();
-    }
-}
-
-/// A response body whose guest is still running: reading the body drives the
-/// guest too, on the reader's task. Should the body end or be dropped first, the
-/// guest's remaining work goes on in a task of its own.
-struct GuestDriven {
-    body: ResponseBody,
-    serve: Detachable,
-}
-
-impl http_body::Body for GuestDriven {
-    type Data = bytes::Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        if let Some(serve) = this.serve.0.as_mut()
-            && serve.as_mut().poll(cx).is_ready()
-        {
-            this.serve.0 = None;
-        }
-        let frame = Pin::new(&mut this.body).poll_frame(cx);
-        if let std::task::Poll::Ready(None) = frame {
-            this.serve.detach();
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
 
@@ -436,52 +457,50 @@ async fn serve_in_turn(
     job: Job,
     turn: OwnedSemaphorePermit,
 ) {
+    let mut turn = Turn {
+        pool: pool.clone(),
+        permit: Some(turn),
+    };
     if pool.killed.load(Ordering::Acquire) {
         let _ = job
             .respond
             .send(Err(DispatchError::Closed(Box::new(job.request))));
         return;
     }
-    let instance = pool.idle.lock().expect("instance pool poisoned").pop();
-    let instance = match instance {
-        Some(instance) => instance,
-        None => {
-            // A full pool makes the request wait for a slot, up to its deadline.
-            let waited = tokio::time::timeout(
-                shared.spec.request_deadline,
-                instance_when_free(&shared, &pool),
-            );
-            match waited.await {
-                Ok(Some(Ok(fresh))) => fresh,
-                Ok(Some(Err(e))) => {
-                    shared.log_kumo(&format!("Instance failed to start: {e:#}"));
-                    let _ = job
-                        .respond
-                        .send(Err(DispatchError::Crashed(format!("{e:#}"))));
-                    return;
-                }
-                Ok(None) => {
-                    let _ = job
-                        .respond
-                        .send(Err(DispatchError::Closed(Box::new(job.request))));
-                    return;
-                }
-                Err(_) => {
-                    let e = "no free instance slot on this server before the request's deadline";
-                    shared.log_kumo(&format!("Error R99 (Platform error) -> {e}"));
-                    let _ = job.respond.send(Err(DispatchError::Platform(e.into())));
-                    return;
-                }
-            }
+    // A full pool makes the request wait for a slot, up to its deadline.
+    let waited = tokio::time::timeout(shared.spec.request_deadline, take_instance(&shared, &pool));
+    let instance = match waited.await {
+        Ok(Some(Ok(instance))) => instance,
+        Ok(Some(Err(e))) => {
+            shared.log_kumo(&format!("Instance failed to start: {e:#}"));
+            let _ = job
+                .respond
+                .send(Err(DispatchError::Crashed(format!("{e:#}"))));
+            return;
+        }
+        Ok(None) => {
+            let _ = job
+                .respond
+                .send(Err(DispatchError::Closed(Box::new(job.request))));
+            return;
+        }
+        Err(_) => {
+            let e = "no free instance slot on this server before the request's deadline";
+            shared.log_kumo(&format!("Error R99 (Platform error) -> {e}"));
+            let _ = job.respond.send(Err(DispatchError::Platform(e.into())));
+            return;
         }
     };
+    let mut lend = || turn.lend();
     let served = tokio::select! {
-        served = instance.serve(&shared, job) => served,
+        served = instance.serve(&shared, job, &mut lend) => served,
         () = pool.kill.notified() => return,
     };
     match served {
         Some(instance) if !pool.fresh_per_request => pool.put_back(instance),
         _ if pool.closed.load(Ordering::Acquire) => {}
+        // A request that lent its turn was replaced by the one that took it.
+        _ if turn.permit.is_none() => {}
         _ => {
             // A failed instance, or one whose runtime keeps per-request state: its
             // replacement is made now, after the response, so the next request finds
@@ -492,6 +511,27 @@ async fn serve_in_turn(
                 }
                 drop(turn);
             });
+        }
+    }
+}
+
+/// An idle instance, or a new one. While requests that lent their turns hold
+/// instances, one that the dyno's memory cap does not allow waits for one of
+/// them to come back instead of failing.
+async fn take_instance(shared: &Shared, pool: &HttpPool) -> Option<anyhow::Result<HttpInstance>> {
+    loop {
+        let returned = pool.returned.notified();
+        if let Some(instance) = pool.take_idle() {
+            return Some(Ok(instance));
+        }
+        match instance_when_free(shared, pool).await {
+            Some(Err(e))
+                if e.downcast_ref::<OverMemory>().is_some()
+                    && pool.lent.load(Ordering::Acquire) > 0 =>
+            {
+                returned.await;
+            }
+            made => return made,
         }
     }
 }
@@ -551,119 +591,5 @@ struct InFlight<'a>(&'a AtomicUsize);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// One warm `wasi:http` instance.
-struct HttpInstance {
-    store: Store<DynoHost>,
-    proxy: Proxy,
-}
-
-impl HttpInstance {
-    async fn new(shared: &Shared) -> anyhow::Result<HttpInstance> {
-        let Prepared::Http(pre) = &*shared.spec.prepared else {
-            anyhow::bail!(
-                "process type `{}` is not an http process",
-                shared.spec.process_type
-            );
-        };
-        let wasi = shared.wasi(&[])?.build();
-        let mut store = new_store(
-            shared.spec.engine.wasmtime(),
-            DynoHost::new(wasi, shared.memory.clone(), shared.outbound.clone()),
-        );
-        // The guest yields at every epoch tick, so even a start function that
-        // never returns gives the timer its turn and is dropped at the deadline.
-        let deadline = shared.spec.boot_deadline;
-        let Ok(proxy) = tokio::time::timeout(deadline, pre.instantiate_async(&mut store)).await
-        else {
-            return Err(anyhow::Error::new(BootTimeout(deadline)));
-        };
-        let proxy = proxy.map_err(|e| {
-            if let Some(full) = NoCapacity::of(&e) {
-                return anyhow::Error::new(full);
-            }
-            let why = describe_failure(&e, store.data().limiter.denied, shared.memory.cap);
-            anyhow::anyhow!("{why}")
-        });
-        let proxy = proxy.with_context(|| format!("starting {}", shared.spec.process.component))?;
-        Ok(HttpInstance { store, proxy })
-    }
-
-    /// Serves one request. Returns the instance if it can serve another.
-    async fn serve(mut self, shared: &Shared, job: Job) -> Option<HttpInstance> {
-        let slot = Arc::new(Mutex::new(Some(job.respond)));
-        let interrupted = Interrupted::default();
-        let setup = (|| -> wasmtime::Result<_> {
-            let mut http = self.store.data_mut().http();
-            let request = http.new_incoming_request(Scheme::Http, job.request)?;
-            let answer = slot.clone();
-            let flag = interrupted.clone();
-            let out = http.new_response_outparam_from_callback(move |response| {
-                if let Some(tx) = answer.lock().expect("response slot poisoned").take() {
-                    let response = response
-                        .map(|mut r| {
-                            r.extensions_mut().insert(flag);
-                            r
-                        })
-                        .map_err(|code| DispatchError::BadResponse(format!("{code:?}")));
-                    let _ = tx.send(response);
-                }
-            })?;
-            Ok((request, out))
-        })();
-        let (request, out) = match setup {
-            Ok(pair) => pair,
-            Err(e) => {
-                reply(&slot, Err(DispatchError::Platform(format!("{e:#}"))));
-                return Some(self);
-            }
-        };
-        let deadline = tokio::time::sleep(shared.spec.request_deadline);
-        let call =
-            self.proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut self.store, request, out);
-        let outcome = tokio::select! {
-            result = call => Some(result),
-            () = deadline => None,
-        };
-        match outcome {
-            Some(Ok(())) => {
-                reply(
-                    &slot,
-                    Err(DispatchError::Crashed(
-                        "the app returned without sending a response".into(),
-                    )),
-                );
-                Some(self)
-            }
-            Some(Err(e)) => {
-                // Mark the response cut short before the instance (and with it the body) goes away.
-                interrupted.set();
-                let why = describe_failure(&e, self.store.data().limiter.denied, shared.memory.cap);
-                shared.log_kumo(&why);
-                reply(&slot, Err(DispatchError::Crashed(why)));
-                None
-            }
-            None => {
-                shared.log_kumo(&format!(
-                    "Request ran past the {}s deadline; replacing the instance",
-                    shared.spec.request_deadline.as_secs()
-                ));
-                reply(&slot, Err(DispatchError::Deadline));
-                None
-            }
-        }
-    }
-}
-
-type ResponseSlot =
-    Mutex<Option<oneshot::Sender<Result<http::Response<ResponseBody>, DispatchError>>>>;
-
-fn reply(slot: &ResponseSlot, result: Result<http::Response<ResponseBody>, DispatchError>) {
-    if let Some(tx) = slot.lock().expect("response slot poisoned").take() {
-        let _ = tx.send(result);
     }
 }

@@ -14,6 +14,8 @@ pub enum Code {
     H13,
     /// No web dynos running.
     H14,
+    /// Idle connection: the dyno sent nothing for the idle window after its response began.
+    H15,
     /// Bad response from the app.
     H17,
     /// Server request interrupted.
@@ -24,6 +26,8 @@ pub enum Code {
     H26,
     /// Client request interrupted.
     H27,
+    /// Client connection idle: the client took or sent nothing for the idle window.
+    H28,
     /// Maintenance mode.
     H80,
     /// Blank app: nothing deployed.
@@ -39,11 +43,13 @@ impl Code {
             Code::H12 => "H12",
             Code::H13 => "H13",
             Code::H14 => "H14",
+            Code::H15 => "H15",
             Code::H17 => "H17",
             Code::H18 => "H18",
             Code::H20 => "H20",
             Code::H26 => "H26",
             Code::H27 => "H27",
+            Code::H28 => "H28",
             Code::H80 => "H80",
             Code::H81 => "H81",
             Code::H99 => "H99",
@@ -56,11 +62,13 @@ impl Code {
             Code::H12 => "Request timeout",
             Code::H13 => "Connection closed without response",
             Code::H14 => "No web processes running",
+            Code::H15 => "Idle connection",
             Code::H17 => "Poorly formatted HTTP response",
             Code::H18 => "Server Request Interrupted",
             Code::H20 => "App boot timeout",
             Code::H26 => "Request Error",
             Code::H27 => "Client Request Interrupted",
+            Code::H28 => "Client Connection Idle",
             Code::H80 => "Maintenance mode",
             Code::H81 => "Blank app",
             Code::H99 => "Platform error",
@@ -71,16 +79,16 @@ impl Code {
     pub fn status(self) -> u16 {
         match self {
             Code::H26 => 400,
-            Code::H27 => 499,
+            Code::H27 | Code::H28 => 499,
             Code::H81 => 502,
             _ => 503,
         }
     }
 
-    /// The log level of the router line: H27 is a warning, H80 is information.
+    /// The log level of the router line: H27 and H28 are warnings, H80 is information.
     pub fn level(self) -> &'static str {
         match self {
-            Code::H27 => "warning",
+            Code::H27 | Code::H28 => "warning",
             Code::H80 => "info",
             _ => "error",
         }

@@ -6,26 +6,27 @@
 //! Bodies stream both ways: the request body is read by the guest as it arrives,
 //! the response body is sent as the guest writes it.
 
+pub mod bodies;
 pub mod codes;
 pub mod direct;
 pub mod hosts;
+pub mod idle;
 
-use crate::dynos::{DispatchError, Interrupted, RequestBody, ResponseBody};
+use crate::dynos::{DispatchError, RequestBody};
 use crate::logplex::Source;
 use crate::manager::{DispatchFailure, DynoManager, RouteError};
+use bodies::{ClientBody, ClientFault, Counted, PendingLine, RouterBody};
 use bytes::Bytes;
 use codes::{Code, RouterLine};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use idle::Activity;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -40,6 +41,9 @@ pub const MAX_HEADERS: usize = 1000;
 pub struct RouterConfig {
     /// Time from the request reaching the dyno to the first response byte before H12. Default: 30 s.
     pub request_timeout: Duration,
+    /// Once a response has begun, the time without a byte either way before the
+    /// connection is closed (H15 or H28). Default: 55 s.
+    pub idle_timeout: Duration,
     /// Time a client gets to send its request headers. Default: 30 s.
     pub header_timeout: Duration,
     /// Most client connections open at once. Default: 10,000.
@@ -50,6 +54,7 @@ impl Default for RouterConfig {
     fn default() -> Self {
         RouterConfig {
             request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(55),
             header_timeout: Duration::from_secs(30),
             max_connections: 10_000,
         }
@@ -93,7 +98,7 @@ impl Peer {
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Admitted<'a> {
-    /// The `Host` header, or the authority of an absolute-form request target.
+    /// The authority of an absolute-form request target, or else the `Host` header.
     pub host: &'a str,
     /// The client's `X-Request-Id` if valid, else a new UUID.
     pub request_id: HeaderValue,
@@ -112,19 +117,22 @@ pub fn admit<'a, B>(
     if let Some(problem) = check_limits(request) {
         return Err(problem);
     }
-    let host = match request.headers().get(header::HOST) {
-        Some(value) => match value.to_str() {
+    // An absolute-form target's authority wins over `Host` (RFC 9112 §3.2.2):
+    // the app is the one the dyno will see the request addressed to.
+    let host = match (
+        request.uri().authority(),
+        request.headers().get(header::HOST),
+    ) {
+        (Some(authority), _) => authority.as_str(),
+        (None, Some(value)) => match value.to_str() {
             Ok(host) if !host.contains(' ') => host,
             _ => return Err((StatusCode::BAD_REQUEST, "invalid Host header\n")),
         },
-        None => match request.uri().authority() {
-            Some(authority) => authority.as_str(),
-            // HTTP/1.1 requires a Host (RFC 9112 §3.2); HTTP/1.0 names no app.
-            None if request.version() >= http::Version::HTTP_11 => {
-                return Err((StatusCode::BAD_REQUEST, "missing Host header\n"));
-            }
-            None => "",
-        },
+        // HTTP/1.1 requires a Host (RFC 9112 §3.2); HTTP/1.0 names no app.
+        (None, None) if request.version() >= http::Version::HTTP_11 => {
+            return Err((StatusCode::BAD_REQUEST, "missing Host header\n"));
+        }
+        (None, None) => "",
     };
     let request_id = match request.headers().get(X_REQUEST_ID) {
         Some(id) if id.to_str().is_ok_and(valid_request_id) => id.clone(),
@@ -192,23 +200,37 @@ impl Router {
             let _ = stream.set_nodelay(true);
             let router = self.clone();
             let header_timeout = self.config.header_timeout;
+            let idle_timeout = self.config.idle_timeout;
             let peer = Peer::new(peer);
+            let activity = Arc::new(Activity::default());
             tokio::spawn(async move {
+                let watched = activity.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let router = router.clone();
                     let peer = peer.clone();
-                    async move { Ok::<_, Infallible>(router.route(req, &peer).await) }
+                    let activity = activity.clone();
+                    async move { Ok::<_, Infallible>(router.route(req, &peer, activity).await) }
                 });
-                let _ = connection_builder(header_timeout)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let connection = connection_builder(header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                // A response that moves no byte for the idle window loses its
+                // connection: dropping it drops the response, whose line says why.
+                tokio::select! {
+                    _ = connection => {}
+                    _ = watched.watch(idle_timeout) => {}
+                }
                 drop(permit);
             });
         }
     }
 
     /// Routes one request and returns what the client gets.
-    pub async fn route(&self, request: Request<Incoming>, peer: &Peer) -> Response<RouterBody> {
+    pub async fn route(
+        &self,
+        request: Request<Incoming>,
+        peer: &Peer,
+        activity: Arc<Activity>,
+    ) -> Response<RouterBody> {
         let started = Instant::now();
         let request_start_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -236,12 +258,14 @@ impl Router {
             (app, line, request_id, fwd)
         };
         let client_fault = Arc::new(OnceLock::new());
+        let head_only = request.method() == http::Method::HEAD;
         let forwarded = self.forward(
             request,
             request_id,
             fwd,
             request_start_ms,
             client_fault.clone(),
+            activity.clone(),
         );
         // If the client goes away while we wait, this logs H27 when the future is dropped.
         let mut pending = PendingLine {
@@ -261,13 +285,13 @@ impl Router {
                 line.status = response.status().as_u16();
                 let (mut parts, body) = response.into_parts();
                 parts.headers.append(header::VIA, VIA_KUMO);
-                let body = Counted {
-                    inner: body,
-                    bytes: 0,
-                    interrupted: parts.extensions.remove::<Interrupted>(),
-                    client_fault,
-                    log: Some((self.manager.clone(), app, line, started)),
-                };
+                let has_body = !head_only
+                    && !matches!(
+                        parts.status,
+                        StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED
+                    );
+                let log = (self.manager.clone(), app, line, started);
+                let body = Counted::new(body, has_body, client_fault, activity, log);
                 return Response::from_parts(parts, RouterBody::Dyno(body));
             }
             Ok(Err(DispatchFailure::Route(e))) => match e {
@@ -317,10 +341,18 @@ impl Router {
         request_id: HeaderValue,
         fwd: HeaderValue,
         start_ms: u64,
-        client_fault: Arc<OnceLock<ClientFault>>,
+        fault: Arc<OnceLock<ClientFault>>,
+        activity: Arc<Activity>,
     ) -> Request<RequestBody> {
         let (mut parts, body) = request.into_parts();
         let headers = &mut parts.headers;
+        // An absolute-form target names the app (RFC 9112 §3.2.2): the dyno sees
+        // that authority as its `Host` too, never a `Host` that disagrees.
+        if let Some(authority) = parts.uri.authority()
+            && let Ok(host) = HeaderValue::from_str(authority.as_str())
+        {
+            headers.insert(header::HOST, host);
+        }
         // Most requests carry none of these: one pass over the names spares a
         // lookup of each in every request.
         if headers.keys().any(is_hop_by_hop) {
@@ -341,13 +373,12 @@ impl Router {
         headers.insert(X_REQUEST_ID, request_id);
         headers.insert(X_REQUEST_START, HeaderValue::from(start_ms));
         headers.append(header::VIA, VIA_KUMO);
-        let body = body
-            .map_err(move |e| {
-                let _ = client_fault.set(ClientFault::of(&e));
-                wasmtime_wasi_http::Error::Hyper(e)
-            })
-            .boxed_unsync();
-        Request::from_parts(parts, body)
+        let body = ClientBody {
+            inner: body,
+            fault,
+            activity,
+        };
+        Request::from_parts(parts, body.boxed_unsync())
     }
 }
 
@@ -365,174 +396,6 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.iter().any(|hop| hop == name)
-}
-
-/// What the client receives: a dyno's streamed body, or a page from the router.
-// The dyno variant is the common case; boxing it would cost an allocation per request.
-#[allow(clippy::large_enum_variant)]
-pub enum RouterBody {
-    Dyno(Counted),
-    Page(Full<Bytes>),
-}
-
-impl Body for RouterBody {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.get_mut() {
-            RouterBody::Dyno(body) => Pin::new(body).poll_frame(cx),
-            RouterBody::Page(page) => Pin::new(page)
-                .poll_frame(cx)
-                .map_err(|never| match never {}),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            RouterBody::Dyno(body) => body.inner.is_end_stream(),
-            RouterBody::Page(page) => page.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            RouterBody::Dyno(body) => body.inner.size_hint(),
-            RouterBody::Page(page) => page.size_hint(),
-        }
-    }
-}
-
-/// How the client's request body failed while the dyno read it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientFault {
-    /// The client closed its connection before its body ended (H27).
-    Vanished,
-    /// The body's framing was broken: a bad chunk size or missing CRLF (H26).
-    BadChunk,
-}
-
-impl ClientFault {
-    /// hyper reports a body cut short as an I/O error of kind `UnexpectedEof`
-    /// (or a reset), and a broken chunk as `InvalidInput`/`InvalidData`.
-    fn of(error: &hyper::Error) -> ClientFault {
-        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-        while let Some(e) = source {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                return match io.kind() {
-                    UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => {
-                        ClientFault::Vanished
-                    }
-                    _ => ClientFault::BadChunk,
-                };
-            }
-            source = e.source();
-        }
-        if error.is_incomplete_message() || error.is_closed() {
-            ClientFault::Vanished
-        } else {
-            ClientFault::BadChunk
-        }
-    }
-
-    fn code(self) -> Code {
-        match self {
-            ClientFault::Vanished => Code::H27,
-            ClientFault::BadChunk => Code::H26,
-        }
-    }
-
-    fn cause(self) -> Option<&'static str> {
-        match self {
-            ClientFault::Vanished => None,
-            ClientFault::BadChunk => Some("bad chunk"),
-        }
-    }
-}
-
-/// A dyno's response body that counts the bytes sent and writes the router line when it ends.
-pub struct Counted {
-    inner: ResponseBody,
-    bytes: u64,
-    interrupted: Option<Interrupted>,
-    /// Set when the client's request body failed: the client's fault, not the dyno's.
-    client_fault: Arc<OnceLock<ClientFault>>,
-    log: Option<(Arc<DynoManager>, Arc<str>, RouterLine, Instant)>,
-}
-
-impl Counted {
-    /// Writes the router line; `interrupted` when the dyno failed mid-response (H18).
-    fn finish(&mut self, interrupted: bool) {
-        if let Some((manager, app, mut line, started)) = self.log.take() {
-            if let Some(fault) = self.client_fault.get() {
-                line.code = Some(fault.code());
-                line.status = fault.code().status();
-                line.cause = fault.cause();
-            } else if interrupted || self.interrupted.as_ref().is_some_and(Interrupted::is_set) {
-                line.code = Some(Code::H18);
-                line.sock = Some("backend");
-            }
-            line.bytes = self.bytes;
-            line.service_ms = started.elapsed().as_millis();
-            manager
-                .logplex()
-                .log_owned(&app, Source::Kumo, "router", line.render());
-        }
-    }
-}
-
-impl Body for Counted {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.bytes += data.len() as u64;
-                }
-            }
-            Poll::Ready(None) => self.finish(false),
-            Poll::Ready(Some(Err(_))) => self.finish(true),
-            Poll::Pending => {}
-        }
-        polled
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.finish(false);
-    }
-}
-
-/// Logs H27 if the request future is dropped (the client left) before it was answered.
-struct PendingLine<'a> {
-    manager: &'a Arc<DynoManager>,
-    app: Arc<str>,
-    line: Option<RouterLine>,
-    started: Instant,
-}
-
-impl Drop for PendingLine<'_> {
-    fn drop(&mut self) {
-        if let Some(mut line) = self.line.take() {
-            line.code = Some(Code::H27);
-            line.status = Code::H27.status();
-            line.service_ms = self.started.elapsed().as_millis();
-            self.manager
-                .logplex()
-                .log_owned(&self.app, Source::Kumo, "router", line.render());
-        }
-    }
 }
 
 /// Heroku's limits on the request line and header lines; `None` if the request is within them.
@@ -702,6 +565,14 @@ mod tests {
         );
         check(
             Request::get("http://b.localhost/").body(()).unwrap(),
+            Ok("b.localhost"),
+        );
+        // The target's authority wins over the Host header.
+        check(
+            Request::get("http://b.localhost/x")
+                .header("host", "a.localhost")
+                .body(())
+                .unwrap(),
             Ok("b.localhost"),
         );
     }

@@ -148,7 +148,7 @@ async fn a_trap_gets_h13_and_the_next_request_is_served() {
     assert!(line.contains("dyno=web.1"), "{line}");
     kumo.wait_for_log(
         "trap",
-        "kumo[web.1]: Process crashed: ",
+        "kumo[web.1]: Error H13 (Connection closed without response) -> the request crashed: ",
         Duration::from_secs(5),
     )
     .await;

@@ -98,7 +98,7 @@ async fn unbounded_recursion_traps_with_h13_and_the_instance_is_replaced() {
     assert!(line.contains("code=H13"), "{line}");
     kumo.wait_for_log(
         "deep",
-        "kumo[web.1]: Process crashed: ",
+        "kumo[web.1]: Error H13 (Connection closed without response) -> the request crashed: ",
         Duration::from_secs(5),
     )
     .await;

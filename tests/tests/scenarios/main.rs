@@ -18,4 +18,5 @@ mod rolling;
 mod router_limits;
 mod routing_errors;
 mod sleeping;
+mod slow_clients;
 mod worker;
