@@ -16,8 +16,8 @@ CACHE = Path(os.environ.get("KUMO_CACHE", Path.home() / ".cache/kumo"))
 TOOLS = CACHE / "tools"
 TARGET = CACHE / "bench-target"
 WASMTIME_VERSION = "48.0.8"
-# The test guests `faults` runs (package `http-guests` of tests/components).
-FAULT_GUESTS = ["spin", "alloc", "trap", "hostile"]
+# The test guests `faults` and `slowclients` run (package `http-guests` of tests/components).
+FAULT_GUESTS = ["spin", "alloc", "trap", "hostile", "stream"]
 
 
 def run(*args, **kwargs):
@@ -33,7 +33,7 @@ class Bins:
         self.kumo = TARGET / "release/kumo"
         self.hyper = TARGET / "release/hyper-hello"
         self.hello = TARGET / "wasm32-wasip2/release/rust-hello.wasm"
-        # {name: path} of the misbehaving guests (`spin`, `alloc`, `trap`, `hostile`).
+        # {name: path} of the test guests (`spin`, `alloc`, `trap`, `hostile`, `stream`).
         self.guests = {name: TARGET / f"wasm32-wasip2/release/{name}.wasm" for name in FAULT_GUESTS}
         # `addons`: the timed-loop guest (benches/addons-guest) and its native Postgres peer (benches/pg-native).
         self.addons_guest = TARGET / "wasm32-wasip2/release/addons_guest.wasm"
