@@ -37,7 +37,8 @@ pub fn component_exports(bytes: &[u8]) -> Vec<String> {
 /// `wasi:http/incoming-handler`; else, as `web`, a CGI command; else a command.
 pub fn kind_for(exports: &[String], process_type: &str) -> anyhow::Result<ProcessKind> {
     let has = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
-    if has("wasi:http/incoming-handler@") {
+    // A component that is both (Kumo's JVM runtime) serves HTTP as `web` only.
+    if has("wasi:http/incoming-handler@") && (process_type == "web" || !has("wasi:cli/run@")) {
         Ok(ProcessKind::Http)
     } else if has("wasi:cli/run@") {
         Ok(if process_type == "web" {
@@ -128,6 +129,9 @@ mod tests {
         assert_eq!(kind_for(&http, "web").unwrap(), ProcessKind::Http);
         assert_eq!(kind_for(&run, "web").unwrap(), ProcessKind::Cgi);
         assert_eq!(kind_for(&run, "worker").unwrap(), ProcessKind::Command);
+        // Both (Kumo's JVM runtime): HTTP for web, a command for the others.
+        assert_eq!(kind_for(&http, "worker").unwrap(), ProcessKind::Command);
+        assert_eq!(kind_for(&http[..1], "worker").unwrap(), ProcessKind::Http);
         let err = kind_for(&[], "web").unwrap_err().to_string();
         assert!(err.contains("exports neither"), "{err}");
     }

@@ -21,6 +21,7 @@ mod hostile_api;
 mod hostile_tokens;
 mod hostile_uploads;
 mod interrupted;
+mod java;
 mod release_phase;
 mod ruby;
 mod run;

@@ -79,6 +79,18 @@ impl DynoManager {
             .get(&release.slug)
             .await
             .map_err(|e| format!("release v{} cannot start: {e:#}", release.version))?;
+        // A program of the slug may be named without `.wasm`, as its users type
+        // it: `java …` runs the JVM buildpack's `java.wasm`.
+        let program = match slug.manifest.process_types.contains_key(&program) {
+            false
+                if !program.ends_with(".wasm")
+                    && !program.contains('/')
+                    && slug.app_dir().join(format!("{program}.wasm")).is_file() =>
+            {
+                format!("{program}.wasm")
+            }
+            _ => program,
+        };
         let (process_type, mut process) = match slug.manifest.process_types.get(&program) {
             Some(process) => (program.clone(), process.clone()),
             None if program.ends_with(".wasm")

@@ -1,0 +1,480 @@
+//! Kumo's JVM runtime: the `ristretto_vm` JVM interpreter as one component that
+//! is both a `wasi:cli/run` command (workers, one-offs, the release phase) and a
+//! `wasi:http/incoming-handler` (web dynos).
+//!
+//! Its arguments are a `java` command line as JVM developers write it:
+//! `[options] -cp PATH[:PATH…] MainClass [args…]`, with `-D` properties,
+//! `JAVA_OPTS` and `JAVA_TOOL_OPTIONS` read first (`-jar` is resolved to a class
+//! path and main class by the buildpack). The class library is the jlinked image
+//! in `/app/.jdk`; Kumo's own classes (`kumo.Bridge`, the `HttpServerProvider`)
+//! are in `/app/.kumo/jvm-classes`, always on the class path.
+//!
+//! As a command it boots the VM, runs `main` and exits with its status; an
+//! uncaught exception is printed as the `java` launcher prints it, and exits 1.
+//!
+//! As a web dyno the instance boots the VM and runs `main` at its first request:
+//! the app creates its `com.sun.net.httpserver.HttpServer` (Kumo's provider
+//! answers, through the `com.sun.net.httpserver.HttpServerProvider` property),
+//! registers its handlers and returns. Every request is then handed to
+//! `kumo.Bridge.handle` on the same, warm VM: the request head and body as
+//! bytes in, the response as bytes out. Java threads live only as long as one
+//! call into the VM, so handlers run inline (the server ignores executors).
+
+use ristretto_vm::{ClassPath, ConfigurationBuilder, Error, VM, Value};
+use std::cell::RefCell;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasip2::exports::http::incoming_handler::Guest;
+use wasip2::http::types::{
+    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use wasip2::io::streams::StreamError;
+
+/// Where the buildpack puts the class library and Kumo's classes in the slug.
+const JAVA_HOME: &str = "/app/.jdk";
+const KUMO_JAR: &str = "/app/.kumo/jvm-classes";
+/// Relative class path entries are relative to the app, as `java` run in `/app` sees them.
+const APP_DIR: &str = "/app";
+/// A response head line the bridge adds when the handler's body was cut short.
+const CUT: &str = "kumo-response-cut";
+
+/// What a `java` command line asks for.
+#[derive(Debug, Default, PartialEq)]
+struct Launch {
+    class_path: Vec<String>,
+    main_class: String,
+    args: Vec<String>,
+    properties: Vec<(String, String)>,
+}
+
+/// Reads `java` options: `JAVA_TOOL_OPTIONS`, then `JAVA_OPTS`, then the command
+/// line (a later `-D` of the same name wins, as with `java`).
+fn parse(env_opts: &[&str], argv: &[String]) -> Result<Launch, String> {
+    let mut launch = Launch::default();
+    let mut words: Vec<String> = env_opts
+        .iter()
+        .flat_map(|opts| opts.split_whitespace().map(str::to_string))
+        .collect();
+    // argv[0] is the component itself; a leading `java` (the Procfile's program) is skipped too.
+    let mut rest = argv.iter().skip(1).peekable();
+    if rest.peek().is_some_and(|w| w.as_str() == "java") {
+        rest.next();
+    }
+    let env_count = words.len();
+    words.extend(rest.cloned());
+    let mut i = 0;
+    let mut class_path: Option<String> = None;
+    while i < words.len() {
+        let word = &words[i];
+        let from_env = i < env_count;
+        match word.as_str() {
+            "-cp" | "-classpath" | "--class-path" => {
+                let Some(value) = words.get(i + 1) else {
+                    return Err(format!("{word} needs a class path after it"));
+                };
+                class_path = Some(value.clone());
+                i += 2;
+                continue;
+            }
+            "-jar" => {
+                return Err(
+                    "`-jar` reached the runtime unresolved: Kumo's Java buildpack turns `java -jar APP.jar` \
+                     into the jar's class path and main class; redeploy with a Procfile Kumo built"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        if let Some(property) = word.strip_prefix("-D") {
+            let (name, value) = property.split_once('=').unwrap_or((property, ""));
+            launch.properties.retain(|(n, _)| n != name);
+            launch
+                .properties
+                .push((name.to_string(), value.to_string()));
+        } else if let Some(value) = word.strip_prefix("--class-path=") {
+            class_path = Some(value.to_string());
+        } else if word.starts_with('-') {
+            // -Xmx, -Xss, -ea, -server, --enable-preview…: the interpreter has no use for them.
+        } else if from_env {
+            return Err(format!(
+                "JAVA_OPTS may hold options only, not `{word}`: name the main class in the Procfile"
+            ));
+        } else {
+            launch.main_class = word.clone();
+            launch.args = words[i + 1..].to_vec();
+            break;
+        }
+        i += 1;
+    }
+    if launch.main_class.is_empty() {
+        return Err(
+            "no main class: write the command as `java -cp CLASSPATH com.example.Main`".into(),
+        );
+    }
+    let class_path = class_path
+        .or_else(|| std::env::var("CLASSPATH").ok())
+        .unwrap_or_else(|| ".".into());
+    launch.class_path = expand_class_path(&class_path)?;
+    Ok(launch)
+}
+
+/// Splits a class path on `:`, makes its entries absolute under `/app`, and
+/// expands `dir/*` to the jars in `dir`, as `java` does.
+fn expand_class_path(class_path: &str) -> Result<Vec<String>, String> {
+    let mut entries = Vec::new();
+    for entry in class_path.split(':').filter(|e| !e.is_empty()) {
+        let path = Path::new(APP_DIR).join(entry);
+        if entry == "*" || entry.ends_with("/*") {
+            let dir = path.parent().unwrap_or(Path::new(APP_DIR));
+            let listed = std::fs::read_dir(dir)
+                .map_err(|e| format!("class path entry `{entry}`: {}: {e}", dir.display()))?;
+            let mut jars: Vec<PathBuf> = listed
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jar")))
+                .collect();
+            jars.sort();
+            entries.extend(jars.into_iter().map(|p| p.display().to_string()));
+        } else {
+            entries.push(path.display().to_string());
+        }
+    }
+    entries.push(KUMO_JAR.to_string());
+    Ok(entries)
+}
+
+async fn boot(launch: &Launch) -> Result<Arc<VM>, String> {
+    let mut builder = ConfigurationBuilder::new()
+        .class_path(ClassPath::from(launch.class_path.as_slice()))
+        .main_class(&launch.main_class)
+        .java_home(PathBuf::from(JAVA_HOME))
+        .add_system_property("os.name", "Linux")
+        .add_system_property("user.dir", APP_DIR)
+        .add_system_property("user.home", APP_DIR)
+        .add_system_property(
+            "com.sun.net.httpserver.HttpServerProvider",
+            "kumo.KumoHttpServerProvider",
+        );
+    for (name, value) in &launch.properties {
+        builder = builder.add_system_property(name, value);
+    }
+    let configuration = builder
+        .build()
+        .map_err(|e| format!("configuring the JVM: {e}"))?;
+    VM::new(configuration)
+        .await
+        .map_err(|e| format!("starting the JVM: {e}"))
+}
+
+/// An error from the VM as the `java` launcher would print it: a Java
+/// exception with its stack trace (formatted by `kumo.Bridge.describe`).
+async fn describe(vm: &VM, error: Error) -> String {
+    match error {
+        Error::Throwable(throwable) => {
+            let text = vm
+                .invoke(
+                    "kumo.Bridge",
+                    "describe(Ljava/lang/Throwable;)[B",
+                    &[throwable],
+                )
+                .await;
+            match text {
+                Ok(Some(value)) => value
+                    .as_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_else(|e| format!("an exception Kumo could not describe: {e}")),
+                _ => "an exception Kumo could not describe".into(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn env_opts() -> Vec<String> {
+    ["JAVA_TOOL_OPTIONS", "JAVA_OPTS"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .collect()
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let opts = env_opts();
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let launch = match parse(&opts, &argv) {
+        Ok(launch) => launch,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let status = runtime().block_on(async {
+        let vm = match boot(&launch).await {
+            Ok(vm) => vm,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return 1;
+            }
+        };
+        match vm.invoke_main(&launch.args).await {
+            Ok(_) => 0,
+            Err(e) => {
+                let text = describe(&vm, e).await;
+                eprintln!(
+                    "Exception in thread \"main\" {}",
+                    text.trim_end_matches('\n')
+                );
+                1
+            }
+        }
+    });
+    let _ = std::io::stdout().flush();
+    std::process::exit(status);
+}
+
+/// The booted VM of a web instance, kept between requests.
+struct Warm {
+    runtime: tokio::runtime::Runtime,
+    vm: Arc<VM>,
+}
+
+thread_local! {
+    static WARM: RefCell<Option<Result<Warm, String>>> = const { RefCell::new(None) };
+}
+
+/// Boots the VM and runs the app's `main` (once per instance); the app must
+/// have started an `HttpServer` by then.
+fn warm_up() -> Result<Warm, String> {
+    let argv: Vec<String> = std::env::args().collect();
+    let opts = env_opts();
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let launch = parse(&opts, &argv)?;
+    let runtime = runtime();
+    let vm = runtime.block_on(async {
+        let vm = boot(&launch).await?;
+        if let Err(e) = vm.invoke_main(&launch.args).await {
+            let text = describe(&vm, e).await;
+            return Err(format!(
+                "{}.main failed: {}",
+                launch.main_class,
+                text.trim_end_matches('\n')
+            ));
+        }
+        let started = vm.invoke("kumo.Bridge", "started()Z", &[] as &[Value]).await;
+        match started {
+            Ok(Some(Value::Int(1))) => Ok(vm),
+            Ok(_) => Err(format!(
+                "{}.main returned without starting an HttpServer: a web process creates one with \
+                 `HttpServer.create(new InetSocketAddress(Integer.parseInt(System.getenv(\"PORT\"))), 0)`, \
+                 adds its contexts and calls start()",
+                launch.main_class
+            )),
+            Err(e) => Err(describe(&vm, e).await),
+        }
+    })?;
+    Ok(Warm { runtime, vm })
+}
+
+/// The request head as `kumo.Bridge.handle` reads it: method, target, client
+/// address, then one `Name: value` line per header.
+fn request_head(request: &IncomingRequest) -> Vec<u8> {
+    use wasip2::http::types::Method;
+    let method = match request.method() {
+        Method::Get => "GET".to_string(),
+        Method::Head => "HEAD".into(),
+        Method::Post => "POST".into(),
+        Method::Put => "PUT".into(),
+        Method::Delete => "DELETE".into(),
+        Method::Connect => "CONNECT".into(),
+        Method::Options => "OPTIONS".into(),
+        Method::Trace => "TRACE".into(),
+        Method::Patch => "PATCH".into(),
+        Method::Other(other) => other,
+    };
+    let headers = request.headers().entries();
+    let client = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
+        .map(|(_, v)| {
+            String::from_utf8_lossy(v)
+                .rsplit(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default();
+    let mut head = format!(
+        "{method}\n{}\n{client}\n",
+        request.path_with_query().unwrap_or_else(|| "/".into())
+    )
+    .into_bytes();
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(&value);
+        head.push(b'\n');
+    }
+    head
+}
+
+fn read_body(request: IncomingRequest) -> Result<Vec<u8>, String> {
+    let body = request
+        .consume()
+        .map_err(|()| "the request body was taken")?;
+    let stream = body
+        .stream()
+        .map_err(|()| "the request body has no stream")?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 << 10) {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(format!("reading the request body: {}", e.to_debug_string()));
+            }
+        }
+    }
+    drop(stream);
+    Ok(bytes)
+}
+
+/// A response as the bridge encodes it: status line, header lines, a blank
+/// line, the body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+    cut: bool,
+}
+
+fn decode(bytes: &[u8]) -> Result<Answer, String> {
+    let split = bytes
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .ok_or("the bridge's answer has no head")?;
+    let head = std::str::from_utf8(&bytes[..split]).map_err(|e| e.to_string())?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|s| s.trim().parse::<u16>().ok())
+        .ok_or("the bridge's answer has no status")?;
+    let mut headers = Vec::new();
+    let mut cut = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case(CUT) {
+            cut = true;
+        } else {
+            headers.push((name.trim().to_string(), value.trim().as_bytes().to_vec()));
+        }
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body: bytes[split + 2..].to_vec(),
+        cut,
+    })
+}
+
+fn respond(out: ResponseOutparam, answer: Answer) {
+    let fields = Fields::new();
+    for (name, value) in &answer.headers {
+        // A header the app set that wasi:http refuses (a hop-by-hop one) is dropped.
+        let _ = fields.append(name, value);
+    }
+    if !answer.cut && answer.status != 204 && answer.status != 304 {
+        let _ = fields.set(
+            "content-length",
+            &[answer.body.len().to_string().into_bytes()],
+        );
+    }
+    let response = OutgoingResponse::new(fields);
+    let _ = response.set_status_code(answer.status);
+    let Ok(body) = response.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(response));
+    let Ok(stream) = body.write() else {
+        return;
+    };
+    for chunk in answer.body.chunks(4096) {
+        if stream.blocking_write_and_flush(chunk).is_err() {
+            return;
+        }
+    }
+    drop(stream);
+    if !answer.cut {
+        let _ = OutgoingBody::finish(body, None);
+    }
+    // A cut body is dropped unfinished: the client sees the response cut short.
+}
+
+fn plain(out: ResponseOutparam, status: u16, text: &str) {
+    respond(
+        out,
+        Answer {
+            status,
+            headers: vec![("content-type".into(), b"text/plain; charset=utf-8".to_vec())],
+            body: text.as_bytes().to_vec(),
+            cut: false,
+        },
+    );
+}
+
+struct Web;
+
+wasip2::http::proxy::export!(Web);
+
+impl Guest for Web {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let head = request_head(&request);
+        let body = match read_body(request) {
+            Ok(body) => body,
+            Err(e) => {
+                eprintln!("{e}");
+                return plain(out, 400, "Bad Request\n");
+            }
+        };
+        let answered = WARM.with(|warm| {
+            let mut warm = warm.borrow_mut();
+            let warm = warm.get_or_insert_with(warm_up);
+            let warm = match warm {
+                Ok(warm) => warm,
+                Err(e) => return Err(e.clone()),
+            };
+            warm.runtime.block_on(async {
+                let handled = warm
+                    .vm
+                    .invoke("kumo.Bridge", "handle([B[B)[B", &[head, body])
+                    .await;
+                match handled {
+                    Ok(Some(value)) => value
+                        .as_bytes()
+                        .map(|b| b.to_vec())
+                        .map_err(|e| e.to_string()),
+                    Ok(None) => Err("kumo.Bridge.handle returned nothing".into()),
+                    Err(e) => Err(describe(&warm.vm, e).await),
+                }
+            })
+        });
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        match answered.and_then(|bytes| decode(&bytes)) {
+            Ok(answer) => respond(out, answer),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                plain(out, 500, "Internal Server Error\n");
+            }
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! The Java buildpack: a Maven project (`pom.xml`, dependencies from Maven
+//! Central, cached per app) or a plain tree of `*.java` files (compiled with
+//! `javac`), run by Kumo's JVM runtime (`java.wasm`, see [`runtime`]) with the
+//! real Java class library.
+//!
+//! Procfile lines are what Java developers write: `web: java -cp
+//! target/classes:target/dependency/* com.example.Main`, `web: java -jar
+//! target/app.jar` (resolved here to the jar's class path and `Main-Class`),
+//! `worker: java -cp classes com.example.Worker ARGS`, with `-D` properties;
+//! `JAVA_OPTS` is read at run time. A web process starts the JDK's own
+//! `com.sun.net.httpserver.HttpServer` on `$PORT`; Kumo's provider hands it
+//! the requests. Every class a command names is checked here, so a Procfile
+//! naming a class or jar the build did not produce fails the build.
+
+mod runtime;
+
+use crate::buildpack::{BuildContext, Buildpack, Compiled};
+use crate::process::run_logged;
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct JavaBuildpack;
+
+/// Where the slug keeps what every JVM app gets (the runtime reads these paths).
+const CLASS_LIBRARY: &str = ".jdk";
+const BRIDGE: &str = ".kumo/jvm-classes";
+const COMPONENT: &str = "java.wasm";
+/// Where a plain `*.java` tree is compiled to.
+const PLAIN_CLASSES: &str = "classes";
+
+impl Buildpack for JavaBuildpack {
+    fn name(&self) -> &'static str {
+        "java"
+    }
+
+    fn detect(&self, src: &Path) -> Option<String> {
+        if src.join("pom.xml").is_file() {
+            Some("Java (Maven)".to_string())
+        } else if !java_sources(src).is_empty() {
+            Some("Java".to_string())
+        } else {
+            None
+        }
+    }
+
+    fn compile(&self, ctx: &mut BuildContext<'_>) -> anyhow::Result<Compiled> {
+        let jdks = runtime::jdks()?;
+        let jdk = jdks.compiler.clone();
+        (ctx.log)(&format!("Using the JDK in {}", jdk.display()));
+        if ctx.app_dir.join("pom.xml").is_file() {
+            maven(ctx, &jdk)?;
+        } else {
+            javac(ctx, &jdk)?;
+        }
+        let mut commands = Vec::new();
+        for (name, entry) in ctx.procfile {
+            if entry.argv.first().is_some_and(|p| p.ends_with(".wasm")) {
+                continue;
+            }
+            let args = java_args(ctx.app_dir, &jdk, &entry.argv).map_err(|e| {
+                anyhow::anyhow!(
+                    "Procfile line {}: `{name}: {}`: {e:#}",
+                    entry.line,
+                    entry.command
+                )
+            })?;
+            commands.push((name.clone(), args));
+        }
+        if commands.is_empty() {
+            anyhow::bail!(
+                "nothing to run: add a Procfile with a line like \
+                 `web: java -cp target/classes com.example.Main` (Kumo runs the JDK's HttpServer on $PORT)"
+            );
+        }
+        let component = runtime::component(ctx)?;
+        std::fs::copy(&component, ctx.app_dir.join(COMPONENT))?;
+        let bridge = runtime::bridge(ctx, &jdk)?;
+        runtime::install_into(&bridge, &ctx.app_dir.join(BRIDGE))?;
+        let library = runtime::class_library(ctx, &jdks)?;
+        runtime::install_into(&library, &ctx.app_dir.join(CLASS_LIBRARY))?;
+        let mut compiled = Compiled::default();
+        for (name, args) in commands {
+            (ctx.log)(&format!("`{name}` runs {}", args.join(" ")));
+            let command = shell_words::join(std::iter::once(COMPONENT.to_string()).chain(args));
+            compiled.commands.insert(name, command);
+        }
+        Ok(compiled)
+    }
+}
+
+/// The `*.java` files of a source tree (not under `target/` or dot folders), relative.
+fn java_sources(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        if found.len() > 100_000 {
+            break;
+        }
+        for entry in std::fs::read_dir(root.join(&relative))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = relative.join(&name);
+            match entry.file_type() {
+                Ok(t) if t.is_dir() && !name.starts_with('.') && name != "target" => {
+                    stack.push(path)
+                }
+                Ok(t) if t.is_file() && name.ends_with(".java") => found.push(path),
+                _ => {}
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `mvn package`, then the dependencies copied to `target/dependency` (as
+/// Heroku's Java buildpack leaves them), with the app's Maven repository kept
+/// in its build cache.
+fn maven(ctx: &mut BuildContext<'_>, jdk: &Path) -> anyhow::Result<()> {
+    let repo = ctx.cache_dir.join("m2");
+    (ctx.log)("Running mvn -DskipTests package dependency:copy-dependencies");
+    run_logged(
+        Command::new("mvn")
+            .args(["-B", "-q", "-DskipTests"])
+            .arg(format!("-Dmaven.repo.local={}", repo.display()))
+            .args(["package", "dependency:copy-dependencies"])
+            .current_dir(ctx.app_dir)
+            .env("JAVA_HOME", jdk),
+        ctx.log,
+        ctx.deadline,
+    )
+    .map_err(|e| {
+        if e.to_string().contains("No such file") || e.to_string().contains("not found") {
+            anyhow::anyhow!("{e:#}: the build machine needs Maven (apt-get install maven)")
+        } else {
+            e.context("mvn failed: the build error is above")
+        }
+    })
+}
+
+/// Compiles a plain `*.java` tree into `classes/` (with the jars in `lib/` on the class path).
+fn javac(ctx: &mut BuildContext<'_>, jdk: &Path) -> anyhow::Result<()> {
+    let sources = java_sources(ctx.app_dir);
+    (ctx.log)(&format!(
+        "Compiling {} Java source file(s) with javac",
+        sources.len()
+    ));
+    let mut command = Command::new(jdk.join("bin/javac"));
+    command
+        .args(["--release", "17", "-encoding", "UTF-8", "-d", PLAIN_CLASSES])
+        .current_dir(ctx.app_dir);
+    if ctx.app_dir.join("lib").is_dir() {
+        command.args(["-cp", "lib/*"]);
+    }
+    command.args(&sources);
+    run_logged(&mut command, ctx.log, ctx.deadline).context("javac failed: the errors are above")
+}
+
+/// The runtime's arguments for a Procfile command: `java` dropped, `-jar`
+/// resolved to the jar's class path and main class, and the main class checked.
+fn java_args(app_dir: &Path, jdk: &Path, argv: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut words = argv;
+    let program = words.first().map(|p| p.rsplit('/').next().unwrap_or(p));
+    if program != Some("java") {
+        anyhow::bail!(
+            "Kumo's Java buildpack runs `java` commands, like `java -cp target/classes com.example.Main`"
+        );
+    }
+    words = &words[1..];
+    let mut args = Vec::new();
+    let mut class_path = ".".to_string();
+    let mut i = 0;
+    while i < words.len() {
+        let word = words[i].as_str();
+        match word {
+            "-cp" | "-classpath" | "--class-path" => {
+                let value = words
+                    .get(i + 1)
+                    .context("`-cp` needs a class path after it")?;
+                class_path = value.clone();
+                args.extend([word.to_string(), value.clone()]);
+                i += 2;
+            }
+            "-jar" => {
+                let jar = words.get(i + 1).context("`-jar` needs a jar after it")?;
+                let (jar_path, main) = from_jar(app_dir, jdk, jar)?;
+                check_class(app_dir, &jar_path, &main)?;
+                args.extend(["-cp".to_string(), jar_path, main]);
+                args.extend(words[i + 2..].iter().cloned());
+                return Ok(args);
+            }
+            _ if word.starts_with('-') => {
+                args.push(word.to_string());
+                i += 1;
+            }
+            main => {
+                check_class(app_dir, &class_path, main)?;
+                args.extend(words[i..].iter().cloned());
+                return Ok(args);
+            }
+        }
+    }
+    anyhow::bail!(
+        "no main class: write it after the options, like `java -cp classes com.example.Main`"
+    )
+}
+
+/// A jar's class path (itself and its manifest's `Class-Path`) and `Main-Class`.
+fn from_jar(app_dir: &Path, jdk: &Path, jar: &str) -> anyhow::Result<(String, String)> {
+    let path = app_dir.join(jar);
+    anyhow::ensure!(
+        path.is_file(),
+        "`{jar}` is not in the app: the build did not produce it"
+    );
+    let scratch = tempdir_in(app_dir)?;
+    let status = Command::new(jdk.join("bin/jar"))
+        .arg("xf")
+        .arg(&path)
+        .arg("META-INF/MANIFEST.MF")
+        .current_dir(&scratch)
+        .status()
+        .context("running jar")?;
+    let manifest = std::fs::read_to_string(scratch.join("META-INF/MANIFEST.MF"));
+    let _ = std::fs::remove_dir_all(&scratch);
+    anyhow::ensure!(
+        status.success(),
+        "`{jar}` is not a jar (a zip archive) that `jar` can read"
+    );
+    let manifest = manifest.map(|m| unfold(&m)).unwrap_or_default();
+    let attribute = |name: &str| {
+        manifest.lines().find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    };
+    let main = attribute("Main-Class").with_context(|| {
+        format!(
+            "`{jar}` has no Main-Class in its manifest: run it as `java -cp {jar} com.example.Main`"
+        )
+    })?;
+    let base = Path::new(jar).parent().unwrap_or(Path::new(""));
+    let mut entries = vec![jar.to_string()];
+    for entry in attribute("Class-Path")
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        entries.push(base.join(entry).display().to_string());
+    }
+    Ok((entries.join(":"), main))
+}
+
+/// A manifest with its continuation lines (a leading space) joined.
+fn unfold(manifest: &str) -> String {
+    let mut text = String::new();
+    for line in manifest.lines() {
+        match line.strip_prefix(' ') {
+            Some(rest) => text.push_str(rest),
+            None => {
+                text.push('\n');
+                text.push_str(line);
+            }
+        }
+    }
+    text
+}
+
+fn tempdir_in(dir: &Path) -> anyhow::Result<PathBuf> {
+    let scratch = dir.join(format!(".kumo-jar-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    Ok(scratch)
+}
+
+/// Fails unless `class` (`com.example.Main`) is in a folder or jar of `class_path`.
+fn check_class(app_dir: &Path, class_path: &str, class: &str) -> anyhow::Result<()> {
+    let file = format!("{}.class", class.replace('.', "/"));
+    let mut searched = Vec::new();
+    for entry in class_path.split(':').filter(|e| !e.is_empty()) {
+        let path = app_dir.join(entry);
+        if entry == "*" || entry.ends_with("/*") {
+            let dir = path.parent().unwrap_or(app_dir);
+            for jar in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if jar.path().extension().is_some_and(|x| x == "jar") && jar_has(&jar.path(), &file)
+                {
+                    return Ok(());
+                }
+            }
+        } else if path.is_dir() {
+            if path.join(&file).is_file() {
+                return Ok(());
+            }
+        } else if path.is_file() {
+            if jar_has(&path, &file) {
+                return Ok(());
+            }
+        } else {
+            anyhow::bail!(
+                "class path entry `{entry}` does not exist in the app: the build did not produce it"
+            );
+        }
+        searched.push(entry.to_string());
+    }
+    anyhow::bail!(
+        "main class `{class}` is not on the class path ({}): check the package and class name",
+        searched.join(":")
+    )
+}
+
+/// Whether the jar at `path` has an entry named `file` (a quick scan of its central directory).
+fn jar_has(path: &Path, file: &str) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| bytes.windows(file.len()).any(|w| w == file.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bridge classes against their check program on an ordinary JVM
+    /// (`builder/jvm/java/test/run.sh`): the JDK HttpServer's semantics as
+    /// Kumo's provider gives them.
+    #[test]
+    fn bridge_classes_pass_their_check() {
+        let jdk = runtime::jdks()
+            .expect("a JDK 17+ with javac (apt-get install openjdk-17-jdk-headless)")
+            .compiler;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("jvm/java/test/run.sh");
+        let out = Command::new("sh")
+            .arg(script)
+            .env("JAVA17_HOME", jdk)
+            .output()
+            .expect("run the bridge check");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("all checks passed"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn manifests_unfold() {
+        let text = unfold(
+            "Manifest-Version: 1.0\r\nClass-Path: lib/a.jar lib/b\r\n .jar\r\nMain-Class: x.Y\r\n",
+        );
+        assert!(text.contains("Class-Path: lib/a.jar lib/b.jar"), "{text}");
+    }
+
+    #[test]
+    fn commands_are_checked() {
+        let app = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(app.path().join("classes/com/example")).unwrap();
+        std::fs::write(app.path().join("classes/com/example/Main.class"), b"").unwrap();
+        let jdk = Path::new("/nonexistent");
+        let argv = |s: &str| shell_words::split(s).unwrap();
+        assert_eq!(
+            java_args(
+                app.path(),
+                jdk,
+                &argv("java -Dx=1 -cp classes com.example.Main a b")
+            )
+            .unwrap(),
+            ["-Dx=1", "-cp", "classes", "com.example.Main", "a", "b"]
+        );
+        let e = java_args(app.path(), jdk, &argv("java -cp classes com.example.Nope")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("main class `com.example.Nope` is not on the class path"),
+            "{e}"
+        );
+        let e = java_args(app.path(), jdk, &argv("java -cp missing com.example.Main")).unwrap_err();
+        assert!(e.to_string().contains("`missing` does not exist"), "{e}");
+        let e = java_args(app.path(), jdk, &argv("python app.py")).unwrap_err();
+        assert!(e.to_string().contains("runs `java` commands"), "{e}");
+    }
+}

@@ -1,0 +1,226 @@
+//! The Java buildpack end to end: `kumo deploy examples/java-httpserver` (a
+//! plain `*.java` tree on the JDK's own `HttpServer`) compiled with `javac`,
+//! run by Kumo's JVM runtime and served through the router; a config var and
+//! a `-D` property reaching the app; a handler that throws (500, the Java stack
+//! trace in the logs, the dyno still serving); the worker class as one-offs
+//! (`kumo run -- java …`) with arguments, stdin and a failing exit; and a
+//! Procfile naming a class that does not exist failing the build while the
+//! previous release keeps serving.
+//!
+//! The first build compiles Kumo's JVM runtime (ristretto for wasm32-wasip2,
+//! minutes on two cores); it is kept among the server's build tools after that.
+
+use crate::support::{Server, kumo, kumo_as, stdout};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn example() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/java-httpserver")
+}
+
+fn has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+}
+
+/// Runs `kumo deploy -a APP DIR`; returns (success, stdout + stderr).
+fn deploy(server: &Server, app: &str, dir: &Path) -> (bool, String) {
+    let out = kumo(server, &["deploy", "-a", app, &dir.display().to_string()]);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// What the app answers at `path` once it contains `needle`.
+fn wait_for(server: &Server, app: &str, path: &str, needle: &str) -> crate::support::Reply {
+    // The first request waits for the dyno to compile the runtime and boot the JVM.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let reply = server.get(app, path);
+        if reply.status == 200 && reply.body.contains(needle) {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{app} never answered with {needle:?}: {} {}",
+            reply.status,
+            reply.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "jvm"]));
+    stdout(&kumo(&server, &["config:set", "-a", "jvm", "GREETING=Hej"]));
+
+    let started = Instant::now();
+    let (ok, out) = deploy(&server, "jvm", &example());
+    assert!(ok, "{out}");
+    eprintln!("first Java build: {:.1?}", started.elapsed());
+    has(&out, "-----> Java app detected");
+    has(&out, "Compiling 2 Java source file(s) with javac");
+    has(&out, "Linking the Java class library (once)");
+    has(
+        &out,
+        "`web` runs -Dapp.name=java-httpserver -cp classes com.example.App",
+    );
+    has(&out, "Procfile declares types -> web");
+    has(&out, "Released v2");
+
+    // The JDK's HttpServer, its handlers, a config var and a -D property.
+    let reply = wait_for(&server, "jvm", "/", "Hej from Java on Kumo (request 1)");
+    has(
+        &reply.head.to_lowercase(),
+        "content-type: text/plain; charset=utf-8",
+    );
+    let logs = stdout(&kumo(&server, &["logs", "-a", "jvm", "-n", "1500"]));
+    has(&logs, "java-httpserver listening on port");
+    // The instance stays warm: the next request is counted by the same VM.
+    let again = server.get("jvm", "/");
+    assert!(
+        again.body.starts_with("Hej from Java on Kumo (request "),
+        "{}",
+        again.body
+    );
+    let echo = crate::support::http(
+        server.router_port,
+        "jvm.localhost",
+        "POST",
+        "/echo?x=1&y=two",
+        &[("Content-Type".to_string(), "text/plain".to_string())],
+        "a body to echo",
+    );
+    assert_eq!(
+        (echo.status, echo.body.as_str()),
+        (
+            200,
+            "POST /echo?x=1&y=two type=text/plain body=a body to echo\n"
+        )
+    );
+    has(&echo.head.to_lowercase(), "x-echo: yes");
+
+    // A handler that throws: 500, the stack trace in the logs, the dyno serving on.
+    let failed = server.get("jvm", "/fail");
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    let logs = stdout(&kumo(&server, &["logs", "-a", "jvm", "-n", "1500"]));
+    has(
+        &logs,
+        "java.lang.IllegalStateException: this route always fails",
+    );
+    has(&logs, "at com.example.App.lambda$main$");
+    assert_eq!(server.get("jvm", "/").status, 200);
+
+    // The worker class as one-offs: arguments, stdin, and an uncaught exception.
+    let run = kumo(
+        &server,
+        &[
+            "run",
+            "-a",
+            "jvm",
+            "--",
+            "java",
+            "-cp",
+            "classes",
+            "com.example.Worker",
+            "one",
+            "two",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "worker: args=one,two\n"
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let token = server.token.clone();
+    let run = kumo_as(
+        &server,
+        &token,
+        &[
+            "run",
+            "-a",
+            "jvm",
+            "--",
+            "java",
+            "-cp",
+            "classes",
+            "com.example.Worker",
+            "stdin",
+        ],
+        Some("a line from stdin\n"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "worker: args=stdin\nworker: read a line from stdin\n"
+    );
+    let run = kumo(
+        &server,
+        &[
+            "run",
+            "-a",
+            "jvm",
+            "--",
+            "java",
+            "-cp",
+            "classes",
+            "com.example.Worker",
+            "fail",
+        ],
+    );
+    assert_ne!(run.status.code(), Some(0));
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    has(
+        &output,
+        "Exception in thread \"main\" java.lang.IllegalArgumentException: asked to fail",
+    );
+
+    // A Procfile naming a class the build does not make fails the build; the
+    // previous release keeps serving.
+    let broken = data.path().join("broken");
+    copy_tree(&example(), &broken);
+    std::fs::write(
+        broken.join("Procfile"),
+        "web: java -cp classes com.example.Nope\n",
+    )
+    .unwrap();
+    let (ok, out) = deploy(&server, "jvm", &broken);
+    assert!(!ok, "{out}");
+    has(
+        &out,
+        "main class `com.example.Nope` is not on the class path (classes): check the package and class name",
+    );
+    let reply = server.get("jvm", "/");
+    assert!(
+        reply.body.starts_with("Hej from Java on Kumo"),
+        "{}",
+        reply.body
+    );
+}
