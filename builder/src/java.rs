@@ -123,17 +123,18 @@ fn java_sources(root: &Path) -> Vec<PathBuf> {
 fn maven(ctx: &mut BuildContext<'_>, jdk: &Path) -> anyhow::Result<()> {
     let repo = ctx.cache_dir.join("m2");
     (ctx.log)("Running mvn -DskipTests package dependency:copy-dependencies");
-    run_logged(
-        Command::new("mvn")
-            .args(["-B", "-q", "-DskipTests"])
-            .arg(format!("-Dmaven.repo.local={}", repo.display()))
-            .args(["package", "dependency:copy-dependencies"])
-            .current_dir(ctx.app_dir)
-            .env("JAVA_HOME", jdk),
-        ctx.log,
-        ctx.deadline,
-    )
-    .map_err(|e| {
+    let mut command = Command::new("mvn");
+    command
+        .args(["-B", "-q", "-Dstyle.color=never", "-DskipTests"])
+        .arg(format!("-Dmaven.repo.local={}", repo.display()))
+        .args(["package", "dependency:copy-dependencies"])
+        .current_dir(ctx.app_dir)
+        .env("JAVA_HOME", jdk);
+    if runtime::release_major(jdk).is_some_and(|major| major >= 24) {
+        // Maven's own Guava warns on JDK 24+ about sun.misc.Unsafe; not the app's concern.
+        command.env("MAVEN_OPTS", "--sun-misc-unsafe-memory-access=allow");
+    }
+    run_logged(&mut command, ctx.log, ctx.deadline).map_err(|e| {
         if e.to_string().contains("No such file") || e.to_string().contains("not found") {
             anyhow::anyhow!("{e:#}: the build machine needs Maven (apt-get install maven)")
         } else {

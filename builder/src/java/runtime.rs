@@ -131,7 +131,7 @@ pub(crate) fn jdks() -> anyhow::Result<Jdks> {
 }
 
 /// The major version in a JDK's `release` file (`JAVA_VERSION="25.0.3"` → 25).
-fn release_major(home: &Path) -> Option<u32> {
+pub(crate) fn release_major(home: &Path) -> Option<u32> {
     let release = std::fs::read_to_string(home.join("release")).ok()?;
     let line = release.lines().find(|l| l.starts_with("JAVA_VERSION="))?;
     let version = line.split('"').nth(1)?;

@@ -5,7 +5,8 @@
 //! trace in the logs, the dyno still serving); the worker class as one-offs
 //! (`kumo run -- java …`) with arguments, stdin and a failing exit; and a
 //! Procfile naming a class that does not exist failing the build while the
-//! previous release keeps serving.
+//! previous release keeps serving; and `examples/java-maven` (Maven, Gson from
+//! Maven Central) run as `java -jar`.
 //!
 //! The first build compiles Kumo's JVM runtime (ristretto for wasm32-wasip2,
 //! minutes on two cores); it is kept among the server's build tools after that.
@@ -223,4 +224,31 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
         "{}",
         reply.body
     );
+}
+
+#[test]
+fn a_maven_project_runs_as_java_jar_with_its_dependencies() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "maven"]));
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/java-maven");
+    let (ok, out) = deploy(&server, "maven", &example);
+    assert!(ok, "{out}");
+    has(&out, "-----> Java (Maven) app detected");
+    has(
+        &out,
+        "Running mvn -DskipTests package dependency:copy-dependencies",
+    );
+    // `java -jar` becomes the jar's class path (its manifest's Class-Path) and Main-Class.
+    has(
+        &out,
+        "`web` runs -cp target/app.jar:target/dependency/gson-2.13.1.jar:\
+         target/dependency/error_prone_annotations-2.38.0.jar com.example.App",
+    );
+    let reply = wait_for(&server, "maven", "/json", "\"app\":\"java-maven\"");
+    assert_eq!(
+        reply.body,
+        "{\"app\":\"java-maven\",\"path\":\"/json\",\"greeting\":\"Hello\"}"
+    );
+    has(&reply.head.to_lowercase(), "content-type: application/json");
 }
