@@ -11,48 +11,12 @@
 //! The first build compiles Kumo's JVM runtime (ristretto for wasm32-wasip2,
 //! minutes on two cores); it is kept among the server's build tools after that.
 
-use crate::support::{Server, kumo, kumo_as, stdout};
+use crate::support::{Server, deploy_dir, has, kumo, kumo_as, stdout, wait_for_answer};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn example() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/java-httpserver")
-}
-
-fn has(text: &str, needle: &str) {
-    assert!(text.contains(needle), "{needle:?} not in:\n{text}");
-}
-
-/// Runs `kumo deploy -a APP DIR`; returns (success, stdout + stderr).
-fn deploy(server: &Server, app: &str, dir: &Path) -> (bool, String) {
-    let out = kumo(server, &["deploy", "-a", app, &dir.display().to_string()]);
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-/// What the app answers at `path` once it contains `needle`.
-fn wait_for(server: &Server, app: &str, path: &str, needle: &str) -> crate::support::Reply {
-    // The first request waits for the dyno to compile the runtime and boot the JVM.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let reply = server.get(app, path);
-        if reply.status == 200 && reply.body.contains(needle) {
-            return reply;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{app} never answered with {needle:?}: {} {}",
-            reply.status,
-            reply.body
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -75,7 +39,7 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
     stdout(&kumo(&server, &["config:set", "-a", "jvm", "GREETING=Hej"]));
 
     let started = Instant::now();
-    let (ok, out) = deploy(&server, "jvm", &example());
+    let (ok, out) = deploy_dir(&server, "jvm", &example());
     assert!(ok, "{out}");
     eprintln!("first Java build: {:.1?}", started.elapsed());
     has(&out, "-----> Java app detected");
@@ -89,7 +53,7 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
     has(&out, "Released v2");
 
     // The JDK's HttpServer, its handlers, a config var and a -D property.
-    let reply = wait_for(&server, "jvm", "/", "Hej from Java on Kumo (request 1)");
+    let reply = wait_for_answer(&server, "jvm", "/", "Hej from Java on Kumo (request 1)");
     has(
         &reply.head.to_lowercase(),
         "content-type: text/plain; charset=utf-8",
@@ -212,7 +176,7 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
         "web: java -cp classes com.example.Nope\n",
     )
     .unwrap();
-    let (ok, out) = deploy(&server, "jvm", &broken);
+    let (ok, out) = deploy_dir(&server, "jvm", &broken);
     assert!(!ok, "{out}");
     has(
         &out,
@@ -232,7 +196,7 @@ fn a_maven_project_runs_as_java_jar_with_its_dependencies() {
     let server = Server::start(data.path(), &[], "Router listening on");
     stdout(&kumo(&server, &["apps:create", "maven"]));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/java-maven");
-    let (ok, out) = deploy(&server, "maven", &example);
+    let (ok, out) = deploy_dir(&server, "maven", &example);
     assert!(ok, "{out}");
     has(&out, "-----> Java (Maven) app detected");
     has(
@@ -245,7 +209,7 @@ fn a_maven_project_runs_as_java_jar_with_its_dependencies() {
         "`web` runs -cp target/app.jar:target/dependency/gson-2.13.1.jar:\
          target/dependency/error_prone_annotations-2.38.0.jar com.example.App",
     );
-    let reply = wait_for(&server, "maven", "/json", "\"app\":\"java-maven\"");
+    let reply = wait_for_answer(&server, "maven", "/json", "\"app\":\"java-maven\"");
     assert_eq!(
         reply.body,
         "{\"app\":\"java-maven\",\"path\":\"/json\",\"greeting\":\"Hello\"}"

@@ -5,49 +5,13 @@
 //! app whose Ruby does not parse (the error is in the logs, the request gets a
 //! 500), and `git push kumo main`.
 
-use crate::support::{Server, kumo, stdout};
+use crate::support::{Server, deploy_dir, has, kumo, stdout, wait_for_answer};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn example() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ruby-rack")
-}
-
-/// What the app answers at `path` once it contains `needle`.
-fn wait_for(server: &Server, app: &str, path: &str, needle: &str) -> crate::support::Reply {
-    // The first request waits for the dyno, which compiles the 30 MB interpreter.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let reply = server.get(app, path);
-        if reply.status == 200 && reply.body.contains(needle) {
-            return reply;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{app} never answered with {needle:?}: {} {}",
-            reply.status,
-            reply.body
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Runs `kumo deploy -a APP DIR`; returns (success, stdout + stderr).
-fn deploy(server: &Server, app: &str, dir: &Path) -> (bool, String) {
-    let out = kumo(server, &["deploy", "-a", app, &dir.display().to_string()]);
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn has(text: &str, needle: &str) {
-    assert!(text.contains(needle), "{needle:?} not in:\n{text}");
 }
 
 /// A copy of the example in `dir`, to break.
@@ -75,7 +39,7 @@ fn deploy_serves_a_rack_app_with_config_vars_and_a_worker() {
     ));
 
     let started = Instant::now();
-    let (ok, out) = deploy(&server, "rack", &example());
+    let (ok, out) = deploy_dir(&server, "rack", &example());
     assert!(ok, "{out}");
     eprintln!("first Ruby build: {:.1?}", started.elapsed());
     has(&out, "-----> Ruby/Rack app detected");
@@ -92,7 +56,7 @@ fn deploy_serves_a_rack_app_with_config_vars_and_a_worker() {
     has(&out, "Released v2");
 
     // config.ru with its middleware, the vendored gem, ENV and the request.
-    let reply = wait_for(
+    let reply = wait_for_answer(
         &server,
         "rack",
         "/hello",
@@ -130,7 +94,7 @@ fn deploy_serves_a_rack_app_with_config_vars_and_a_worker() {
         &server,
         &["config:set", "-a", "rack", "GREETING=Bonjour"],
     ));
-    wait_for(&server, "rack", "/", "Bonjour from Ruby");
+    wait_for_answer(&server, "rack", "/", "Bonjour from Ruby");
 
     // The worker, as a one-off dyno with one more argument.
     let run = kumo(&server, &["run", "-a", "rack", "worker", "--verbose"]);
@@ -142,7 +106,7 @@ fn deploy_serves_a_rack_app_with_config_vars_and_a_worker() {
 
     // The next build reuses the interpreter.
     let started = Instant::now();
-    let (ok, out) = deploy(&server, "rack", &example());
+    let (ok, out) = deploy_dir(&server, "rack", &example());
     assert!(ok, "{out}");
     eprintln!(
         "Ruby build with the interpreter cached: {:.1?}",
@@ -159,7 +123,7 @@ fn deploy_serves_a_rack_app_with_config_vars_and_a_worker() {
         "source \"https://rubygems.org\"\ngem \"sinatra\"\ngem \"rack-protection\", \"~> 4\"\ngem \"greeter\", path: \"vendor/greeter\"\n",
     )
     .unwrap();
-    let (ok, out) = deploy(&server, "rack", &broken);
+    let (ok, out) = deploy_dir(&server, "rack", &broken);
     assert!(!ok, "{out}");
     has(
         &out,
@@ -178,7 +142,7 @@ fn deploy_serves_a_rack_app_with_config_vars_and_a_worker() {
         "class GreetingApp\n  def call(env\nend\n",
     )
     .unwrap();
-    let (ok, out) = deploy(&server, "rack", &broken);
+    let (ok, out) = deploy_dir(&server, "rack", &broken);
     assert!(ok, "{out}");
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
@@ -234,7 +198,7 @@ fn git_push_deploys_a_rack_app() {
     has(&err, "remote: -----> Ruby/Rack app detected");
     has(&err, "remote:        No Procfile: serving config.ru");
     has(&err, "remote:        Released v1");
-    wait_for(
+    wait_for_answer(
         &server,
         "pushed-rack",
         "/pushed",

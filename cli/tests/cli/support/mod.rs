@@ -393,3 +393,41 @@ pub fn stdout(output: &std::process::Output) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Fails unless `text` contains `needle`, showing the text.
+pub fn has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+}
+
+/// Runs `kumo deploy -a APP DIR`; returns (success, stdout + stderr).
+pub fn deploy_dir(server: &Server, app: &str, dir: &std::path::Path) -> (bool, String) {
+    let out = kumo(server, &["deploy", "-a", app, &dir.display().to_string()]);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// What `app` answers at `path` once it is a 200 containing `needle`. Waits up
+/// to 300 s: the first request after a language's first build waits for its
+/// dyno to compile the interpreter or runtime component.
+pub fn wait_for_answer(server: &Server, app: &str, path: &str, needle: &str) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let reply = server.get(app, path);
+        if reply.status == 200 && reply.body.contains(needle) {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{app} never answered with {needle:?}: {} {}",
+            reply.status,
+            reply.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
