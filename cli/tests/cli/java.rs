@@ -43,7 +43,7 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
     assert!(ok, "{out}");
     eprintln!("first Java build: {:.1?}", started.elapsed());
     has(&out, "-----> Java app detected");
-    has(&out, "Compiling 2 Java source file(s) with javac");
+    has(&out, "Compiling 3 Java source file(s) with javac");
     has(&out, "Linking the Java class library (once)");
     has(
         &out,

@@ -18,6 +18,13 @@ public class App {
         HttpServer server = HttpServer.create(new InetSocketAddress(port), 0);
         server.createContext("/", App::hello);
         server.createContext("/echo", App::echo);
+        server.createContext("/sum", exchange -> {
+            String query = exchange.getRequestURI().getQuery();
+            int n = Integer.parseInt(query == null ? "1000" : query.replace("n=", ""));
+            long started = System.nanoTime();
+            long total = Sum.sum(n);
+            send(exchange, 200, total + " in " + (System.nanoTime() - started) / 1_000_000 + " ms\n");
+        });
         server.createContext("/fail", exchange -> {
             throw new IllegalStateException("this route always fails");
         });
