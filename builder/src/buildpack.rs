@@ -72,6 +72,7 @@ pub fn all() -> Vec<Box<dyn Buildpack>> {
         Box::new(crate::python::PythonBuildpack),
         Box::new(crate::js::JsBuildpack),
         Box::new(crate::java::JavaBuildpack),
+        Box::new(crate::scala::ScalaBuildpack),
         Box::new(crate::c::CBuildpack),
         Box::new(crate::prebuilt::PrebuiltBuildpack),
     ]
@@ -200,7 +201,7 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
             .find_map(|b| b.detect(request.src).map(|d| (b, d)))
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), Ruby (Gemfile or config.ru), Python (requirements.txt or pyproject.toml), JavaScript (package.json), Java (pom.xml or *.java), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
+                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), Ruby (Gemfile or config.ru), Python (requirements.txt or pyproject.toml), JavaScript (package.json), Java (pom.xml or *.java), Scala (build.sbt or *.scala), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
                 )
             })?,
     };

@@ -53,44 +53,74 @@ impl Buildpack for JavaBuildpack {
         } else {
             javac(ctx, &jdk)?;
         }
-        let mut commands = Vec::new();
-        for (name, entry) in ctx.procfile {
-            if entry.argv.first().is_some_and(|p| p.ends_with(".wasm")) {
-                continue;
-            }
-            let args = java_args(ctx.app_dir, &jdk, &entry.argv).map_err(|e| {
-                anyhow::anyhow!(
-                    "Procfile line {}: `{name}: {}`: {e:#}",
-                    entry.line,
-                    entry.command
-                )
-            })?;
-            commands.push((name.clone(), args));
-        }
-        if commands.is_empty() {
-            anyhow::bail!(
-                "nothing to run: add a Procfile with a line like \
-                 `web: java -cp target/classes com.example.Main` (Kumo runs the JDK's HttpServer on $PORT)"
-            );
-        }
-        let component = runtime::component(ctx)?;
-        std::fs::copy(&component, ctx.app_dir.join(COMPONENT))?;
-        let bridge = runtime::bridge(ctx, &jdk)?;
-        runtime::install_into(&bridge, &ctx.app_dir.join(BRIDGE))?;
-        let library = runtime::class_library(ctx, &jdks)?;
-        runtime::install_into(&library, &ctx.app_dir.join(CLASS_LIBRARY))?;
-        let mut compiled = Compiled::default();
-        for (name, args) in commands {
-            (ctx.log)(&format!("`{name}` runs {}", args.join(" ")));
-            let command = shell_words::join(std::iter::once(COMPONENT.to_string()).chain(args));
-            compiled.commands.insert(name, command);
-        }
-        Ok(compiled)
+        jvm_slug(ctx, &jdks, &Launcher::JAVA)
     }
 }
 
-/// The `*.java` files of a source tree (not under `target/` or dot folders), relative.
-fn java_sources(root: &Path) -> Vec<PathBuf> {
+/// How a JVM language's Procfile lines start, and what its programs need on
+/// the class path besides the app's own.
+pub(crate) struct Launcher<'a> {
+    /// The programs a Procfile line may run (`java`; `scala` for Scala).
+    pub programs: &'a [&'a str],
+    /// A class path entry every command gets (the Scala library), relative to the app.
+    pub library: Option<&'a str>,
+    /// An example line for the message of an app with no Procfile.
+    pub example: &'a str,
+}
+
+impl Launcher<'_> {
+    pub(crate) const JAVA: Launcher<'static> = Launcher {
+        programs: &["java"],
+        library: None,
+        example: "web: java -cp target/classes com.example.Main",
+    };
+}
+
+/// Turns the Procfile's JVM commands into commands of Kumo's JVM runtime and
+/// puts the runtime, the bridge classes and the class library in the app.
+pub(crate) fn jvm_slug(
+    ctx: &mut BuildContext<'_>,
+    jdks: &runtime::Jdks,
+    launcher: &Launcher<'_>,
+) -> anyhow::Result<Compiled> {
+    let jdk = &jdks.compiler;
+    let mut commands = Vec::new();
+    for (name, entry) in ctx.procfile {
+        if entry.argv.first().is_some_and(|p| p.ends_with(".wasm")) {
+            continue;
+        }
+        let args = java_args(ctx.app_dir, jdk, launcher, &entry.argv).map_err(|e| {
+            anyhow::anyhow!(
+                "Procfile line {}: `{name}: {}`: {e:#}",
+                entry.line,
+                entry.command
+            )
+        })?;
+        commands.push((name.clone(), args));
+    }
+    if commands.is_empty() {
+        anyhow::bail!(
+            "nothing to run: add a Procfile with a line like `{}` (Kumo runs the JDK's HttpServer on $PORT)",
+            launcher.example
+        );
+    }
+    let component = runtime::component(ctx)?;
+    std::fs::copy(&component, ctx.app_dir.join(COMPONENT))?;
+    let bridge = runtime::bridge(ctx, jdk)?;
+    runtime::install_into(&bridge, &ctx.app_dir.join(BRIDGE))?;
+    let library = runtime::class_library(ctx, jdks)?;
+    runtime::install_into(&library, &ctx.app_dir.join(CLASS_LIBRARY))?;
+    let mut compiled = Compiled::default();
+    for (name, args) in commands {
+        (ctx.log)(&format!("`{name}` runs {}", args.join(" ")));
+        let command = shell_words::join(std::iter::once(COMPONENT.to_string()).chain(args));
+        compiled.commands.insert(name, command);
+    }
+    Ok(compiled)
+}
+
+/// The files of a source tree ending in `suffix` (not under `target/` or dot folders), relative.
+pub(crate) fn sources(root: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(relative) = stack.pop() {
@@ -108,7 +138,7 @@ fn java_sources(root: &Path) -> Vec<PathBuf> {
                 Ok(t) if t.is_dir() && !name.starts_with('.') && name != "target" => {
                     stack.push(path)
                 }
-                Ok(t) if t.is_file() && name.ends_with(".java") => found.push(path),
+                Ok(t) if t.is_file() && name.ends_with(suffix) => found.push(path),
                 _ => {}
             }
         }
@@ -117,23 +147,39 @@ fn java_sources(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+fn java_sources(root: &Path) -> Vec<PathBuf> {
+    sources(root, ".java")
+}
+
+/// The JDKs of the build machine (see [`runtime::jdks`]).
+pub(crate) fn runtime_jdks() -> anyhow::Result<runtime::Jdks> {
+    runtime::jdks()
+}
+
+/// `mvn` in batch mode on `jdk`, with its repository at `repo`.
+pub(crate) fn maven_command(jdk: &Path, repo: &Path) -> Command {
+    let mut command = Command::new("mvn");
+    command
+        .args(["-B", "-q", "-Dstyle.color=never"])
+        .arg(format!("-Dmaven.repo.local={}", repo.display()))
+        .env("JAVA_HOME", jdk);
+    if runtime::release_major(jdk).is_some_and(|major| major >= 24) {
+        // Maven's own Guava warns on JDK 24+ about sun.misc.Unsafe; not the app's concern.
+        command.env("MAVEN_OPTS", "--sun-misc-unsafe-memory-access=allow");
+    }
+    command
+}
+
 /// `mvn package`, then the dependencies copied to `target/dependency` (as
 /// Heroku's Java buildpack leaves them), with the app's Maven repository kept
 /// in its build cache.
 fn maven(ctx: &mut BuildContext<'_>, jdk: &Path) -> anyhow::Result<()> {
     let repo = ctx.cache_dir.join("m2");
     (ctx.log)("Running mvn -DskipTests package dependency:copy-dependencies");
-    let mut command = Command::new("mvn");
+    let mut command = maven_command(jdk, &repo);
     command
-        .args(["-B", "-q", "-Dstyle.color=never", "-DskipTests"])
-        .arg(format!("-Dmaven.repo.local={}", repo.display()))
-        .args(["package", "dependency:copy-dependencies"])
-        .current_dir(ctx.app_dir)
-        .env("JAVA_HOME", jdk);
-    if runtime::release_major(jdk).is_some_and(|major| major >= 24) {
-        // Maven's own Guava warns on JDK 24+ about sun.misc.Unsafe; not the app's concern.
-        command.env("MAVEN_OPTS", "--sun-misc-unsafe-memory-access=allow");
-    }
+        .args(["-DskipTests", "package", "dependency:copy-dependencies"])
+        .current_dir(ctx.app_dir);
     run_logged(&mut command, ctx.log, ctx.deadline).map_err(|e| {
         if e.to_string().contains("No such file") || e.to_string().contains("not found") {
             anyhow::anyhow!("{e:#}: the build machine needs Maven (apt-get install maven)")
@@ -163,17 +209,28 @@ fn javac(ctx: &mut BuildContext<'_>, jdk: &Path) -> anyhow::Result<()> {
 
 /// The runtime's arguments for a Procfile command: `java` dropped, `-jar`
 /// resolved to the jar's class path and main class, and the main class checked.
-fn java_args(app_dir: &Path, jdk: &Path, argv: &[String]) -> anyhow::Result<Vec<String>> {
+fn java_args(
+    app_dir: &Path,
+    jdk: &Path,
+    launcher: &Launcher<'_>,
+    argv: &[String],
+) -> anyhow::Result<Vec<String>> {
     let mut words = argv;
     let program = words.first().map(|p| p.rsplit('/').next().unwrap_or(p));
-    if program != Some("java") {
+    if !program.is_some_and(|p| launcher.programs.contains(&p)) {
         anyhow::bail!(
-            "Kumo's Java buildpack runs `java` commands, like `java -cp target/classes com.example.Main`"
+            "this buildpack runs `{}` commands, like `{}`",
+            launcher.programs.join("` or `"),
+            launcher.example.trim_start_matches("web: ")
         );
     }
     words = &words[1..];
+    let with_library = |class_path: &str| match launcher.library {
+        Some(library) => format!("{class_path}:{library}"),
+        None => class_path.to_string(),
+    };
     let mut args = Vec::new();
-    let mut class_path = ".".to_string();
+    let mut class_path = with_library(".");
     let mut i = 0;
     while i < words.len() {
         let word = words[i].as_str();
@@ -182,13 +239,14 @@ fn java_args(app_dir: &Path, jdk: &Path, argv: &[String]) -> anyhow::Result<Vec<
                 let value = words
                     .get(i + 1)
                     .context("`-cp` needs a class path after it")?;
-                class_path = value.clone();
-                args.extend([word.to_string(), value.clone()]);
+                class_path = with_library(value);
+                args.extend([word.to_string(), class_path.clone()]);
                 i += 2;
             }
             "-jar" => {
                 let jar = words.get(i + 1).context("`-jar` needs a jar after it")?;
                 let (jar_path, main) = from_jar(app_dir, jdk, jar)?;
+                let jar_path = with_library(&jar_path);
                 check_class(app_dir, &jar_path, &main)?;
                 args.extend(["-cp".to_string(), jar_path, main]);
                 args.extend(words[i + 2..].iter().cloned());
@@ -362,20 +420,33 @@ mod tests {
             java_args(
                 app.path(),
                 jdk,
+                &Launcher::JAVA,
                 &argv("java -Dx=1 -cp classes com.example.Main a b")
             )
             .unwrap(),
             ["-Dx=1", "-cp", "classes", "com.example.Main", "a", "b"]
         );
-        let e = java_args(app.path(), jdk, &argv("java -cp classes com.example.Nope")).unwrap_err();
+        let e = java_args(
+            app.path(),
+            jdk,
+            &Launcher::JAVA,
+            &argv("java -cp classes com.example.Nope"),
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("main class `com.example.Nope` is not on the class path"),
             "{e}"
         );
-        let e = java_args(app.path(), jdk, &argv("java -cp missing com.example.Main")).unwrap_err();
+        let e = java_args(
+            app.path(),
+            jdk,
+            &Launcher::JAVA,
+            &argv("java -cp missing com.example.Main"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("`missing` does not exist"), "{e}");
-        let e = java_args(app.path(), jdk, &argv("python app.py")).unwrap_err();
+        let e = java_args(app.path(), jdk, &Launcher::JAVA, &argv("python app.py")).unwrap_err();
         assert!(e.to_string().contains("runs `java` commands"), "{e}");
     }
 }

@@ -6,7 +6,8 @@
 //! (`kumo run -- java …`) with arguments, stdin and a failing exit; and a
 //! Procfile naming a class that does not exist failing the build while the
 //! previous release keeps serving; and `examples/java-maven` (Maven, Gson from
-//! Maven Central) run as `java -jar`.
+//! Maven Central) run as `java -jar`; and `examples/scala-hello` compiled
+//! with scalac.
 //!
 //! The first build compiles Kumo's JVM runtime (ristretto for wasm32-wasip2,
 //! minutes on two cores); it is kept among the server's build tools after that.
@@ -215,4 +216,27 @@ fn a_maven_project_runs_as_java_jar_with_its_dependencies() {
         "{\"app\":\"java-maven\",\"path\":\"/json\",\"greeting\":\"Hello\"}"
     );
     has(&reply.head.to_lowercase(), "content-type: application/json");
+}
+
+#[test]
+fn a_scala_app_is_compiled_with_scalac_and_served() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "scala"]));
+    stdout(&kumo(
+        &server,
+        &["config:set", "-a", "scala", "GREETING=Hi"],
+    ));
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scala-hello");
+    let (ok, out) = deploy_dir(&server, "scala", &example);
+    assert!(ok, "{out}");
+    has(&out, "-----> Scala app detected");
+    has(&out, "Fetching scalac 2.13.18 from Maven Central (once)");
+    has(&out, "Compiling 1 Scala source file(s) with scalac 2.13.18");
+    has(
+        &out,
+        "`web` runs -cp classes:.kumo/scala/scala-library.jar example.Main",
+    );
+    let reply = wait_for_answer(&server, "scala", "/greet", "Hi from SCALA ON KUMO: /greet");
+    assert_eq!(reply.body, "Hi from SCALA ON KUMO: /greet\n");
 }

@@ -1,0 +1,2 @@
+name := "scala-hello"
+scalaVersion := "2.13.18"

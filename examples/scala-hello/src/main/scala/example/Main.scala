@@ -1,0 +1,27 @@
+package example
+
+import com.sun.net.httpserver.{HttpExchange, HttpServer}
+import java.net.InetSocketAddress
+import java.nio.charset.StandardCharsets
+
+/** A Scala web app on the JDK's own HTTP server. */
+object Main {
+  def main(args: Array[String]): Unit = {
+    val port = sys.env.getOrElse("PORT", "8080").toInt
+    val server = HttpServer.create(new InetSocketAddress(port), 0)
+    server.createContext("/", (exchange: HttpExchange) => {
+      val greeting = sys.env.getOrElse("GREETING", "Hello")
+      val words = List("Scala", "on", "Kumo").map(_.toUpperCase).mkString(" ")
+      respond(exchange, s"$greeting from $words: ${exchange.getRequestURI.getPath}\n")
+    })
+    server.start()
+    println(s"scala-hello listening on port $port")
+  }
+
+  private def respond(exchange: HttpExchange, text: String): Unit = {
+    val bytes = text.getBytes(StandardCharsets.UTF_8)
+    exchange.sendResponseHeaders(200, bytes.length.toLong)
+    val out = exchange.getResponseBody
+    try out.write(bytes) finally out.close()
+  }
+}
