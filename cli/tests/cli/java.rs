@@ -239,4 +239,20 @@ fn a_scala_app_is_compiled_with_scalac_and_served() {
     );
     let reply = wait_for_answer(&server, "scala", "/greet", "Hi from SCALA ON KUMO: /greet");
     assert_eq!(reply.body, "Hi from SCALA ON KUMO: /greet\n");
+
+    // sbt's dependencies are not resolved: the build says so, the release stays.
+    let broken = data.path().join("broken");
+    copy_tree(&example, &broken);
+    std::fs::write(
+        broken.join("build.sbt"),
+        "scalaVersion := \"2.13.18\"\nlibraryDependencies += \"com.lihaoyi\" %% \"upickle\" % \"4.0.0\"\n",
+    )
+    .unwrap();
+    let (ok, out) = deploy_dir(&server, "scala", &broken);
+    assert!(!ok, "{out}");
+    has(
+        &out,
+        "build.sbt declares libraryDependencies, which Kumo's Scala buildpack does not resolve",
+    );
+    assert_eq!(server.get("scala", "/").body, "Hi from SCALA ON KUMO: /\n");
 }
