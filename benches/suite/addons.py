@@ -204,7 +204,7 @@ def profiled(ctx, name, kumo, path, n, store=None):
     store_cpu = store.cpu_seconds() - store_before if store else 0.0
     perf.send_signal(2)
     perf.wait(timeout=120)
-    counts = buckets(data)
+    counts = cpu.buckets(data, classify)
     samples = sum(counts.values())
     per = {b: counts[b] * 1e6 / FREQUENCY / n for b in BUCKETS}
     result.update(per=per, samples=samples, kumo_us=kumo_cpu * 1e6 / n, store_us=store_cpu * 1e6 / n)
@@ -228,16 +228,6 @@ def classify(frames):
         if "kumo_runtime::addons" in name:
             return ADDONS
     return cpu.classify(frames)
-
-
-def buckets(data):
-    out = subprocess.run(["perf", "script", "-i", str(data)], capture_output=True, text=True).stdout
-    counts = collections.Counter()
-    for sample in out.split("\n\n"):
-        frames = [line.strip() for line in sample.splitlines()[1:] if line.strip()]
-        if frames:
-            counts[classify(frames)] += 1
-    return counts
 
 
 def med(results, key):

@@ -85,8 +85,8 @@ def symbol(frame):
     return re.sub(r"\+0x[0-9a-f]+ \(.*$| \(.*$", "", rest)
 
 
-def buckets(data):
-    """Samples per bucket in a perf.data file."""
+def buckets(data, classify=classify):
+    """Samples per bucket in a perf.data file, each sample put in one by `classify`."""
     out = subprocess.run(["perf", "script", "-i", str(data)], capture_output=True, text=True).stdout
     counts = collections.Counter()
     for sample in out.split("\n\n"):

@@ -12,7 +12,7 @@
 //! the requests. Every class a command names is checked here, so a Procfile
 //! naming a class or jar the build did not produce fails the build.
 
-mod runtime;
+pub(crate) mod runtime;
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use crate::process::run_logged;
@@ -107,9 +107,9 @@ pub(crate) fn jvm_slug(
     let component = runtime::component(ctx)?;
     std::fs::copy(&component, ctx.app_dir.join(COMPONENT))?;
     let bridge = runtime::bridge(ctx, jdk)?;
-    runtime::install_into(&bridge, &ctx.app_dir.join(BRIDGE))?;
+    runtime::copy_dir(&bridge, &ctx.app_dir.join(BRIDGE))?;
     let library = runtime::class_library(ctx, jdks)?;
-    runtime::install_into(&library, &ctx.app_dir.join(CLASS_LIBRARY))?;
+    runtime::copy_dir(&library, &ctx.app_dir.join(CLASS_LIBRARY))?;
     let mut compiled = Compiled::default();
     for (name, args) in commands {
         (ctx.log)(&format!("`{name}` runs {}", args.join(" ")));
@@ -149,11 +149,6 @@ pub(crate) fn sources(root: &Path, suffix: &str) -> Vec<PathBuf> {
 
 fn java_sources(root: &Path) -> Vec<PathBuf> {
     sources(root, ".java")
-}
-
-/// The JDKs of the build machine (see [`runtime::jdks`]).
-pub(crate) fn runtime_jdks() -> anyhow::Result<runtime::Jdks> {
-    runtime::jdks()
 }
 
 /// `mvn` in batch mode on `jdk`, with its repository at `repo`.

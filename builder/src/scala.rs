@@ -43,7 +43,7 @@ impl Buildpack for ScalaBuildpack {
                  (it compiles with scalac, not sbt): vendor the jars under lib/ and remove the declaration"
             );
         }
-        let jdks = java::runtime_jdks()?;
+        let jdks = java::runtime::jdks()?;
         let compiler = scalac(ctx, &jdks.compiler)?;
         let sources = scala_sources(ctx.app_dir);
         anyhow::ensure!(

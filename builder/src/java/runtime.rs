@@ -312,7 +312,8 @@ fn unpack_crate(krate: &str, into: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("unpacking {}", file.display()))
 }
 
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+/// Copies a folder (a tool made once) into the app, replacing what is there.
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(to);
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -431,9 +432,4 @@ fn prune(image: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Copies a tools folder into the app (hard links where the file system allows).
-pub(crate) fn install_into(from: &Path, to: &Path) -> anyhow::Result<()> {
-    copy_dir(from, to)
 }

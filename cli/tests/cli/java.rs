@@ -32,6 +32,22 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// `kumo run -a jvm -- java -cp classes com.example.Worker ARGS`, attached, with `stdin`.
+fn worker(server: &Server, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let command = [
+        "run",
+        "-a",
+        "jvm",
+        "--",
+        "java",
+        "-cp",
+        "classes",
+        "com.example.Worker",
+    ];
+    let argv: Vec<&str> = command.iter().chain(args).copied().collect();
+    kumo_as(server, &server.token, &argv, stdin)
+}
+
 #[test]
 fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
     let data = tempfile::tempdir().unwrap();
@@ -97,21 +113,7 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
     assert_eq!(server.get("jvm", "/").status, 200);
 
     // The worker class as one-offs: arguments, stdin, and an uncaught exception.
-    let run = kumo(
-        &server,
-        &[
-            "run",
-            "-a",
-            "jvm",
-            "--",
-            "java",
-            "-cp",
-            "classes",
-            "com.example.Worker",
-            "one",
-            "two",
-        ],
-    );
+    let run = worker(&server, &["one", "two"], None);
     assert_eq!(
         String::from_utf8_lossy(&run.stdout),
         "worker: args=one,two\n"
@@ -122,41 +124,12 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let token = server.token.clone();
-    let run = kumo_as(
-        &server,
-        &token,
-        &[
-            "run",
-            "-a",
-            "jvm",
-            "--",
-            "java",
-            "-cp",
-            "classes",
-            "com.example.Worker",
-            "stdin",
-        ],
-        Some("a line from stdin\n"),
-    );
+    let run = worker(&server, &["stdin"], Some("a line from stdin\n"));
     assert_eq!(
         String::from_utf8_lossy(&run.stdout),
         "worker: args=stdin\nworker: read a line from stdin\n"
     );
-    let run = kumo(
-        &server,
-        &[
-            "run",
-            "-a",
-            "jvm",
-            "--",
-            "java",
-            "-cp",
-            "classes",
-            "com.example.Worker",
-            "fail",
-        ],
-    );
+    let run = worker(&server, &["fail"], None);
     assert_ne!(run.status.code(), Some(0));
     let output = format!(
         "{}{}",

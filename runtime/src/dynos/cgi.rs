@@ -57,18 +57,12 @@ async fn run(
     };
     let deadline = tokio::time::Instant::now() + shared.spec.request_deadline;
     let (parts, body) = request.into_parts();
-    let body =
-        match tokio::time::timeout_at(deadline, Limited::new(body, MAX_REQUEST_BODY).collect())
-            .await
-        {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) => {
-                return Err(DispatchError::Crashed(format!(
-                    "reading the request body: {e}"
-                )));
-            }
-            Err(_) => return Err(DispatchError::Deadline),
-        };
+    // `read_body` read it in full, within its limit and deadline, before the job was queued.
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| DispatchError::Crashed(format!("reading the request body: {e}")))?
+        .to_bytes();
     let meta = meta_variables(&parts, body.len(), shared.spec.port);
     let stdout = MemoryOutputPipe::new(MAX_OUTPUT);
     let new_store = || -> Result<_, DispatchError> {

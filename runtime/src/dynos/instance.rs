@@ -160,11 +160,14 @@ impl HttpInstance {
             answer(head, &mut respond, &mut client_body, &mut guest_body);
         }
         let answered = client_body.is_none();
+        // What the guest wrote before it returned or failed still goes out; a
+        // body it did not finish is cut after it.
+        let finished = guest_body
+            .as_mut()
+            .is_none_or(|body| spool.drain_returned(body));
         let failed = match ended {
             Some(Ok(())) => {
-                if let Some(body) = guest_body.as_mut()
-                    && !spool.drain_returned(body)
-                {
+                if !finished {
                     shared.log_kumo(
                         "Error H18 (Server Request Interrupted) -> the app's handler returned \
                          before finishing its response body",
@@ -180,19 +183,12 @@ impl HttpInstance {
                 return Some(self);
             }
             Some(Err(e)) => {
-                // What the guest wrote before it failed still goes out, then the cut.
-                if let Some(body) = guest_body.as_mut() {
-                    spool.drain_returned(body);
-                }
                 spool.cut();
                 let why = failure(&e, &self.store, shared, answered);
                 shared.log_kumo(&why);
                 DispatchError::Crashed(why)
             }
             None => {
-                if let Some(body) = guest_body.as_mut() {
-                    spool.drain_returned(body);
-                }
                 spool.cut();
                 shared.log_kumo(&format!(
                     "Request ran past the {}s deadline; replacing the instance",

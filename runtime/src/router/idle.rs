@@ -59,20 +59,18 @@ impl Activity {
 
     /// The response body found nothing to send (`true`), or sent a frame.
     pub fn waiting_on_dyno(&self, waiting: bool) {
-        if waiting {
-            self.waiting_on_dyno.store(true, Relaxed);
-        } else {
-            self.waiting_on_dyno.store(false, Relaxed);
-            self.touch();
-        }
+        self.waiting(&self.waiting_on_dyno, waiting);
     }
 
     /// The request body found nothing from the client (`true`), or gave the dyno a frame.
     pub fn waiting_on_client(&self, waiting: bool) {
-        if waiting {
-            self.waiting_on_client.store(true, Relaxed);
-        } else {
-            self.waiting_on_client.store(false, Relaxed);
+        self.waiting(&self.waiting_on_client, waiting);
+    }
+
+    /// Records a side as waiting, or as having moved a byte (which restarts the window).
+    fn waiting(&self, side: &AtomicBool, waiting: bool) {
+        side.store(waiting, Relaxed);
+        if !waiting {
             self.touch();
         }
     }

@@ -101,6 +101,17 @@ fn dechunk(raw: &[u8]) -> (bool, Vec<u8>) {
     }
 }
 
+/// Sends a `Connection: close` GET of `path` on a new connection and returns
+/// everything the router sends until it closes it.
+async fn get_raw(kumo: &Kumo, path: &str, host: &str, id: &str) -> Vec<u8> {
+    let mut stream = TcpStream::connect(kumo.router).await.expect("connect");
+    stream
+        .write_all(get(path, host, id).as_bytes())
+        .await
+        .expect("send");
+    read_all(&mut stream).await
+}
+
 fn get(path: &str, host: &str, id: &str) -> String {
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nX-Request-Id: {id}\r\nConnection: close\r\n\r\n"
@@ -212,10 +223,7 @@ async fn a_deadline_mid_body_aborts_the_response_with_h18() {
     deploy_stream(&kumo, "stall", "1").await;
 
     let id = request_id("stall");
-    let mut stream = TcpStream::connect(kumo.router).await.expect("connect");
-    let request = get("/stall-mid-body?secs=6", "stall.localhost", &id);
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let raw = read_all(&mut stream).await;
+    let raw = get_raw(&kumo, "/stall-mid-body?secs=6", "stall.localhost", &id).await;
     assert!(
         raw.starts_with(b"HTTP/1.1 200"),
         "{}",
@@ -257,10 +265,7 @@ async fn a_guest_silent_past_the_idle_window_gets_h15() {
     deploy_stream(&kumo, "quiet", "1").await;
 
     let id = request_id("quiet");
-    let mut stream = TcpStream::connect(kumo.router).await.expect("connect");
-    let request = get("/stall-mid-body?secs=8", "quiet.localhost", &id);
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let raw = read_all(&mut stream).await;
+    let raw = get_raw(&kumo, "/stall-mid-body?secs=8", "quiet.localhost", &id).await;
     let (complete, body) = dechunk(&raw);
     assert_eq!((complete, body.as_slice()), (false, &b"first part\n"[..]));
     let line = kumo.router_line("quiet", &id).await;
@@ -332,10 +337,7 @@ async fn a_guest_that_returns_without_a_response_gets_h13_and_says_so() {
 
     // A handler that returns with its body unfinished: cut short on the wire, H18.
     let id = request_id("unfinished");
-    let mut stream = TcpStream::connect(kumo.router).await.expect("connect");
-    let request = get("/unfinished", "mute.localhost", &id);
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let raw = read_all(&mut stream).await;
+    let raw = get_raw(&kumo, "/unfinished", "mute.localhost", &id).await;
     let (complete, body) = dechunk(&raw);
     assert_eq!((complete, body.as_slice()), (false, &b"some of it\n"[..]));
     let line = kumo.router_line("mute", &id).await;
@@ -392,10 +394,13 @@ async fn an_absolute_form_request_goes_to_the_app_its_target_names() {
 
     // The target names beta, the Host header alpha: the target wins (RFC 9112 §3.2.2).
     let id = request_id("absolute");
-    let mut stream = TcpStream::connect(kumo.router).await.expect("connect");
-    let request = get("http://beta.localhost/whoami?x=1", "alpha.localhost", &id);
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let raw = read_all(&mut stream).await;
+    let raw = get_raw(
+        &kumo,
+        "http://beta.localhost/whoami?x=1",
+        "alpha.localhost",
+        &id,
+    )
+    .await;
     let (_, body) = dechunk(&raw);
     assert_eq!(
         String::from_utf8_lossy(&body),
@@ -407,12 +412,7 @@ async fn an_absolute_form_request_goes_to_the_app_its_target_names() {
 
     // Origin-form: the Host header names the app, and the app sees it.
     let id = request_id("origin");
-    let mut stream = TcpStream::connect(kumo.router).await.expect("connect");
-    stream
-        .write_all(get("/whoami", "alpha.localhost", &id).as_bytes())
-        .await
-        .expect("send");
-    let (_, body) = dechunk(&read_all(&mut stream).await);
+    let (_, body) = dechunk(&get_raw(&kumo, "/whoami", "alpha.localhost", &id).await);
     assert_eq!(
         String::from_utf8_lossy(&body),
         "authority=alpha.localhost path=/whoami\n"

@@ -40,7 +40,7 @@ const APP_DIR: &str = "/app";
 const CUT: &str = "kumo-response-cut";
 
 /// What a `java` command line asks for.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Default)]
 struct Launch {
     class_path: Vec<String>,
     main_class: String,
@@ -197,18 +197,20 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a current-thread runtime")
 }
 
-fn env_opts() -> Vec<String> {
-    ["JAVA_TOOL_OPTIONS", "JAVA_OPTS"]
+/// The `java` command line this instance was started with, and the options
+/// `JAVA_TOOL_OPTIONS` and `JAVA_OPTS` add to it.
+fn launch() -> Result<Launch, String> {
+    let argv: Vec<String> = std::env::args().collect();
+    let opts: Vec<String> = ["JAVA_TOOL_OPTIONS", "JAVA_OPTS"]
         .iter()
         .filter_map(|name| std::env::var(name).ok())
-        .collect()
+        .collect();
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    parse(&opts, &argv)
 }
 
 fn main() {
-    let argv: Vec<String> = std::env::args().collect();
-    let opts = env_opts();
-    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-    let launch = match parse(&opts, &argv) {
+    let launch = match launch() {
         Ok(launch) => launch,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -252,10 +254,7 @@ thread_local! {
 /// Boots the VM and runs the app's `main` (once per instance); the app must
 /// have started an `HttpServer` by then.
 fn warm_up() -> Result<Warm, String> {
-    let argv: Vec<String> = std::env::args().collect();
-    let opts = env_opts();
-    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-    let launch = parse(&opts, &argv)?;
+    let launch = launch()?;
     let runtime = runtime();
     let vm = runtime.block_on(async {
         let vm = boot(&launch).await?;
