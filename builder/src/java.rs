@@ -12,6 +12,7 @@
 //! the requests. Every class a command names is checked here, so a Procfile
 //! naming a class or jar the build did not produce fails the build.
 
+mod preinit;
 pub(crate) mod runtime;
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled};
@@ -66,6 +67,9 @@ pub(crate) struct Launcher<'a> {
     pub library: Option<&'a str>,
     /// An example line for the message of an app with no Procfile.
     pub example: &'a str,
+    /// Classes the build initialises in the pre-initialised VM (the
+    /// language's runtime), so no dyno pays for them.
+    pub warm: &'a [&'a str],
 }
 
 impl Launcher<'_> {
@@ -73,8 +77,19 @@ impl Launcher<'_> {
         programs: &["java"],
         library: None,
         example: "web: java -cp target/classes com.example.Main",
+        warm: BRIDGE_WARM,
     };
 }
+
+/// Kumo's own classes every web process loads, initialised in the snapshot.
+pub(crate) const BRIDGE_WARM: &[&str] = &[
+    "kumo.Bridge",
+    "kumo.KumoHttpServerProvider",
+    "kumo.KumoHttpServer",
+    "kumo.KumoHttpContext",
+    "kumo.KumoExchange",
+    "com.sun.net.httpserver.Headers",
+];
 
 /// Turns the Procfile's JVM commands into commands of Kumo's JVM runtime and
 /// puts the runtime, the bridge classes and the class library in the app.
@@ -110,6 +125,7 @@ pub(crate) fn jvm_slug(
     runtime::copy_dir(&bridge, &ctx.app_dir.join(BRIDGE))?;
     let library = runtime::class_library(ctx, jdks)?;
     runtime::copy_dir(&library, &ctx.app_dir.join(CLASS_LIBRARY))?;
+    preinitialize(ctx, launcher, &commands)?;
     let mut compiled = Compiled::default();
     for (name, args) in commands {
         (ctx.log)(&format!("`{name}` runs {}", args.join(" ")));
@@ -117,6 +133,57 @@ pub(crate) fn jvm_slug(
         compiled.commands.insert(name, command);
     }
     Ok(compiled)
+}
+
+/// Replaces the runtime component in the app with its Wizer snapshot, booted on
+/// the class path of the `web` command (else the first), which every command
+/// on that class path then starts from.
+fn preinitialize(
+    ctx: &mut BuildContext<'_>,
+    launcher: &Launcher<'_>,
+    commands: &[(String, Vec<String>)],
+) -> anyhow::Result<()> {
+    let (name, args) = commands
+        .iter()
+        .find(|(name, _)| name == "web")
+        .unwrap_or(&commands[0]);
+    (ctx.log)(&format!("Pre-initialising the JVM for `{name}` with Wizer"));
+    let started = std::time::Instant::now();
+    let request = std::iter::once(launcher.warm.join(" "))
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join("\0");
+    let file = ctx.app_dir.join(preinit::PREINIT);
+    std::fs::create_dir_all(file.parent().expect("a file has a folder"))?;
+    std::fs::write(&file, request)?;
+    let tmp = std::env::temp_dir().join(format!(
+        "kumo-jvm-preinit-{}-{}",
+        std::process::id(),
+        started.elapsed().as_nanos()
+    ));
+    std::fs::create_dir_all(&tmp)?;
+    let component = std::fs::read(ctx.app_dir.join(COMPONENT))?;
+    let snapshot = preinit::snapshot(component, ctx.app_dir, &tmp);
+    let _ = std::fs::remove_dir_all(&tmp);
+    let snapshot = match snapshot {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            // The runtime still works unsnapshotted: each instance boots the JVM.
+            (ctx.log)(&format!(
+                "Could not pre-initialise the JVM, so each dyno boots it: {e:#}"
+            ));
+            let _ = std::fs::remove_file(&file);
+            return Ok(());
+        }
+    };
+    std::fs::write(ctx.app_dir.join(COMPONENT), &snapshot)?;
+    (ctx.log)(&format!(
+        "Done in {:.1} s ({} MB; each instance starts with {} MB of memory)",
+        started.elapsed().as_secs_f64(),
+        snapshot.len() >> 20,
+        preinit::initial_memory(&snapshot) >> 20
+    ));
+    Ok(())
 }
 
 /// The files of a source tree ending in `suffix` (not under `target/` or dot folders), relative.
@@ -165,6 +232,65 @@ pub(crate) fn maven_command(jdk: &Path, repo: &Path) -> Command {
     command
 }
 
+/// Copies the Maven artifacts `deps` (group, artifact, version) and what they
+/// depend on into `output`, with Maven running in `work` (where it writes a
+/// `pom.xml` naming them) and its repository at `repo`.
+pub(crate) fn maven_copy(
+    ctx: &mut BuildContext<'_>,
+    jdk: &Path,
+    work: &Path,
+    repo: &Path,
+    deps: &[(String, String, String)],
+    output: &Path,
+) -> anyhow::Result<()> {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut pom = String::from(
+        "<project xmlns=\"http://maven.apache.org/POM/4.0.0\"><modelVersion>4.0.0</modelVersion>\
+         <groupId>kumo</groupId><artifactId>dependencies</artifactId><version>1</version><dependencies>",
+    );
+    for (group, artifact, version) in deps {
+        pom.push_str(&format!(
+            "<dependency><groupId>{}</groupId><artifactId>{}</artifactId><version>{}</version></dependency>",
+            escape(group),
+            escape(artifact),
+            escape(version)
+        ));
+    }
+    pom.push_str(
+        "</dependencies><build><plugins><plugin><groupId>org.apache.maven.plugins</groupId>\
+         <artifactId>maven-dependency-plugin</artifactId><version>3.8.1</version></plugin>\
+         </plugins></build></project>\n",
+    );
+    std::fs::create_dir_all(work)?;
+    std::fs::write(work.join("pom.xml"), pom)?;
+    let _ = std::fs::remove_dir_all(output);
+    let mut command = maven_command(jdk, repo);
+    command
+        .args(["dependency:copy-dependencies", "-DincludeScope=runtime"])
+        .arg(format!("-DoutputDirectory={}", output.display()))
+        .current_dir(work);
+    run_maven(&mut command, ctx)
+}
+
+/// Runs a Maven command, its output to the build's log without the colour
+/// resets its quiet mode still prints on lines of their own.
+fn run_maven(command: &mut Command, ctx: &mut BuildContext<'_>) -> anyhow::Result<()> {
+    let log = &mut *ctx.log;
+    run_logged(
+        command,
+        &mut |line| {
+            if !line.replace("\u{1b}[0m", "").trim().is_empty() {
+                log(line)
+            }
+        },
+        ctx.deadline,
+    )
+}
+
 /// `mvn package`, then the dependencies copied to `target/dependency` (as
 /// Heroku's Java buildpack leaves them), with the app's Maven repository kept
 /// in its build cache.
@@ -175,7 +301,7 @@ fn maven(ctx: &mut BuildContext<'_>, jdk: &Path) -> anyhow::Result<()> {
     command
         .args(["-DskipTests", "package", "dependency:copy-dependencies"])
         .current_dir(ctx.app_dir);
-    run_logged(&mut command, ctx.log, ctx.deadline).map_err(|e| {
+    run_maven(&mut command, ctx).map_err(|e| {
         if e.to_string().contains("No such file") || e.to_string().contains("not found") {
             anyhow::anyhow!("{e:#}: the build machine needs Maven (apt-get install maven)")
         } else {

@@ -85,6 +85,7 @@ impl Buildpack for ScalaBuildpack {
             programs: &["java", "scala"],
             library: Some(LIBRARY),
             example: "web: java -cp classes example.Main",
+            warm: java::BRIDGE_WARM,
         };
         java::jvm_slug(ctx, &jdks, &launcher)
     }
@@ -103,23 +104,12 @@ fn scalac(ctx: &mut BuildContext<'_>, jdk: &Path) -> anyhow::Result<PathBuf> {
         &format!("Fetching scalac {SCALA} from Maven Central (once)"),
         ctx,
         |dir, ctx| {
-            std::fs::write(
-                dir.join("pom.xml"),
-                format!(
-                    "<project xmlns=\"http://maven.apache.org/POM/4.0.0\"><modelVersion>4.0.0</modelVersion>\
-                     <groupId>kumo</groupId><artifactId>scalac</artifactId><version>1</version>\
-                     <dependencies><dependency><groupId>org.scala-lang</groupId>\
-                     <artifactId>scala-compiler</artifactId><version>{SCALA}</version></dependency></dependencies>\
-                     <build><plugins><plugin><groupId>org.apache.maven.plugins</groupId>\
-                     <artifactId>maven-dependency-plugin</artifactId><version>3.8.1</version></plugin>\
-                     </plugins></build></project>\n"
-                ),
-            )?;
-            let mut command = java::maven_command(jdk, &dir.join("m2"));
-            command
-                .args(["dependency:copy-dependencies", "-DoutputDirectory=lib"])
-                .current_dir(dir);
-            run_logged(&mut command, ctx.log, ctx.deadline)
+            let compiler = [(
+                "org.scala-lang".to_string(),
+                "scala-compiler".to_string(),
+                SCALA.to_string(),
+            )];
+            java::maven_copy(ctx, jdk, dir, &dir.join("m2"), &compiler, &dir.join("lib"))
                 .context("fetching scalac with Maven (apt-get install maven)")
         },
     )?;

@@ -48,7 +48,7 @@ const PATCHED: [(&str, &str); 2] = [
 ];
 
 /// Kumo's bridge classes: the `HttpServerProvider` and what the runtime calls.
-const BRIDGE_SOURCES: [(&str, &str); 5] = [
+const BRIDGE_SOURCES: [(&str, &str); 6] = [
     (
         "kumo/Bridge.java",
         include_str!("../../jvm/java/kumo/Bridge.java"),
@@ -68,6 +68,10 @@ const BRIDGE_SOURCES: [(&str, &str); 5] = [
     (
         "kumo/KumoExchange.java",
         include_str!("../../jvm/java/kumo/KumoExchange.java"),
+    ),
+    (
+        "kumo/Launch.java",
+        include_str!("../../jvm/java/kumo/Launch.java"),
     ),
 ];
 

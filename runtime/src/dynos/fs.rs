@@ -188,7 +188,10 @@ pub(super) fn disk_usage(root: &Path) -> u64 {
     total
 }
 
-/// Copies a folder of plain files and folders (a slug holds nothing else).
+/// Copies a folder of plain files and folders (a slug holds nothing else),
+/// keeping each file's modification time, as unpacking the slug does: tools
+/// compare them (Clojure loads a namespace's compiled class only when it is
+/// newer than its source).
 pub(super) fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
@@ -200,6 +203,12 @@ pub(super) fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
         } else if kind.is_file() {
             std::fs::copy(entry.path(), &target)
                 .with_context(|| format!("copying {}", entry.path().display()))?;
+            let modified = entry.metadata()?.modified()?;
+            std::fs::File::options()
+                .write(true)
+                .open(&target)
+                .and_then(|file| file.set_modified(modified))
+                .with_context(|| format!("dating {}", target.display()))?;
         }
     }
     Ok(())

@@ -175,11 +175,12 @@ impl WebDyno {
             fs,
             spec,
         });
-        let concurrency = shared.spec.web_concurrency();
+        let mut concurrency = shared.spec.web_concurrency();
         let serving = match &*shared.spec.prepared {
             Prepared::Http(_) => {
                 let mut idle = Vec::with_capacity(concurrency);
                 idle.push(HttpInstance::new(&shared).await?);
+                concurrency = fitting(&shared, concurrency);
                 let pool = Arc::new(HttpPool {
                     idle: Mutex::new(idle),
                     turns: Arc::new(Semaphore::new(concurrency)),
@@ -534,6 +535,24 @@ async fn take_instance(shared: &Shared, pool: &HttpPool) -> Option<anyhow::Resul
             made => return made,
         }
     }
+}
+
+/// How many instances the dyno keeps: `WEB_CONCURRENCY`, unless instances as
+/// large as its first (a JVM booted from a snapshot starts with hundreds of
+/// MB) would take more than half its memory, leaving them no room to grow; then
+/// as many as fit in that half (at least one), said in the dyno's log.
+fn fitting(shared: &Shared, concurrency: usize) -> usize {
+    let first = shared.memory.used().max(1);
+    let fits = (shared.memory.cap / 2 / first).max(1) as usize;
+    if fits < concurrency {
+        shared.log_kumo(&format!(
+            "Serving with {fits} instance(s), not WEB_CONCURRENCY={concurrency}: each starts with {} MB of the dyno's {} MB",
+            first >> 20,
+            shared.memory.cap >> 20
+        ));
+        return fits;
+    }
+    concurrency
 }
 
 /// Makes a new dyno's instances after its first, giving the pool one turn per

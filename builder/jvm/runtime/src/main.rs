@@ -143,10 +143,44 @@ fn expand_class_path(class_path: &str) -> Result<Vec<String>, String> {
     Ok(entries)
 }
 
-async fn boot(launch: &Launch) -> Result<Arc<VM>, String> {
+/// Whether the VM's output is held back (while the snapshot is taken: a
+/// stdout or stderr handle opened then would not exist in a dyno).
+static HOLDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The VM's stdout or stderr: the process's own, except while [`HOLDING`],
+/// when what the JVM prints (warnings while warming up) is dropped.
+struct Output {
+    stderr: bool,
+}
+
+impl std::io::Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if HOLDING.load(std::sync::atomic::Ordering::Relaxed) {
+            Ok(bytes.len())
+        } else if self.stderr {
+            std::io::stderr().write(bytes)
+        } else {
+            std::io::stdout().write(bytes)
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if HOLDING.load(std::sync::atomic::Ordering::Relaxed) {
+            Ok(())
+        } else if self.stderr {
+            std::io::stderr().flush()
+        } else {
+            std::io::stdout().flush()
+        }
+    }
+}
+
+/// Boots a VM on `class_path` with `properties` set as `-D` sets them.
+async fn boot(class_path: &[String], properties: &[(String, String)]) -> Result<Arc<VM>, String> {
     let mut builder = ConfigurationBuilder::new()
-        .class_path(ClassPath::from(launch.class_path.as_slice()))
-        .main_class(&launch.main_class)
+        .stdout(Arc::new(tokio::sync::Mutex::new(Output { stderr: false })))
+        .stderr(Arc::new(tokio::sync::Mutex::new(Output { stderr: true })))
+        .class_path(ClassPath::from(class_path))
         .java_home(PathBuf::from(JAVA_HOME))
         .add_system_property("os.name", "Linux")
         .add_system_property("user.dir", APP_DIR)
@@ -155,7 +189,7 @@ async fn boot(launch: &Launch) -> Result<Arc<VM>, String> {
             "com.sun.net.httpserver.HttpServerProvider",
             "kumo.KumoHttpServerProvider",
         );
-    for (name, value) in &launch.properties {
+    for (name, value) in properties {
         builder = builder.add_system_property(name, value);
     }
     let configuration = builder
@@ -164,6 +198,69 @@ async fn boot(launch: &Launch) -> Result<Arc<VM>, String> {
     VM::new(configuration)
         .await
         .map_err(|e| format!("starting the JVM: {e}"))
+}
+
+/// Words for `kumo.Launch`, `\0`-separated.
+fn words<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    words.into_iter().collect::<Vec<_>>().join("\0").into_bytes()
+}
+
+/// A booted VM and the runtime that drives it.
+struct Warm {
+    runtime: tokio::runtime::Runtime,
+    vm: Arc<VM>,
+}
+
+/// The VM booted while the build pre-initialised this component (a Wizer
+/// snapshot), with the class path it was booted on.
+struct Booted {
+    class_path: Vec<String>,
+    warm: Warm,
+}
+
+thread_local! {
+    static BOOTED: RefCell<Option<Booted>> = const { RefCell::new(None) };
+}
+
+/// A VM for `launch`: the pre-initialised one when it was booted on the same
+/// class path (the command's `-D` properties are then set on it), else a new one.
+fn start(launch: &Launch) -> Result<Warm, String> {
+    let booted = BOOTED.with(|b| b.borrow_mut().take());
+    if let Some(booted) = booted {
+        if booted.class_path == launch.class_path {
+            let warm = booted.warm;
+            let pairs = launch
+                .properties
+                .iter()
+                .flat_map(|(n, v)| [n.as_str(), v.as_str()]);
+            let set = warm.runtime.block_on(warm.vm.invoke(
+                "kumo.Launch",
+                "properties([B)V",
+                &[words(pairs)],
+            ));
+            return match set {
+                Ok(_) => Ok(warm),
+                Err(e) => Err(warm.runtime.block_on(describe(&warm.vm, e))),
+            };
+        }
+    }
+    let runtime = runtime();
+    let vm = runtime.block_on(boot(&launch.class_path, &launch.properties))?;
+    Ok(Warm { runtime, vm })
+}
+
+/// Runs the launch's `main` on `vm`, as `java` does; `Err` holds the
+/// exception as the launcher prints it.
+async fn run_main(vm: &VM, launch: &Launch) -> Result<(), String> {
+    let command = std::iter::once(launch.main_class.as_str())
+        .chain(launch.args.iter().map(String::as_str));
+    match vm
+        .invoke("kumo.Launch", "main([B)V", &[words(command)])
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(describe(vm, e).await),
+    }
 }
 
 /// An error from the VM as the `java` launcher would print it: a Java
@@ -217,68 +314,147 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let status = runtime().block_on(async {
-        let vm = match boot(&launch).await {
-            Ok(vm) => vm,
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return 1;
-            }
-        };
-        match vm.invoke_main(&launch.args).await {
-            Ok(_) => 0,
-            Err(e) => {
-                let text = describe(&vm, e).await;
+    let status = match start(&launch) {
+        Err(e) => {
+            eprintln!("Error: {e}");
+            1
+        }
+        Ok(warm) => match warm.runtime.block_on(run_main(&warm.vm, &launch)) {
+            Ok(()) => 0,
+            Err(text) => {
                 eprintln!(
                     "Exception in thread \"main\" {}",
                     text.trim_end_matches('\n')
                 );
                 1
             }
-        }
-    });
+        },
+    };
     let _ = std::io::stdout().flush();
     std::process::exit(status);
-}
-
-/// The booted VM of a web instance, kept between requests.
-struct Warm {
-    runtime: tokio::runtime::Runtime,
-    vm: Arc<VM>,
 }
 
 thread_local! {
     static WARM: RefCell<Option<Result<Warm, String>>> = const { RefCell::new(None) };
 }
 
-/// Boots the VM and runs the app's `main` (once per instance); the app must
+/// Starts the VM and runs the app's `main` (once per instance); the app must
 /// have started an `HttpServer` by then.
 fn warm_up() -> Result<Warm, String> {
     let launch = launch()?;
-    let runtime = runtime();
-    let vm = runtime.block_on(async {
-        let vm = boot(&launch).await?;
-        if let Err(e) = vm.invoke_main(&launch.args).await {
-            let text = describe(&vm, e).await;
+    let warm = start(&launch)?;
+    warm.runtime.block_on(async {
+        if let Err(text) = run_main(&warm.vm, &launch).await {
             return Err(format!(
                 "{}.main failed: {}",
                 launch.main_class,
                 text.trim_end_matches('\n')
             ));
         }
-        let started = vm.invoke("kumo.Bridge", "started()Z", &[] as &[Value]).await;
+        let started = warm.vm.invoke("kumo.Bridge", "started()Z", &[] as &[Value]).await;
         match started {
-            Ok(Some(Value::Int(1))) => Ok(vm),
+            Ok(Some(Value::Int(1))) => Ok(()),
             Ok(_) => Err(format!(
                 "{}.main returned without starting an HttpServer: a web process creates one with \
                  `HttpServer.create(new InetSocketAddress(Integer.parseInt(System.getenv(\"PORT\"))), 0)`, \
                  adds its contexts and calls start()",
                 launch.main_class
             )),
-            Err(e) => Err(describe(&vm, e).await),
+            Err(e) => Err(describe(&warm.vm, e).await),
         }
     })?;
-    Ok(Warm { runtime, vm })
+    Ok(warm)
+}
+
+/// What the build asks the pre-initialisation to boot: `\0`-separated words,
+/// the classes to initialise (space-separated), then a command's arguments.
+const PREINIT: &str = "/app/.kumo/jvm-preinit";
+
+unsafe extern "C" {
+    /// wasi-libc: forget the preopened folders, found again at their next use.
+    fn __wasilibc_reset_preopens();
+    /// wasi-libc: forget the environment, read again at its next use.
+    fn __wasilibc_deinitialize_environ();
+}
+
+/// Run once by Wizer at build time (`wizer-initialize`): boots a VM on the
+/// class path of the command in [`PREINIT`] and initialises the classes it
+/// names (a language runtime such as Clojure's), so every instance made from
+/// the snapshot starts with that VM booted. The app's own classes are not
+/// touched: their static initialisers may read config vars, which the build
+/// does not have. Nothing is written to stdout or stderr, and wasi-libc's
+/// preopens and environment are forgotten, so no host handle or build-time
+/// value outlives the snapshot.
+fn preinitialize() {
+    let text = std::fs::read_to_string(PREINIT)
+        .unwrap_or_else(|e| panic!("reading {PREINIT}: {e}"));
+    let mut words = text.split('\0');
+    let classes = words.next().unwrap_or("").to_string();
+    let argv: Vec<String> = std::iter::once("java.wasm".to_string())
+        .chain(words.map(str::to_string))
+        .collect();
+    let launch = parse(&[], &argv).unwrap_or_else(|e| panic!("{PREINIT}: {e}"));
+    HOLDING.store(true, std::sync::atomic::Ordering::Relaxed);
+    let runtime = runtime();
+    let (vm, note) = runtime
+        .block_on(async {
+            let vm = boot(&launch.class_path, &[]).await?;
+            let classes = words_of(&classes);
+            match vm.invoke("kumo.Launch", "warm([B)[B", &[classes]).await {
+                Ok(note) => {
+                    let note = note
+                        .and_then(|v| v.as_bytes().ok().map(|b| b.to_vec()))
+                        .unwrap_or_default();
+                    Ok((vm, String::from_utf8_lossy(&note).into_owned()))
+                }
+                Err(e) => Err(describe(&vm, e).await),
+            }
+        })
+        .unwrap_or_else(|e| panic!("pre-initialising the JVM: {e}"));
+    // A file the JVM still holds open would name a descriptor no dyno has.
+    let open = runtime.block_on(async {
+        <VM as ristretto_types::VM>::file_handles(&vm)
+            .read()
+            .await
+            .len()
+    });
+    assert!(
+        open == 0,
+        "the JVM keeps {open} file(s) open after initialising {classes}, so no snapshot is taken {note}"
+    );
+    HOLDING.store(false, std::sync::atomic::Ordering::Relaxed);
+    BOOTED.with(|b| {
+        *b.borrow_mut() = Some(Booted {
+            class_path: launch.class_path,
+            warm: Warm { runtime, vm },
+        })
+    });
+    // SAFETY: both only reset wasi-libc's lazily filled tables; nothing holds
+    // a reference into them here.
+    unsafe {
+        __wasilibc_reset_preopens();
+        __wasilibc_deinitialize_environ();
+    }
+}
+
+fn words_of(spaced: &str) -> Vec<u8> {
+    words(spaced.split_whitespace())
+}
+
+mod preinit {
+    wit_bindgen::generate!({
+        inline: "package kumo:jvm; world preinit { export wizer-initialize: func(); }",
+    });
+
+    struct Preinit;
+
+    export!(Preinit);
+
+    impl Guest for Preinit {
+        fn wizer_initialize() {
+            super::preinitialize();
+        }
+    }
 }
 
 /// The request head as `kumo.Bridge.handle` reads it: method, target, client
