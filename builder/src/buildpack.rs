@@ -71,6 +71,7 @@ pub fn all() -> Vec<Box<dyn Buildpack>> {
         Box::new(crate::ruby::RubyBuildpack),
         Box::new(crate::python::PythonBuildpack),
         Box::new(crate::js::JsBuildpack),
+        Box::new(crate::clojure::ClojureBuildpack),
         Box::new(crate::java::JavaBuildpack),
         Box::new(crate::scala::ScalaBuildpack),
         Box::new(crate::c::CBuildpack),
@@ -201,7 +202,7 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
             .find_map(|b| b.detect(request.src).map(|d| (b, d)))
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), Ruby (Gemfile or config.ru), Python (requirements.txt or pyproject.toml), JavaScript (package.json), Java (pom.xml or *.java), Scala (build.sbt or *.scala), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
+                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), Ruby (Gemfile or config.ru), Python (requirements.txt or pyproject.toml), JavaScript (package.json), Java (pom.xml or *.java), Scala (build.sbt or *.scala), Clojure (deps.edn or project.clj), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
                 )
             })?,
     };

@@ -1,7 +1,7 @@
 //! Kumo's builder: turns what a user deploys into what a slug holds.
 //!
 //! [`buildpack::build`] turns a source tree into a slug with the first
-//! [`buildpack::Buildpack`] that recognises it (Rust, Go, Ruby, Python, JavaScript, Java, Scala, C, prebuilt `.wasm`),
+//! [`buildpack::Buildpack`] that recognises it (Rust, Go, Ruby, Python, JavaScript, Java, Scala, Clojure, C, prebuilt `.wasm`),
 //! the app's `Procfile` ([`procfile`]) and its build cache. It converts WASI
 //! preview 1 core modules (what Go, C, C++ and Rust's `wasm32-wasip1` target
 //! produce) into components with the preview 1 adapter that matches Kumo's
@@ -13,6 +13,7 @@
 
 pub mod buildpack;
 pub mod c;
+pub mod clojure;
 mod componentize;
 pub mod go;
 pub mod java;

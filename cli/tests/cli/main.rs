@@ -13,6 +13,7 @@ mod addons;
 mod api;
 mod build_sources;
 mod builds;
+mod clojure;
 mod commands;
 mod crash;
 mod heroku;

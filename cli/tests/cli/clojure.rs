@@ -1,0 +1,149 @@
+//! The Clojure buildpack end to end: `kumo deploy examples/clojure-ring` (a
+//! Leiningen project: a Ring handler served by `lein ring server-headless`,
+//! org.clojure/data.json from Maven Central, a worker run by `lein run`)
+//! compiled ahead of time and run from a JVM pre-initialised with Clojure's
+//! runtime; a config var, a request body, a handler that throws (500, the
+//! stack trace in the logs, the dyno still serving), the worker as a one-off;
+//! and a deps.edn app whose `-main` serves its handler with
+//! `kumo.ring/run-server`, then a dependency Maven Central does not have
+//! failing the build while the release keeps serving.
+
+use crate::support::{Server, deploy_dir, has, kumo, kumo_as, stdout, wait_for_answer};
+use std::path::Path;
+
+#[test]
+fn a_ring_app_and_a_deps_edn_app_serve_from_a_preinitialised_jvm() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "clj"]));
+    stdout(&kumo(&server, &["config:set", "-a", "clj", "GREETING=Hej"]));
+
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/clojure-ring");
+    let (ok, out) = deploy_dir(&server, "clj", &example);
+    assert!(ok, "{out}");
+    has(&out, "-----> Clojure (Leiningen) app detected");
+    has(&out, "Fetching 2 dependencies from Maven Central");
+    has(&out, "Compiling 1 namespace(s) ahead of time: hello.core");
+    has(&out, "Pre-initialising the JVM for `web` with Wizer");
+    has(
+        &out,
+        "`web` runs -cp target/classes:.kumo/clojure/classes:.kumo/clojure/lib/* kumo.Ring hello.core/app",
+    );
+    has(&out, "Procfile declares types -> web, worker");
+
+    // The Ring handler: a config var, the request map, a dependency's code.
+    let reply = wait_for_answer(&server, "clj", "/", "Hej from Clojure on Kumo (request ");
+    has(
+        &reply.head.to_lowercase(),
+        "content-type: text/plain; charset=utf-8",
+    );
+    let echo = crate::support::http(
+        server.router_port,
+        "clj.localhost",
+        "POST",
+        "/echo?x=1&y=two",
+        &[("Content-Type".to_string(), "text/plain".to_string())],
+        "a body to echo",
+    );
+    assert_eq!(
+        (echo.status, echo.body.as_str()),
+        (
+            200,
+            "POST /echo?x=1&y=two type=text/plain body=a body to echo\n"
+        )
+    );
+    has(&echo.head.to_lowercase(), "x-echo: yes");
+    let sum = crate::support::http(
+        server.router_port,
+        "clj.localhost",
+        "POST",
+        "/sum",
+        &[],
+        "[1, 2, 39]",
+    );
+    assert_eq!(sum.body, "{\"sum\":42,\"count\":3}");
+
+    // A handler that throws: 500, the stack trace in the logs, the dyno serving on.
+    let failed = server.get("clj", "/fail");
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    let logs = stdout(&kumo(&server, &["logs", "-a", "clj", "-n", "1500"]));
+    has(
+        &logs,
+        "java.lang.IllegalStateException: this route always fails",
+    );
+    has(&logs, "at hello.core$app.invokeStatic");
+    assert_eq!(server.get("clj", "/").status, 200);
+
+    // The worker (`lein run`) as a one-off with arguments, and one that throws.
+    let run = kumo_as(
+        &server,
+        &server.token,
+        &["run", "-a", "clj", "--", "worker", "one", "two"],
+        None,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "worker: args= one,two\n"
+    );
+    assert_eq!(run.status.code(), Some(0));
+    let run = kumo_as(
+        &server,
+        &server.token,
+        &["run", "-a", "clj", "--", "worker", "fail"],
+        None,
+    );
+    assert_ne!(run.status.code(), Some(0));
+    // As clojure.main reports an uncaught exception.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    has(
+        &stderr,
+        "Execution error (IllegalArgumentException) at hello.core/-main",
+    );
+    has(&stderr, "asked to fail");
+
+    // deps.edn, `clojure -M -m`, and a -main serving with kumo.ring/run-server.
+    stdout(&kumo(&server, &["apps:create", "tiny"]));
+    let tiny = data.path().join("tiny");
+    std::fs::create_dir_all(tiny.join("src/tiny")).unwrap();
+    std::fs::write(
+        tiny.join("deps.edn"),
+        "{:paths [\"src\"] :deps {org.clojure/clojure {:mvn/version \"1.12.3\"}}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tiny.join("src/tiny/web.clj"),
+        "(ns tiny.web (:require [kumo.ring :as ring]))\n\
+         (defn handler [req]\n\
+           {:status (if (= \"/\" (:uri req)) 200 201) :headers {\"X-Tiny\" [\"a\" \"b\"]}\n\
+            :body [\"tiny \" (:uri req) \" \" (:query-string req) \" \" (name (:request-method req))]})\n\
+         (defn -main [& _] (ring/run-server #'handler {:port 0}))\n",
+    )
+    .unwrap();
+    std::fs::write(tiny.join("Procfile"), "web: clojure -M -m tiny.web\n").unwrap();
+    let (ok, out) = deploy_dir(&server, "tiny", &tiny);
+    assert!(ok, "{out}");
+    has(&out, "-----> Clojure (deps.edn) app detected");
+    has(&out, "clojure.main -m tiny.web");
+    wait_for_answer(&server, "tiny", "/", "tiny /  get");
+    let reply = server.get("tiny", "/a/b?c=d");
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (201, "tiny /a/b c=d get")
+    );
+    has(&reply.head.to_lowercase(), "x-tiny: a");
+    has(&reply.head.to_lowercase(), "x-tiny: b");
+
+    // A dependency only Clojars has: the build names it, the release keeps serving.
+    std::fs::write(
+        tiny.join("deps.edn"),
+        "{:paths [\"src\"] :deps {org.clojure/clojure {:mvn/version \"1.12.3\"} \
+          ring/ring-core {:mvn/version \"1.12.2\"}}}\n",
+    )
+    .unwrap();
+    let (ok, out) = deploy_dir(&server, "tiny", &tiny);
+    assert!(!ok, "{out}");
+    has(&out, "Maven could not fetch the dependencies");
+    has(&out, "ring/ring-core 1.12.2");
+    has(&out, "Clojars is not reachable from its builds");
+    assert_eq!(server.get("tiny", "/a").status, 201);
+}
