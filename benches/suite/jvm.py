@@ -110,15 +110,17 @@ def run(ctx):
         "",
         f"Wakes: an eco Java app on `kumo server --sleep-after 200ms`, asleep → first byte on a fresh connection, "
         f"{len(wakes)} wakes (failures: {len(failures)}): p50 {wake_p50:.0f} ms, p99 {wake_p99:.0f} ms. "
-        "A wake boots the JVM and runs the app's `main` in the new instance (no snapshot yet).",
+        "A wake instantiates the build's snapshot (the JVM booted, Kumo's bridge classes initialised) and runs the "
+        "app's `main` in it.",
         "",
         f"Compute loop (`com.example.Sum`, sum of {LOOP_N:,} ints as longs): {loop_guest:.0f} ms in the guest (`GET "
         f"/sum`, median of 3 after a warm-up) vs {loop_hotspot:.0f} ms under `{JDK}/bin/java -Xint` (median of 3): "
         f"{loop_guest / loop_hotspot:.1f}×.",
         "",
         f"Server memory: VmRSS {rss_before:.0f} MiB after the deploy, {rss_one:.0f} MiB once the Java dyno answered "
-        f"(one instance booted), {rss_warm:.0f} MiB after the load (both instances of the Java dyno and the JavaScript "
-        "dyno warm). Each Java instance holds the 37 MB class library image in its own memory.",
+        f"(one instance), {rss_warm:.0f} MiB after the load (the Java dyno's instances and the JavaScript dyno warm). "
+        "Each Java instance starts from the snapshot's memory (the class library image and the booted VM), "
+        "mapped copy-on-write from the compiled component.",
         "",
         report.goal(f"Java hello ≥ the JavaScript hello's req/s (c={CONNECTIONS})", f"{java_rps:.0f} vs {js_rps:.0f} "
                     "req/s", java_rps >= js_rps, f"{java_rps / js_rps:.2f}×"),

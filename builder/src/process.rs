@@ -106,3 +106,22 @@ pub(crate) fn run_logged(
     }
     Ok(())
 }
+
+/// Runs the future `make` returns on a thread of its own with its own
+/// current-thread tokio runtime (the WASI host of a Wizer snapshot needs one,
+/// and a build may already be inside another's), and returns its result.
+pub(crate) fn on_own_runtime<T, F, Fut>(make: F) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(make())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the Wizer thread panicked"))?
+}

@@ -24,14 +24,7 @@ pub(crate) const PREINIT: &str = ".kumo/jvm-preinit";
 /// (which holds [`PREINIT`]), with `tmp` as `/tmp`.
 pub(crate) fn snapshot(component: Vec<u8>, app: &Path, tmp: &Path) -> anyhow::Result<Vec<u8>> {
     let (app, tmp) = (app.to_path_buf(), tmp.to_path_buf());
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(run(&component, &app, &tmp))
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("the Wizer thread panicked"))?
+    crate::process::on_own_runtime(move || async move { run(&component, &app, &tmp).await })
 }
 
 struct Host {

@@ -19,14 +19,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 /// `app` preopened as `/app` and `tmp` as `/tmp`.
 pub(crate) fn snapshot(core: Vec<u8>, app: &Path, tmp: &Path) -> anyhow::Result<Vec<u8>> {
     let (app, tmp) = (app.to_path_buf(), tmp.to_path_buf());
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(run(&core, &app, &tmp))
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("the Wizer thread panicked"))?
+    crate::process::on_own_runtime(move || async move { run(&core, &app, &tmp).await })
 }
 
 async fn run(core: &[u8], app: &Path, tmp: &Path) -> anyhow::Result<Vec<u8>> {
