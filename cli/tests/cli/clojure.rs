@@ -72,6 +72,11 @@ fn a_ring_app_and_a_deps_edn_app_serve_from_a_preinitialised_jvm() {
         "java.lang.IllegalStateException: this route always fails",
     );
     has(&logs, "at hello.core$app.invokeStatic");
+    // Instances of ~250 MB: a 512 MB dyno keeps one, not WEB_CONCURRENCY's two.
+    has(
+        &logs,
+        "Serving with 1 instance(s), not WEB_CONCURRENCY=2: each starts with",
+    );
     assert_eq!(server.get("clj", "/").status, 200);
 
     // The worker (`lein run`) as a one-off with arguments, and one that throws.
