@@ -41,6 +41,8 @@ const LIB: &str = ".kumo/clojure/lib";
 const KUMO_CLASSES: &str = ".kumo/clojure/classes";
 /// Where the app's namespaces are compiled to (Leiningen's `:compile-path`).
 const CLASSES: &str = "target/classes";
+/// The compiled namespaces and resources, as the dynos' class path has them.
+const APP_JAR: &str = ".kumo/clojure/app.jar";
 
 const READER: &str = include_str!("../jvm/clojure/project.clj");
 const RING_JAVA: &str = include_str!("../jvm/clojure/kumo/Ring.java");
@@ -222,12 +224,14 @@ fn fetch_dependencies(
 }
 
 /// The class path every command runs with: the compiled namespaces (with the
-/// project's resources beside them), Kumo's adapter, then the app's jars. The
-/// sources are not on it: the slug gives every file the same modification
-/// time, and Clojure loads a namespace's class only when it is newer than its
-/// source, so with both it would compile every namespace again in each dyno.
+/// project's resources beside them) as a jar, Kumo's adapter, then the app's
+/// jars. Clojure loads a namespace's class only when it is newer than its
+/// source, and the slug gives every file one old modification time: so the
+/// project's sources are not on it, and the classes are in a jar whose
+/// entries keep the build's time, newer than the sources inside library jars
+/// (whose namespaces the compilation also compiled).
 fn class_path() -> String {
-    [CLASSES, KUMO_CLASSES, &format!("{LIB}/*")].join(":")
+    [APP_JAR, KUMO_CLASSES, &format!("{LIB}/*")].join(":")
 }
 
 /// The project's folders (sources and resources) that exist.
@@ -441,5 +445,12 @@ fn aot(ctx: &mut BuildContext<'_>, jdk: &Path, paths: &[String]) -> anyhow::Resu
     .context("compiling the app's Clojure namespaces failed: the errors are above")?;
     // Only its classes: beside its source they would be compiled again (see `class_path`).
     std::fs::remove_file(ctx.app_dir.join(KUMO_CLASSES).join("kumo/ring.clj"))?;
-    Ok(())
+    run_logged(
+        Command::new(jdk.join("bin/jar"))
+            .args(["--create", "--file", APP_JAR, "-C", CLASSES, "."])
+            .current_dir(ctx.app_dir),
+        ctx.log,
+        ctx.deadline,
+    )
+    .context("packing the compiled namespaces with jar")
 }

@@ -27,7 +27,7 @@ fn a_ring_app_and_a_deps_edn_app_serve_from_a_preinitialised_jvm() {
     has(&out, "Pre-initialising the JVM for `web` with Wizer");
     has(
         &out,
-        "`web` runs -cp target/classes:.kumo/clojure/classes:.kumo/clojure/lib/* kumo.Ring hello.core/app",
+        "`web` runs -cp .kumo/clojure/app.jar:.kumo/clojure/classes:.kumo/clojure/lib/* kumo.Ring hello.core/app",
     );
     has(&out, "Procfile declares types -> web, worker");
 
