@@ -90,8 +90,7 @@ impl Buildpack for ClojureBuildpack {
                 .push(("org.clojure".into(), "clojure".into(), CLOJURE.into()));
         }
         fetch_dependencies(ctx, &jdk, &project)?;
-        let class_path = class_path();
-        let procfile = commands(ctx.procfile, &project, &class_path)?;
+        let procfile = commands(ctx.procfile, &project)?;
         ring_adapter(ctx, &jdk, &clojure)?;
         aot(ctx, &jdk, &project_paths(ctx.app_dir, &project))?;
 
@@ -119,16 +118,11 @@ impl Buildpack for ClojureBuildpack {
         };
         let mut compiled = java::jvm_slug(&mut inner, &jdks, &launcher)?;
         // A process type the app's Procfile does not have is a default one.
-        let defaults: Vec<String> = compiled
-            .commands
-            .keys()
-            .filter(|name| !ctx.procfile.contains_key(*name))
-            .cloned()
-            .collect();
-        for name in defaults {
-            let command = compiled.commands.remove(&name).expect("listed");
-            compiled.default_process_types.insert(name, command);
-        }
+        let (ours, defaults) = std::mem::take(&mut compiled.commands)
+            .into_iter()
+            .partition(|(name, _)| ctx.procfile.contains_key(name));
+        compiled.commands = ours;
+        compiled.default_process_types = defaults;
         Ok(compiled)
     }
 }
@@ -245,52 +239,47 @@ fn project_paths(app_dir: &Path, project: &Project) -> Vec<String> {
 }
 
 /// The Procfile with its Clojure commands as `java` commands.
-fn commands(procfile: &Procfile, project: &Project, class_path: &str) -> anyhow::Result<Procfile> {
-    let mut rewritten = Procfile::new();
-    let mut add = |name: &str, entry: &Entry, argv: Vec<String>| {
-        rewritten.insert(
-            name.to_string(),
-            Entry {
-                command: entry.command.clone(),
-                argv,
-                line: entry.line,
-            },
-        );
-    };
+fn commands(procfile: &Procfile, project: &Project) -> anyhow::Result<Procfile> {
     if procfile.is_empty() {
         let argv = if let Some(handler) = &project.ring {
-            ring(class_path, handler)
+            ring(handler)
         } else if let Some(main) = &project.main {
-            clojure_main(class_path, &[], main, &[])
+            clojure_main(&[], main, &[])
         } else {
             anyhow::bail!(
                 "nothing to run: add a Procfile with a line like `web: clojure -M -m myapp.core` \
                  (whose -main calls (kumo.ring/run-server handler)) or `web: lein ring server-headless`"
             );
         };
-        let entry = Entry {
+        let web = Entry {
             command: argv.join(" "),
-            argv: vec![],
+            argv,
             line: 0,
         };
-        add("web", &entry, argv);
-        return Ok(rewritten);
+        return Ok(Procfile::from([("web".to_string(), web)]));
     }
+    let mut rewritten = Procfile::new();
     for (name, entry) in procfile {
-        let argv = command(entry, project, class_path).map_err(|e| {
+        let argv = command(entry, project).map_err(|e| {
             anyhow::anyhow!(
                 "Procfile line {}: `{name}: {}`: {e:#}",
                 entry.line,
                 entry.command
             )
         })?;
-        add(name, entry, argv);
+        rewritten.insert(
+            name.clone(),
+            Entry {
+                argv,
+                ..entry.clone()
+            },
+        );
     }
     Ok(rewritten)
 }
 
 /// One Procfile command as a `java` command.
-fn command(entry: &Entry, project: &Project, class_path: &str) -> anyhow::Result<Vec<String>> {
+fn command(entry: &Entry, project: &Project) -> anyhow::Result<Vec<String>> {
     let argv = &entry.argv;
     let program = argv[0].rsplit('/').next().unwrap_or(&argv[0]);
     let rest = &argv[1..];
@@ -309,7 +298,7 @@ fn command(entry: &Entry, project: &Project, class_path: &str) -> anyhow::Result
                     );
                 } else if word == "-m" || word == "--main" {
                     let ns = rest.get(i + 1).context("`-m` needs a namespace after it")?;
-                    return Ok(clojure_main(class_path, &opts, ns, &rest[i + 2..]));
+                    return Ok(clojure_main(&opts, ns, &rest[i + 2..]));
                 } else {
                     anyhow::bail!(
                         "`{word}`: Kumo runs `clojure -M -m NAMESPACE ARGS` (with -J options before -M)"
@@ -328,20 +317,20 @@ fn command(entry: &Entry, project: &Project, class_path: &str) -> anyhow::Result
             match rest.as_slice() {
                 ["run", "-m", ns, args @ ..] => {
                     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-                    Ok(clojure_main(class_path, &[], ns, &args))
+                    Ok(clojure_main(&[], ns, &args))
                 }
                 ["run", args @ ..] => {
                     let main = project.main.as_ref().context(
                         "`lein run` needs :main in project.clj (or `lein run -m NAMESPACE`)",
                     )?;
                     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-                    Ok(clojure_main(class_path, &[], main, &args))
+                    Ok(clojure_main(&[], main, &args))
                 }
                 ["ring", "server" | "server-headless", ..] => {
                     let handler = project.ring.as_ref().context(
                         "`lein ring` needs :ring {:handler myapp.core/handler} in project.clj",
                     )?;
-                    Ok(ring(class_path, handler))
+                    Ok(ring(handler))
                 }
                 _ => anyhow::bail!(
                     "Kumo runs `lein run` and `lein ring server-headless`; other lein tasks need Leiningen"
@@ -356,12 +345,12 @@ fn command(entry: &Entry, project: &Project, class_path: &str) -> anyhow::Result
     }
 }
 
-fn clojure_main(class_path: &str, opts: &[String], ns: &str, args: &[String]) -> Vec<String> {
+fn clojure_main(opts: &[String], ns: &str, args: &[String]) -> Vec<String> {
     let mut argv = vec!["java".to_string()];
     argv.extend(opts.iter().cloned());
     argv.extend([
         "-cp".into(),
-        class_path.into(),
+        class_path(),
         "clojure.main".into(),
         "-m".into(),
         ns.into(),
@@ -370,8 +359,8 @@ fn clojure_main(class_path: &str, opts: &[String], ns: &str, args: &[String]) ->
     argv
 }
 
-fn ring(class_path: &str, handler: &str) -> Vec<String> {
-    ["java", "-cp", class_path, "kumo.Ring", handler]
+fn ring(handler: &str) -> Vec<String> {
+    ["java", "-cp", &class_path(), "kumo.Ring", handler]
         .map(str::to_string)
         .to_vec()
 }

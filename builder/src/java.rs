@@ -156,15 +156,15 @@ fn preinitialize(
     let file = ctx.app_dir.join(preinit::PREINIT);
     std::fs::create_dir_all(file.parent().expect("a file has a folder"))?;
     std::fs::write(&file, request)?;
-    let tmp = std::env::temp_dir().join(format!(
-        "kumo-jvm-preinit-{}-{}",
-        std::process::id(),
-        started.elapsed().as_nanos()
-    ));
+    // The snapshot's /tmp: empty, in this app's build cache (one build at a time).
+    let tmp = ctx.cache_dir.join("jvm-preinit-tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     let component = std::fs::read(ctx.app_dir.join(COMPONENT))?;
     let snapshot = preinit::snapshot(component, ctx.app_dir, &tmp);
+    // Both are read only while the snapshot is taken: neither goes into the slug.
     let _ = std::fs::remove_dir_all(&tmp);
+    let _ = std::fs::remove_file(&file);
     let snapshot = match snapshot {
         Ok(snapshot) => snapshot,
         Err(e) => {
@@ -172,7 +172,6 @@ fn preinitialize(
             (ctx.log)(&format!(
                 "Could not pre-initialise the JVM, so each dyno boots it: {e:#}"
             ));
-            let _ = std::fs::remove_file(&file);
             return Ok(());
         }
     };

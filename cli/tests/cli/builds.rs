@@ -169,14 +169,7 @@ fn deploy_builds_a_flask_app_from_pypi() {
     has(&out, "Released v2");
     // Flask unchanged: routing, os.environ, request bodies.
     wait_for(&server, "flask-src", "/", "Ciao from Flask on Kumo: GET /");
-    let echo = crate::support::http(
-        server.router_port,
-        "flask-src.localhost",
-        "POST",
-        "/echo",
-        &[],
-        "a body to echo",
-    );
+    let echo = server.post("flask-src", "/echo", None, "a body to echo");
     assert_eq!((echo.status, echo.body.as_str()), (200, "a body to echo"));
     assert_eq!(server.get("flask-src", "/nosuch").status, 404);
 
@@ -298,14 +291,7 @@ fn deploy_builds_a_hono_app_from_npm() {
         (json.status, json.body.as_str()),
         (200, r#"{"name":"kumo"}"#)
     );
-    let echo = crate::support::http(
-        server.router_port,
-        "hono-src.localhost",
-        "POST",
-        "/echo",
-        &[],
-        "a body to echo",
-    );
+    let echo = server.post("hono-src", "/echo", None, "a body to echo");
     assert_eq!((echo.status, echo.body.as_str()), (200, "a body to echo"));
     assert_eq!(server.get("hono-src", "/nosuch").status, 404);
 

@@ -37,12 +37,10 @@ fn a_ring_app_and_a_deps_edn_app_serve_from_a_preinitialised_jvm() {
         &reply.head.to_lowercase(),
         "content-type: text/plain; charset=utf-8",
     );
-    let echo = crate::support::http(
-        server.router_port,
-        "clj.localhost",
-        "POST",
+    let echo = server.post(
+        "clj",
         "/echo?x=1&y=two",
-        &[("Content-Type".to_string(), "text/plain".to_string())],
+        Some("text/plain"),
         "a body to echo",
     );
     assert_eq!(
@@ -53,14 +51,7 @@ fn a_ring_app_and_a_deps_edn_app_serve_from_a_preinitialised_jvm() {
         )
     );
     has(&echo.head.to_lowercase(), "x-echo: yes");
-    let sum = crate::support::http(
-        server.router_port,
-        "clj.localhost",
-        "POST",
-        "/sum",
-        &[],
-        "[1, 2, 39]",
-    );
+    let sum = server.post("clj", "/sum", None, "[1, 2, 39]");
     assert_eq!(sum.body, "{\"sum\":42,\"count\":3}");
 
     // A handler that throws: 500, the stack trace in the logs, the dyno serving on.

@@ -84,12 +84,10 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
         "{}",
         again.body
     );
-    let echo = crate::support::http(
-        server.router_port,
-        "jvm.localhost",
-        "POST",
+    let echo = server.post(
+        "jvm",
         "/echo?x=1&y=two",
-        &[("Content-Type".to_string(), "text/plain".to_string())],
+        Some("text/plain"),
         "a body to echo",
     );
     assert_eq!(

@@ -175,6 +175,22 @@ impl Server {
             "",
         )
     }
+
+    /// `POST path` to `app` through the router, with `Content-Type` if given.
+    pub fn post(&self, app: &str, path: &str, content_type: Option<&str>, body: &str) -> Reply {
+        let headers: Vec<(String, String)> = content_type
+            .map(|t| ("Content-Type".to_string(), t.to_string()))
+            .into_iter()
+            .collect();
+        http(
+            self.router_port,
+            &format!("{app}.localhost"),
+            "POST",
+            path,
+            &headers,
+            body,
+        )
+    }
 }
 
 /// The copy of the suite whose servers keep their state in Postgres and
