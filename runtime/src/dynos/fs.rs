@@ -213,3 +213,33 @@ pub(super) fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::copy_tree;
+    use std::time::{Duration, SystemTime};
+
+    /// A dyno's copy of the slug keeps each file's modification time.
+    #[test]
+    fn copies_keep_modification_times() {
+        let from = tempfile::tempdir().unwrap();
+        let to = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(from.path().join("src")).unwrap();
+        let file = from.path().join("src/core.clj");
+        std::fs::write(&file, "(ns core)").unwrap();
+        let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_153_704_088);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(then)
+            .unwrap();
+        copy_tree(from.path(), &to.path().join("app")).unwrap();
+        let copied = to.path().join("app/src/core.clj");
+        assert_eq!(std::fs::read_to_string(&copied).unwrap(), "(ns core)");
+        assert_eq!(
+            std::fs::metadata(&copied).unwrap().modified().unwrap(),
+            then
+        );
+    }
+}
