@@ -4,11 +4,13 @@
 //! compiled ahead of time and run from a JVM pre-initialised with Clojure's
 //! runtime; a config var, a request body, a handler that throws (500, the
 //! stack trace in the logs, the dyno still serving), the worker as a one-off;
-//! and a deps.edn app whose `-main` serves its handler with
+//! and a deps.edn app, pushed with `git push`, whose `-main` serves its handler with
 //! `kumo.ring/run-server`, then a dependency Maven Central does not have
 //! failing the build while the release keeps serving.
 
-use crate::support::{Server, deploy_dir, has, kumo, kumo_as, stdout, wait_for_answer};
+use crate::support::{
+    Server, deploy_dir, git_push_dir, has, kumo, kumo_as, stdout, wait_for_answer,
+};
 use std::path::Path;
 
 #[test]
@@ -116,7 +118,7 @@ fn a_ring_app_and_a_deps_edn_app_serve_from_a_preinitialised_jvm() {
     )
     .unwrap();
     std::fs::write(tiny.join("Procfile"), "web: clojure -M -m tiny.web\n").unwrap();
-    let (ok, out) = deploy_dir(&server, "tiny", &tiny);
+    let (ok, out) = git_push_dir(&server, "tiny", &tiny);
     assert!(ok, "{out}");
     has(&out, "-----> Clojure (deps.edn) app detected");
     has(&out, "clojure.main -m tiny.web");

@@ -7,29 +7,19 @@
 //! Procfile naming a class that does not exist failing the build while the
 //! previous release keeps serving; and `examples/java-maven` (Maven, Gson from
 //! Maven Central) run as `java -jar`; and `examples/scala-hello` compiled
-//! with scalac.
+//! with scalac; those two deployed with `git push`.
 //!
 //! The first build compiles Kumo's JVM runtime (ristretto for wasm32-wasip2,
 //! minutes on two cores); it is kept among the server's build tools after that.
 
-use crate::support::{Server, deploy_dir, has, kumo, kumo_as, stdout, wait_for_answer};
+use crate::support::{
+    Server, copy_tree, deploy_dir, git_push_dir, has, kumo, kumo_as, stdout, wait_for_answer,
+};
 use std::path::Path;
 use std::time::Instant;
 
 fn example() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/java-httpserver")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// `kumo run -a jvm -- java -cp classes com.example.Worker ARGS`, attached, with `stdin`.
@@ -168,7 +158,7 @@ fn a_maven_project_runs_as_java_jar_with_its_dependencies() {
     let server = Server::start(data.path(), &[], "Router listening on");
     stdout(&kumo(&server, &["apps:create", "maven"]));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/java-maven");
-    let (ok, out) = deploy_dir(&server, "maven", &example);
+    let (ok, out) = git_push_dir(&server, "maven", &example);
     assert!(ok, "{out}");
     has(&out, "-----> Java (Maven) app detected");
     has(
@@ -199,7 +189,7 @@ fn a_scala_app_is_compiled_with_scalac_and_served() {
         &["config:set", "-a", "scala", "GREETING=Hi"],
     ));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scala-hello");
-    let (ok, out) = deploy_dir(&server, "scala", &example);
+    let (ok, out) = git_push_dir(&server, "scala", &example);
     assert!(ok, "{out}");
     has(&out, "-----> Scala app detected");
     has(&out, "Fetching scalac 2.13.18 from Maven Central (once)");

@@ -5,9 +5,8 @@
 //! app whose Ruby does not parse (the error is in the logs, the request gets a
 //! 500), and `git push kumo main`.
 
-use crate::support::{Server, deploy_dir, has, kumo, stdout, wait_for_answer};
+use crate::support::{Server, deploy_dir, git_push_dir, has, kumo, stdout, wait_for_answer};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn example() -> std::path::PathBuf {
@@ -164,37 +163,13 @@ fn git_push_deploys_a_rack_app() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[], "Router listening on");
     stdout(&kumo(&server, &["apps:create", "pushed-rack"]));
-    let home = server.git_home(data.path());
     let repo = data.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     copy_example(&repo);
     // Without a Procfile, config.ru is served.
     std::fs::remove_file(repo.join("Procfile")).unwrap();
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(&repo)
-            .args(args)
-            .env("HOME", &home)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_AUTHOR_NAME", "Kumo Test")
-            .env("GIT_AUTHOR_EMAIL", "test@kumo.local")
-            .env("GIT_COMMITTER_NAME", "Kumo Test")
-            .env("GIT_COMMITTER_EMAIL", "test@kumo.local")
-            .output()
-            .unwrap()
-    };
-    assert!(
-        git(&["init", "--quiet", "--initial-branch", "main"])
-            .status
-            .success()
-    );
-    assert!(git(&["add", "."]).status.success());
-    assert!(git(&["commit", "--quiet", "-m", "first"]).status.success());
-    let remote = format!("http://127.0.0.1:{}/pushed-rack.git", server.api_port);
-    assert!(git(&["remote", "add", "kumo", &remote]).status.success());
-    let push = git(&["push", "kumo", "main"]);
-    let err = String::from_utf8_lossy(&push.stderr);
-    assert!(push.status.success(), "{err}");
+    let (ok, err) = git_push_dir(&server, "pushed-rack", &repo);
+    assert!(ok, "{err}");
     has(&err, "remote: -----> Ruby/Rack app detected");
     has(&err, "remote:        No Procfile: serving config.ru");
     has(&err, "remote:        Released v1");

@@ -428,6 +428,66 @@ pub fn deploy_dir(server: &Server, app: &str, dir: &std::path::Path) -> (bool, S
     )
 }
 
+/// Copies `from` into `to`, folders and files.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `git push kumo main` of the files in `dir`, committed to a new repository,
+/// as a user deploys: whether it succeeded, and what git printed (the build's
+/// lines come back prefixed `remote: `).
+pub fn git_push_dir(server: &Server, app: &str, dir: &std::path::Path) -> (bool, String) {
+    let scratch = server.data.join(format!("push-{app}"));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let repo = scratch.join("repo");
+    copy_tree(dir, &repo);
+    let home = server.git_home(&scratch);
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .env("HOME", &home)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", "Kumo Test")
+            .env("GIT_AUTHOR_EMAIL", "test@kumo.local")
+            .env("GIT_COMMITTER_NAME", "Kumo Test")
+            .env("GIT_COMMITTER_EMAIL", "test@kumo.local")
+            .output()
+            .expect("git runs (install it with `apt-get install git`)")
+    };
+    let remote = format!("http://127.0.0.1:{}/{app}.git", server.api_port);
+    for step in [
+        &["init", "--quiet", "--initial-branch", "main"][..],
+        &["add", "."],
+        &["commit", "--quiet", "-m", "deploy"],
+        &["remote", "add", "kumo", &remote],
+    ] {
+        let out = git(step);
+        assert!(
+            out.status.success(),
+            "git {step:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let push = git(&["push", "kumo", "main"]);
+    (
+        push.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&push.stdout),
+            String::from_utf8_lossy(&push.stderr)
+        ),
+    )
+}
+
 /// What `app` answers at `path` once it is a 200 containing `needle`. Waits up
 /// to 300 s: the first request after a language's first build waits for its
 /// dyno to compile the interpreter or runtime component.
