@@ -50,6 +50,11 @@ pub struct Compiled {
     pub commands: BTreeMap<String, String>,
     /// Process types whose instances must each serve one request only.
     pub fresh_instances: Vec<String>,
+    /// `cgi` process types that serve a folder of the app (PHP's).
+    pub document_roots: BTreeMap<String, kumo_slug::DocumentRoot>,
+    /// Program names a Procfile may use for a component whose file is named
+    /// otherwise: name → component (`hello` → `app.wasm` for a one-file C app).
+    pub programs: BTreeMap<String, String>,
 }
 
 /// Source tree → components. Implementations must not write outside
@@ -258,10 +263,18 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
     let mut process_types = BTreeMap::new();
     for (name, (command, argv)) in &commands {
         let process =
-            process_type(&app_dir, name, command, argv).map_err(|e| match procfile.get(name) {
-                Some(entry) => anyhow::anyhow!("Procfile line {}: {e:#}", entry.line),
-                None => e,
+            process_type(&app_dir, name, command, argv, &compiled.programs).map_err(|e| {
+                match procfile.get(name) {
+                    Some(entry) => anyhow::anyhow!("Procfile line {}: {e:#}", entry.line),
+                    None => e,
+                }
             })?;
+        if argv.first().map(|p| p.trim_start_matches("./")) != Some(process.component.as_str()) {
+            log(&format!(
+                "       `{name}` runs {} (the program `{}`)",
+                process.component, argv[0]
+            ));
+        }
         process_types.insert(name.clone(), process);
     }
     let listed: Vec<&str> = process_types.keys().map(String::as_str).collect();
@@ -274,6 +287,14 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
     manifest.buildpack = Some(buildpack.name().to_string());
     for process_type in &compiled.fresh_instances {
         manifest.fresh_instances_for(process_type);
+    }
+    for (process_type, root) in &compiled.document_roots {
+        if process_types
+            .get(process_type)
+            .is_some_and(|p| p.kind == ProcessKind::Cgi)
+        {
+            manifest.serve_document_root(process_type, root.clone());
+        }
     }
     log("-----> Compressing...");
     let slug = kumo_slug::pack(&app_dir, &manifest, &request.work_dir.join("slug.tar.zst"))?;
@@ -306,48 +327,95 @@ pub fn names() -> String {
         .join(", ")
 }
 
-/// The process type `name` running `argv`: the program must be a `.wasm`
-/// file in the app folder (a core module is made a component in place).
+/// The process type `name` running `argv`. Its program names a component of
+/// the app folder (a core module is made a component in place) as a Heroku
+/// user names a program: its path (`go-hello.wasm`, `target/hello`), or the
+/// program the build made without the `.wasm` (`hello`, `bin/gocgi`, as
+/// Heroku's buildpacks install programs under `bin/`), or a name the
+/// buildpack gave it (`programs`).
 fn process_type(
     app_dir: &Path,
     name: &str,
     command: &str,
     argv: &[String],
+    programs: &BTreeMap<String, String>,
 ) -> anyhow::Result<ProcessType> {
     let program = argv
         .first()
         .ok_or_else(|| anyhow::anyhow!("`{name}` has an empty command"))?;
-    let relative = program.trim_start_matches("./");
-    if relative.starts_with('/') || relative.split('/').any(|p| p == "..") {
+    let wanted = program.trim_start_matches("./");
+    if wanted.starts_with('/') || wanted.split('/').any(|p| p == "..") {
         anyhow::bail!(
-            "`{name}: {command}` names `{program}` outside the app: name a .wasm file inside it"
+            "`{name}: {command}` names `{program}` outside the app: name a program or .wasm file inside it"
         );
     }
-    let path = app_dir.join(relative);
-    if !path.is_file() {
-        anyhow::bail!(
-            "`{name}: {command}` runs `{program}`, which the build did not produce: name a .wasm file of the app (the build made: {})",
-            wasm_files(app_dir).join(", ")
-        );
-    }
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {program}"))?;
+    let relative = resolve_program(app_dir, wanted, programs).ok_or_else(|| {
+        anyhow::anyhow!(
+            "`{name}: {command}` runs `{program}`, which the build did not produce: name one of the app's programs (the build made: {})",
+            made(app_dir, programs)
+        )
+    })?;
+    let path = app_dir.join(&relative);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {relative}"))?;
     let component =
-        componentize(&bytes).with_context(|| format!("`{program}` cannot run on Kumo"))?;
+        componentize(&bytes).with_context(|| format!("`{relative}` cannot run on Kumo"))?;
     if component != bytes {
         std::fs::write(&path, &component)?;
     }
     let kind = prebuilt::kind_for(&prebuilt::component_exports(&component), name)
-        .with_context(|| format!("`{program}`"))?;
+        .with_context(|| format!("`{relative}`"))?;
     if name == "release" && kind == ProcessKind::Http {
         anyhow::bail!(
             "`release: {command}` serves HTTP: the release phase runs a command (a wasi:cli component)"
         );
     }
     Ok(ProcessType {
-        component: relative.to_string(),
+        component: relative,
         args: argv[1..].to_vec(),
         kind,
     })
+}
+
+/// The component file (relative to `app_dir`) the program `wanted` names:
+/// the file itself, then `wanted.wasm`, then a buildpack's name for it, then
+/// the same for its last element at the top of the app (`bin/gocgi` →
+/// `gocgi.wasm`, `target/release/hello` → `hello.wasm`).
+fn resolve_program(
+    app_dir: &Path,
+    wanted: &str,
+    programs: &BTreeMap<String, String>,
+) -> Option<String> {
+    let base = wanted.rsplit('/').next().unwrap_or(wanted);
+    let candidates = [
+        Some(wanted.to_string()),
+        Some(format!("{wanted}.wasm")),
+        programs.get(wanted).cloned(),
+        Some(format!("{base}.wasm")),
+        programs.get(base).cloned(),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|file| app_dir.join(file).is_file())
+}
+
+/// What the build made, for messages: its programs by the names a Procfile
+/// may use (`gocgi (gocgi.wasm)`), or `none`.
+fn made(app_dir: &Path, programs: &BTreeMap<String, String>) -> String {
+    let mut names: Vec<String> = wasm_files(app_dir)
+        .into_iter()
+        .map(|file| match file.strip_suffix(".wasm") {
+            Some(stem) => format!("{stem} ({file})"),
+            None => file,
+        })
+        .collect();
+    for (program, file) in programs {
+        names.push(format!("{program} ({file})"));
+    }
+    if names.is_empty() {
+        names.push("none".to_string());
+    }
+    names.join(", ")
 }
 
 /// The `.wasm` files of the app folder, relative, for messages.
@@ -370,9 +438,6 @@ fn wasm_files(app_dir: &Path) -> Vec<String> {
         }
     }
     found.sort();
-    if found.is_empty() {
-        found.push("none".to_string());
-    }
     found
 }
 
@@ -453,6 +518,33 @@ mod tests {
         assert!(glob("test?", "test1"));
         assert!(!glob("*.log", "debug.txt"));
         assert!(glob("a/*/c", "a/b/c"));
+    }
+
+    #[test]
+    fn procfile_programs_resolve_as_heroku_users_name_them() {
+        let app = tempfile::tempdir().unwrap();
+        for file in ["gocgi.wasm", "app.wasm", "bin/tool", "worker.wasm"] {
+            let path = app.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"").unwrap();
+        }
+        let programs = BTreeMap::from([("hello".to_string(), "app.wasm".to_string())]);
+        let resolve = |wanted| resolve_program(app.path(), wanted, &programs);
+        assert_eq!(resolve("gocgi.wasm").as_deref(), Some("gocgi.wasm"));
+        assert_eq!(resolve("gocgi").as_deref(), Some("gocgi.wasm"));
+        assert_eq!(resolve("bin/gocgi").as_deref(), Some("gocgi.wasm"));
+        assert_eq!(resolve("bin/tool").as_deref(), Some("bin/tool"));
+        assert_eq!(resolve("hello").as_deref(), Some("app.wasm"));
+        assert_eq!(resolve("bin/hello").as_deref(), Some("app.wasm"));
+        assert_eq!(
+            resolve("target/release/worker").as_deref(),
+            Some("worker.wasm")
+        );
+        assert_eq!(resolve("nosuch"), None);
+        assert_eq!(
+            made(app.path(), &programs),
+            "app (app.wasm), gocgi (gocgi.wasm), worker (worker.wasm), hello (app.wasm)"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The C buildpack: Debian's `clang-19` with `wasi-libc` builds WASI preview 1
 //! commands (CGI web dynos or workers), which the build then adapts into
 //! components. A `Makefile` is run with `CC` set to the Wasm compiler; without
-//! one, every `*.c` at the top of the app is compiled into `app.wasm`.
+//! one, every `*.c` at the top of the app is compiled into `app.wasm`, which a
+//! Procfile may also call by its one source file's name (`web: hello` for
+//! `hello.c`, as `cc -o hello hello.c` would name it).
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use crate::process::run_logged;
@@ -60,6 +62,10 @@ impl Buildpack for CBuildpack {
             compiled
                 .default_process_types
                 .insert("web".to_string(), "app.wasm".to_string());
+            if let [only] = sources.as_slice() {
+                let stem = only.trim_end_matches(".c").to_string();
+                compiled.programs.insert(stem, "app.wasm".to_string());
+            }
             clang
         };
         command.current_dir(ctx.app_dir).envs(ctx.env);

@@ -19,6 +19,7 @@ pub mod go;
 pub mod java;
 pub mod js;
 pub mod prebuilt;
+mod preinit;
 mod process;
 pub mod procfile;
 pub mod python;

@@ -125,3 +125,14 @@ where
     .join()
     .map_err(|_| anyhow::anyhow!("the Wizer thread panicked"))?
 }
+
+/// `~/.cache/kumo/NAME`: build tools kept once per machine and shared by
+/// every server on it (the JVM runtime's cargo build, Kumo's PHP).
+pub(crate) fn machine_cache(name: &str) -> std::path::PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("kumo")
+        .join(name)
+}

@@ -15,7 +15,6 @@
 //! gem that is neither vendored nor part of Ruby fails the build, naming it.
 
 mod interpreter;
-mod preinit;
 
 use crate::buildpack::{BuildContext, Buildpack, Compiled};
 use std::path::Path;

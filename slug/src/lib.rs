@@ -15,7 +15,7 @@ mod archive;
 mod manifest;
 
 pub use archive::{Limits, PackedSlug, pack, unpack, unpack_bytes};
-pub use manifest::{Manifest, ProcessKind, ProcessType};
+pub use manifest::{DocumentRoot, Manifest, ProcessKind, ProcessType};
 
 use std::fmt;
 
@@ -25,7 +25,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Features a slug may list in `must_understand` that this build of Kumo knows.
 /// A reader refuses a slug that lists any other feature.
-pub const KNOWN_FEATURES: &[&str] = &["process-kinds", "cgi", "fresh-instances"];
+pub const KNOWN_FEATURES: &[&str] = &["process-kinds", "cgi", "fresh-instances", "document-roots"];
 
 /// The file name of the manifest inside the archive.
 pub const MANIFEST_FILE: &str = "kumo-slug.json";

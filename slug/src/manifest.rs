@@ -25,6 +25,24 @@ pub struct Manifest {
     /// the `fresh-instances` feature in `must_understand`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fresh_instance_per_request: Vec<String>,
+    /// `cgi` process types that serve a folder of the app as a web server in
+    /// front of them does (Heroku's PHP apps behind Apache or Nginx): process
+    /// type → its document root. Listed under the `document-roots` feature.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub document_roots: BTreeMap<String, DocumentRoot>,
+}
+
+/// A folder a `cgi` process type serves: files are sent as they are, scripts
+/// (files ending in `script_suffix`) run the process type's command with the
+/// script in `SCRIPT_FILENAME`, and every other path runs `index`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentRoot {
+    /// The folder, relative to the slug's `app/` (`.` for the app itself).
+    pub path: String,
+    /// What script file names end in (`.php`).
+    pub script_suffix: String,
+    /// The script run for folders and for paths that name no file (`index.php`).
+    pub index: String,
 }
 
 /// How one process type runs.
@@ -83,6 +101,15 @@ impl Manifest {
             buildpack: None,
             stack: default_stack(),
             fresh_instance_per_request: Vec::new(),
+            document_roots: BTreeMap::new(),
+        }
+    }
+
+    /// Has `process_type` serve `root` (see [`DocumentRoot`]).
+    pub fn serve_document_root(&mut self, process_type: &str, root: DocumentRoot) {
+        self.document_roots.insert(process_type.to_string(), root);
+        if !self.must_understand.iter().any(|f| f == "document-roots") {
+            self.must_understand.push("document-roots".to_string());
         }
     }
 
@@ -154,6 +181,17 @@ impl Manifest {
                 return Err(SlugError::InvalidManifest(format!(
                     "process type `{name}` names component `{}`, which is not a relative path inside the slug",
                     process.component
+                )));
+            }
+        }
+        for (name, root) in &self.document_roots {
+            let inside = is_relative_inside(&root.path)
+                && is_relative_inside(&root.index)
+                && !root.index.contains('/');
+            if !inside || root.script_suffix.is_empty() {
+                return Err(SlugError::InvalidManifest(format!(
+                    "the document root of `{name}` ({}, index {}) is not a folder inside the slug with a script file in it",
+                    root.path, root.index
                 )));
             }
         }

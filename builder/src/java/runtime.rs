@@ -252,11 +252,7 @@ fn prepare_source(src: &Path, ctx: &mut BuildContext<'_>) -> anyhow::Result<()> 
 /// Where the runtime is built, one folder per machine (`~/.cache/kumo/jvm-runtime`):
 /// every server's first Java build reuses what another already compiled.
 fn machine_cache() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("kumo/jvm-runtime")
+    crate::process::machine_cache("jvm-runtime")
 }
 
 /// Makes sure `cargo +1.97.1` can build for wasm32-wasip2, installing the

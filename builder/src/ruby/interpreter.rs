@@ -66,7 +66,7 @@ pub(crate) fn command(ctx: &mut BuildContext<'_>) -> anyhow::Result<PathBuf> {
             let (app, tmp) = (dir.join("snapshot-app"), dir.join("snapshot-tmp"));
             std::fs::create_dir_all(&app)?;
             std::fs::create_dir_all(&tmp)?;
-            core = super::preinit::snapshot(core, &app, &tmp)?;
+            core = crate::preinit::snapshot(core, &app, &tmp, Vec::new(), "Ruby")?;
             let _ = std::fs::remove_dir_all(&app);
             let _ = std::fs::remove_dir_all(&tmp);
             (ctx.log)("Adapting it into a component");

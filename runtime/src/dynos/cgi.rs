@@ -1,7 +1,9 @@
 //! CGI web dynos (RFC 3875): each request runs the process type's `wasi:cli`
 //! command once, with the request's meta-variables in the environment and its
 //! body on stdin; the command's stdout is parsed as a CGI response.
-//! This is how Go (`net/http/cgi`), Ruby (Rack), C and PHP web apps run.
+//! This is how Go (`net/http/cgi`), Ruby (Rack), C and PHP web apps run; a
+//! process type with a document root (PHP's) is first looked up in it
+//! (`docroot`), and files that are not scripts are sent without running it.
 
 use super::host::{DynoHost, new_store};
 use super::web::SLOT_RETRY;
@@ -63,7 +65,17 @@ async fn run(
         .await
         .map_err(|e| DispatchError::Crashed(format!("reading the request body: {e}")))?
         .to_bytes();
-    let meta = meta_variables(&parts, body.len(), shared.spec.port);
+    let mut meta = meta_variables(&parts, body.len(), shared.spec.port);
+    let roots = &shared.spec.slug.manifest.document_roots;
+    if let Some(root) = roots.get(&shared.spec.process_type) {
+        match super::docroot::resolve(&shared.fs.app_dir(), root, parts.uri.path()) {
+            super::docroot::Target::Script(script) => script.apply(&mut meta),
+            super::docroot::Target::File(path) => {
+                return Ok(super::docroot::send(&path, &parts.method).await);
+            }
+            super::docroot::Target::NotFound => return Ok(super::docroot::not_found()),
+        }
+    }
     let stdout = MemoryOutputPipe::new(MAX_OUTPUT);
     let new_store = || -> Result<_, DispatchError> {
         let mut builder = shared

@@ -12,6 +12,7 @@ pub mod attach;
 pub mod cgi;
 pub mod command;
 pub mod dial;
+mod docroot;
 pub mod fs;
 pub mod granted;
 pub mod host;
