@@ -57,6 +57,18 @@ pub struct Compiled {
     pub programs: BTreeMap<String, String>,
 }
 
+impl Compiled {
+    /// Has process type `name` run `command`: in place of its Procfile line,
+    /// or as a default type when the Procfile has no line for it.
+    pub fn runs(&mut self, procfile: &Procfile, name: String, command: String) {
+        if procfile.contains_key(&name) {
+            self.commands.insert(name, command);
+        } else {
+            self.default_process_types.insert(name, command);
+        }
+    }
+}
+
 /// Source tree → components. Implementations must not write outside
 /// `app_dir` and `cache_dir`.
 pub trait Buildpack: Send + Sync {
@@ -68,13 +80,15 @@ pub trait Buildpack: Send + Sync {
 }
 
 /// The buildpacks Kumo ships, in the order they are tried.
-/// (Go before C: a Go module may carry C files for cgo.)
+/// (Go before C: a Go module may carry C files for cgo; PHP before JavaScript:
+/// a PHP app often has a package.json for its front-end assets.)
 pub fn all() -> Vec<Box<dyn Buildpack>> {
     vec![
         Box::new(crate::rust::RustBuildpack),
         Box::new(crate::go::GoBuildpack),
         Box::new(crate::ruby::RubyBuildpack),
         Box::new(crate::python::PythonBuildpack),
+        Box::new(crate::php::PhpBuildpack),
         Box::new(crate::js::JsBuildpack),
         Box::new(crate::clojure::ClojureBuildpack),
         Box::new(crate::java::JavaBuildpack),
@@ -207,7 +221,7 @@ pub fn build(request: &BuildRequest<'_>, log: &mut dyn FnMut(&str)) -> anyhow::R
             .find_map(|b| b.detect(request.src).map(|d| (b, d)))
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), Ruby (Gemfile or config.ru), Python (requirements.txt or pyproject.toml), JavaScript (package.json), Java (pom.xml or *.java), Scala (build.sbt or *.scala), Clojure (deps.edn or project.clj), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
+                    "no buildpack recognises this app: Kumo builds Rust (Cargo.toml), Go (go.mod), Ruby (Gemfile or config.ru), Python (requirements.txt or pyproject.toml), PHP (composer.json or index.php), JavaScript (package.json), Java (pom.xml or *.java), Scala (build.sbt or *.scala), Clojure (deps.edn or project.clj), C (Makefile or *.c) and prebuilt .wasm files; see the examples folder"
                 )
             })?,
     };

@@ -18,6 +18,7 @@ mod componentize;
 pub mod go;
 pub mod java;
 pub mod js;
+pub mod php;
 pub mod prebuilt;
 mod preinit;
 mod process;

@@ -263,11 +263,7 @@ impl Buildpack for RubyBuildpack {
                     shell_words::join(["ruby.wasm".to_string(), script].into_iter().chain(args))
                 }
             };
-            if ctx.procfile.contains_key(&name) {
-                compiled.commands.insert(name, command);
-            } else {
-                compiled.default_process_types.insert(name, command);
-            }
+            compiled.runs(ctx.procfile, name, command);
         }
         Ok(compiled)
     }

@@ -50,7 +50,7 @@ pub async fn buildpacks(client: &Client, app: &str) -> anyhow::Result<()> {
     match installed[0]["buildpack"]["name"].as_str() {
         Some(name) => println!("=== {app} Buildpack\n{name}"),
         None => println!(
-            "{app} has no buildpack set: each build uses the first that detects the app (rust, go, ruby, python, nodejs, clojure, java, scala, c, prebuilt)."
+            "{app} has no buildpack set: each build uses the first that detects the app (rust, go, ruby, python, php, nodejs, clojure, java, scala, c, prebuilt)."
         ),
     }
     Ok(())

@@ -194,7 +194,7 @@ fn failed_builds_say_why_and_change_nothing() {
     assert!(!unknown.status.success());
     has(
         &String::from_utf8_lossy(&unknown.stderr),
-        "unknown buildpack `cobol`: Kumo has rust, go, ruby, python, nodejs, clojure, java, scala, c, prebuilt",
+        "unknown buildpack `cobol`: Kumo has rust, go, ruby, python, php, nodejs, clojure, java, scala, c, prebuilt",
     );
     stdout(&kumo(&server, &["buildpacks:clear", "-a", "prebuilt-app"]));
 

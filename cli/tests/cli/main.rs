@@ -23,6 +23,7 @@ mod hostile_tokens;
 mod hostile_uploads;
 mod interrupted;
 mod java;
+mod php;
 mod program_names;
 mod release_phase;
 mod ruby;

@@ -134,8 +134,11 @@ async fn run(
         (Ok(response), None) => {
             Ok(response.map(|b| Full::new(b).map_err(|never| match never {}).boxed_unsync()))
         }
-        (Ok(response), Some(why)) if !response.body().is_empty() => {
-            // A complete response followed by a failing exit: serve it, but say so.
+        (Ok(response), Some(why))
+            if !response.body().is_empty() || response.status().is_server_error() =>
+        {
+            // A complete response followed by a failing exit (PHP's `Status:
+            // 500` after a fatal error): serve it, but say so.
             shared.log_kumo(&why);
             Ok(response.map(|b| Full::new(b).map_err(|never| match never {}).boxed_unsync()))
         }
