@@ -120,3 +120,16 @@ BOUNDS = {
         "shorter deadline would not do it"
     ),
 }
+
+BOUNDS["PHP hello p50 ≤ 5 ms"] = (
+    "queueing, not the request: at c=16, p50 ≈ 16 / req/s (Little's law), and the req/s are bound by CPU, the "
+    "two cores shared with wrk. One connection alone gets p50 0.95 ms (`wrk -t1 -c1`, 1,000 req/s, release build, "
+    "2026-12-06 17:05); 16 got 1,270–1,450 req/s in the same profiling session (1,636 in the rounds above), so about 1.4 ms of the machine per request. A `perf record -e "
+    "cpu-clock -g` of the server under c=16 (2026-12-06 17:05, 7,161 samples) splits its CPU: 47% in the kernel, a "
+    "third of all of it scheduling (futex wake-ups and waits as each request crosses from the router's task to a CGI "
+    "worker on another tokio thread and back, eventfd writes), 31% in the guest's machine code (PHP's request "
+    "start-up and shutdown around a one-line script, from the Wizer snapshot), 17% in Kumo and wasmtime "
+    "(instantiating the component, the WASI host; 2% resetting the instance's memory, `pagemap_scan`). Meeting 5 ms "
+    "at c=16 needs about 3,200 req/s, 0.6 ms per request in all: running the CGI command on the task that took the "
+    "request (no cross-thread hand-off) and an instance pool that keeps PHP's per-request arenas would be the levers"
+)

@@ -3,7 +3,7 @@ Kumo's PHP buildpack and served through the router (wrk c=16), against the same
 script under Debian's native `php-cgi` (php8.2-cgi) started once per request by
 16 workers (no HTTP in front, so the native side does less), and against the
 Ruby CGI path (`examples/ruby-rack`); plus the PHP build: the first on a machine
-(when PHP is not yet built for WASI, as printed) and a cached deploy."""
+(compiling PHP for WASI into a machine cache of its own) and a cached deploy."""
 
 import os
 import shutil
@@ -55,14 +55,23 @@ def native_php_cgi(duration):
 
 
 def run(ctx):
-    kumo = Kumo(ctx.bins, ctx.servers, ctx.tmp / "php", flags=["--build-timeout", "3600"])
+    # A machine cache of its own, so that the first deploy compiles PHP for WASI as a fresh machine's
+    # does (with Debian's packages installed and the sources downloaded already).
+    cold_cache = ctx.tmp / "php-machine-cache"
+    kumo = Kumo(ctx.bins, ctx.servers, ctx.tmp / "php", flags=["--build-timeout", "3600"],
+                env=dict(os.environ, XDG_CACHE_HOME=str(cold_cache)))
     kumo.cli("apps:create", "php-hello")
     started = time.time()
     out = kumo.cli("deploy", "-a", "php-hello", APP)
     first_s = time.time() - started
     compiled_php = "Building PHP for WASI" in out
+    # A cached deploy: a changed source, built with PHP already built.
+    changed = ctx.tmp / "php-hello-changed"
+    shutil.copytree(APP, changed, dirs_exist_ok=True)
+    with open(changed / "index.php", "a") as f:
+        f.write("// changed\n")
     started = time.time()
-    kumo.cli("deploy", "-a", "php-hello", APP)
+    kumo.cli("deploy", "-a", "php-hello", changed)
     cached_s = time.time() - started
     wait_http(kumo.router_url(), host="php-hello.localhost", expect="Hello from PHP", timeout=300)
     kumo.cli("apps:create", "ruby-hello")
@@ -91,8 +100,9 @@ def run(ctx):
     rows = [[labels[side], len(runs[side]), f"{med(side, 'rps'):.0f}", report.ms(med(side, "p50")),
              report.ms(med(side, "p99")), sum(r["non2xx"] for r in runs[side])] for side in ("php", "native", "ruby")]
     php_rps, php_p50 = med("php", "rps"), med("php", "p50")
-    first = (f"{first_s:.0f} s, PHP compiled for WASI in it" if compiled_php
-             else f"{first_s:.0f} s with PHP already built on this machine (its first build is timed by the PHP test)")
+    first = (f"{first_s:.0f} s, compiling PHP for WASI in it (`builder/php/build.sh` with Debian's packages "
+             "installed and the sources downloaded; a fresh machine adds their install, 1–2 minutes)"
+             if compiled_php else f"{first_s:.0f} s (PHP was already built)")
     lines = [
         f"## {TITLE}",
         "",
@@ -106,7 +116,8 @@ def run(ctx):
         "",
         report.table(["side", "runs", "req/s", "p50 ms", "p99 ms", "non-2xx"], rows),
         "",
-        f"Builds: the first deploy {first}; a cached deploy {cached_s:.1f} s.",
+        f"Builds: the first deploy {first}; a cached deploy (a changed index.php) {cached_s:.1f} s, the CLI's "
+        "upload, the build and the release.",
         "",
         report.goal(f"PHP hello ≥ 500 req/s (c={CONNECTIONS})", f"{php_rps:.0f} req/s", php_rps >= 500,
                     f"{php_rps / 500:.2f}× the goal"),

@@ -68,7 +68,7 @@ class Servers:
 class Kumo:
     """A `kumo server` on free loopback ports with its own data folder."""
 
-    def __init__(self, bins, servers, data, flags=(), direct=False):
+    def __init__(self, bins, servers, data, flags=(), direct=False, env=None):
         self.bins, self.servers, self.data = bins, servers, Path(data)
         self.data.mkdir(parents=True, exist_ok=True)
         self.api_port, self.router_port = free_port(), free_port()
@@ -79,7 +79,7 @@ class Kumo:
             args += ["--direct-listen", f"127.0.0.1:{self.direct_port}"]
         # As BENCHMARKS.md shows it: the binary and the scratch data folder by name.
         self.command = " ".join(str(a) for a in args).replace(str(bins.kumo), "kumo").replace(str(self.data), "$DATA")
-        self.child = servers.start(args, log=self.data / "server.log")
+        self.child = servers.start(args, log=self.data / "server.log", env=env)
         deadline = time.time() + 60
         while not (self.data / "admin-token").exists() and time.time() < deadline:
             if self.child.poll() is not None:

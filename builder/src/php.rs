@@ -199,8 +199,13 @@ impl Buildpack for PhpBuildpack {
                         .join(&document_root)
                         .join("index.php")
                         .is_file();
+                    let shown = if document_root == "." {
+                        "the app folder".to_string()
+                    } else {
+                        format!("{document_root}/")
+                    };
                     (ctx.log)(&format!(
-                        "`{name}` serves {document_root}/{}",
+                        "`{name}` serves {shown}{}",
                         if index {
                             ", sending paths that name no file to index.php"
                         } else {
