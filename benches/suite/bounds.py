@@ -133,3 +133,28 @@ BOUNDS["PHP hello p50 ≤ 5 ms"] = (
     "at c=16 needs about 3,200 req/s, 0.6 ms per request in all: running the CGI command on the task that took the "
     "request (no cross-thread hand-off) and an instance pool that keeps PHP's per-request arenas would be the levers"
 )
+
+_JVM_INTERPRETER = (
+    "the guest's interpreter. A `perf record -e cpu-clock -g` of the server under c=16 (2026-12-06 17:13, release "
+    "build, 9,766 samples) puts 91% of its CPU in the guest's machine code, 5.5% in the kernel and 3.5% in Kumo and "
+    "wasmtime together: ristretto interprets every bytecode of the request (Kumo's bridge, the HttpServer API "
+    "shims, the app's handler, and the String, Charset and HashMap code of the class library under them), with no "
+    "JIT inside Wasm. One connection alone gets p50 2.53 ms (`wrk -t1 -c1`, 392 req/s), and 16 on the two cores "
+    "742 req/s, so the p50 at c=16 is queueing, 16 / 742 ≈ 21 ms (Little's law). The JavaScript hello's "
+    "StarlingMonkey runs a shorter path per request. Fewer bytecodes per request in the bridge (headers built "
+    "only when asked for) and a faster interpreter loop in ristretto are the levers"
+)
+BOUNDS["Java hello ≥ the JavaScript hello's req/s"] = _JVM_INTERPRETER
+BOUNDS["Java hello p50 ≤ 5 ms"] = _JVM_INTERPRETER
+BOUNDS["Java wake p99 ≤ 50 ms"] = (
+    "the app's own `main`, interpreted. A wake's log (2026-12-06 17:16, release build) has the dyno up 0.1 ms "
+    "after the request arrives, the app's `listening on port` line 117 ms later and the response 22 ms after "
+    "that; a perf profile over 8 wakes puts 56% of the server's CPU in the guest's code and 17% in copying the "
+    "140 MB app folder (java.wasm's snapshot and the class library) for the next dyno, which is off the request's "
+    "path. The snapshot has the VM booted and Kumo's bridge loaded; what it cannot hold is the app's `main` (its "
+    "static initialisers may read config vars): loading the app's classes and bootstrapping each of its lambda, "
+    "method-reference and string-concatenation call sites, each of which the JDK's LambdaMetafactory and "
+    "StringConcatFactory answer by spinning a class, interpreted. Warming that machinery in the snapshot "
+    "(`kumo.Launch.warmJdk`) took wakes from 173–239 ms to 149–186 ms by hand; running the app's `main` at build "
+    "time (opt-in, for apps whose start-up reads no config) would take the rest"
+)

@@ -14,6 +14,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * How Kumo's JVM runtime starts an app on a VM that was booted before the app's
@@ -46,6 +48,7 @@ public final class Launch {
         ClassLoader loader = ClassLoader.getSystemClassLoader();
         URLConnection.setDefaultUseCaches("jar", false);
         try {
+            warmJdk(loader);
             for (String name : words(classes)) {
                 try {
                     Class.forName(name, true, loader);
@@ -61,6 +64,38 @@ public final class Launch {
             return new byte[0];
         } catch (Throwable e) {
             return ("closing the class path's jars failed: " + e).getBytes(StandardCharsets.UTF_8);
+        }
+    }
+
+    /** The JDK classes an app's web process all but always uses. */
+    private static final String[] JDK_CLASSES = {
+        "com.sun.net.httpserver.HttpServer", "com.sun.net.httpserver.HttpExchange",
+        "com.sun.net.httpserver.HttpHandler", "com.sun.net.httpserver.Headers",
+        "java.net.InetSocketAddress", "java.util.concurrent.atomic.AtomicLong",
+    };
+
+    /**
+     * Runs the JDK machinery that an app's {@code main} and first request
+     * bootstrap on first use, so the snapshot holds it ready: lambdas and
+     * method references ({@code LambdaMetafactory}), string concatenation
+     * ({@code StringConcatFactory}, as javac 9+ compiles {@code +}), and the
+     * HttpServer API. Interpreted, that bootstrap is most of a wake.
+     */
+    static void warmJdk(ClassLoader loader) {
+        long[] seen = {0};
+        Runnable lambda = () -> seen[0]++;
+        lambda.run();
+        Function<String, Integer> length = String::length;
+        seen[0] += length.apply("kumo");
+        String joined = "kumo " + seen[0] + '/' + 1L + " " + 2.5 + true;
+        Supplier<String> trim = joined::trim;
+        seen[0] += trim.get().length() + Integer.parseInt("1") + Long.toString(seen[0]).length();
+        for (String name : JDK_CLASSES) {
+            try {
+                Class.forName(name, true, loader);
+            } catch (ClassNotFoundException | LinkageError e) {
+                // A class library without it: nothing to warm.
+            }
         }
     }
 
