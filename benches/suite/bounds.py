@@ -155,6 +155,6 @@ BOUNDS["Java wake p99 ≤ 50 ms"] = (
     "static initialisers may read config vars): loading the app's classes and bootstrapping each of its lambda, "
     "method-reference and string-concatenation call sites, each of which the JDK's LambdaMetafactory and "
     "StringConcatFactory answer by spinning a class, interpreted. Warming that machinery in the snapshot "
-    "(`kumo.Launch.warmJdk`) took wakes from 173–239 ms to 149–186 ms by hand; running the app's `main` at build "
+    "(`kumo.Launch.warmJdk`) gave 149–186 ms against 173–239 ms in 8 wakes by hand, but this section's 20 moved only from p50 163 / p99 202 ms to 158 / 213 ms, within their noise: the app's own call sites are most of it. Running the app's `main` at build "
     "time (opt-in, for apps whose start-up reads no config) would take the rest"
 )
