@@ -10,18 +10,14 @@ pub async fn list(client: &Client, app: &str, json_out: bool) -> anyhow::Result<
         println!("{}", serde_json::to_string_pretty(&collaborators)?);
         return Ok(());
     }
-    let mut rows = vec![(
-        info["owner"]["email"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        "owner",
-    )];
+    let owner = info["owner"]["email"].as_str().unwrap_or_default();
+    // The list holds the owner (role `owner`) and the collaborators.
+    let mut rows = vec![(owner.to_string(), "owner")];
     for c in &collaborators {
-        rows.push((
-            c["user"]["email"].as_str().unwrap_or_default().to_string(),
-            "collaborator",
-        ));
+        let email = c["user"]["email"].as_str().unwrap_or_default();
+        if c["role"] != "owner" && email != owner {
+            rows.push((email.to_string(), "collaborator"));
+        }
     }
     let width = rows.iter().map(|(e, _)| e.len()).max().unwrap_or(0);
     println!("=== {app} Access List");

@@ -322,7 +322,13 @@ fn lists_page_with_range_and_the_accept_header_is_required() {
     let backwards = page("name ..; max=3, order=desc");
     assert_eq!(names(&backwards), ["app-e", "app-d", "app-c"]);
 
-    let bad = page("color ..");
+    // A field the list cannot be ordered by: the default order, as Heroku answers.
+    let unknown = page("color ..; max=2");
+    assert_eq!(
+        (unknown.status, names(&unknown)),
+        (206, vec!["app-a".to_string(), "app-b".to_string()])
+    );
+    let bad = page("name ..; max=0");
     assert_eq!(bad.status, 416);
     assert_eq!(bad.json()["id"], "requested_range_not_satisfiable");
 

@@ -11,6 +11,7 @@ mod addon_kv_apps;
 mod addon_lifecycle;
 mod addons;
 mod api;
+mod api_pieces;
 mod build_sources;
 mod builds;
 mod clojure;

@@ -84,14 +84,29 @@ pub async fn collaborators(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    let items = platform
-        .state
-        .collaborators(&app)
-        .await?
-        .iter()
-        .map(|c| collaborator_json(&app, c))
-        .collect();
+    // The owner first, as Heroku lists it (`heroku access` shows it so).
+    let mut items = vec![owner_json(&app)];
+    items.extend(
+        platform
+            .state
+            .collaborators(&app)
+            .await?
+            .iter()
+            .map(|c| collaborator_json(&app, c)),
+    );
     Ok(super::paging::page(&headers, items, &["id"]))
+}
+
+fn owner_json(app: &App) -> Value {
+    json!({
+        "id": app.owner_id,
+        "app": { "id": app.id, "name": app.name },
+        "user": { "id": app.owner_id, "email": app.owner_email, "federated": false },
+        "role": "owner",
+        "permissions": [],
+        "created_at": app.created_at,
+        "updated_at": app.created_at,
+    })
 }
 
 /// The collaborator of `app` with this email or account id.

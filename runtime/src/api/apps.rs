@@ -154,8 +154,26 @@ pub async fn info(
 
 #[derive(Deserialize)]
 pub struct UpdateApp {
+    #[serde(default, deserialize_with = "flag")]
     maintenance: Option<bool>,
     name: Option<String>,
+    build_stack: Option<String>,
+    /// Fields Kumo does not change, named in the 422 rather than ignored.
+    #[serde(flatten)]
+    other: std::collections::BTreeMap<String, Value>,
+}
+
+/// `true`/`false`, or `1`/`0` as heroku3 sends them.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(Value::Number(n)) if n.as_u64() == Some(0) => Ok(Some(false)),
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => Ok(Some(true)),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "maintenance must be true or false (or 1 or 0), not {other}"
+        ))),
+    }
 }
 
 pub async fn update(
@@ -166,6 +184,16 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
     let mut app = platform.app_for(&caller, &name).await?;
+    if let Some(stack) = body.build_stack.filter(|s| s != "kumo-1") {
+        return Err(ApiError::invalid(format!(
+            "Kumo has one stack, kumo-1: `{stack}` is not one (apps need no stack change to run here)"
+        )));
+    }
+    if let Some(field) = body.other.keys().next() {
+        return Err(ApiError::invalid(format!(
+            "`{field}` cannot be changed on Kumo: PATCH /apps/{{app}} takes maintenance, name and build_stack"
+        )));
+    }
     if let Some(new_name) = body.name.filter(|n| *n != app.name) {
         return Err(ApiError::invalid(format!(
             "renaming apps is not supported yet: create `{new_name}` and deploy to it instead"

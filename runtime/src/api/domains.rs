@@ -40,6 +40,29 @@ pub async fn list(
     Ok(super::paging::page(&headers, domains, &["hostname", "id"]))
 }
 
+/// `GET /apps/{app}/domains/{hostname}` (`domains:info`, `domains:wait`): the
+/// app's own hostname or one of its custom domains, by hostname or id (the
+/// same here).
+pub async fn info(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, hostname)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let app = platform.app_for(&caller, &name).await?;
+    let hostname = hostname.to_ascii_lowercase();
+    let own = format!("{}.{}", app.name, platform.domain);
+    if hostname == own {
+        return Ok(Json(domain_json(&platform, &app, &own, "heroku")));
+    }
+    if platform.state.domains(&app).await?.contains(&hostname) {
+        return Ok(Json(domain_json(&platform, &app, &hostname, "custom")));
+    }
+    Err(ApiError::not_found(format!(
+        "Couldn't find that domain: {hostname} is not a domain of {}; `kumo domains -a {}` lists them.",
+        app.name, app.name
+    )))
+}
+
 #[derive(Deserialize)]
 pub struct AddDomain {
     hostname: String,

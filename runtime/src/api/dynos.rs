@@ -53,8 +53,36 @@ pub async fn restart_one(
     Path((name, dyno)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let app = platform.app_for(&caller, &name).await?;
+    if !exists(&platform, &app, &dyno).await? {
+        return Err(ApiError::not_found(format!(
+            "Couldn't find dyno {dyno} on {name}."
+        )));
+    }
     restart(&platform, &app.name, Some(dyno));
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
+}
+
+/// Whether `dyno` (`web.2`, or a process type) names dynos of the app: running
+/// ones, or the formation's (which a sleeping app's are).
+async fn exists(platform: &Platform, app: &App, dyno: &str) -> Result<bool, ApiError> {
+    if platform
+        .manager
+        .dynos(&app.name)
+        .iter()
+        .any(|d| d.name == dyno || d.process_type == dyno)
+    {
+        return Ok(true);
+    }
+    let (process_type, index) = match dyno.rsplit_once('.') {
+        Some((t, n)) => (t, n.parse::<i64>().ok()),
+        None => (dyno, None),
+    };
+    let formation = platform.state.formation(app).await?;
+    Ok(formation.iter().any(|line| {
+        line.process_type == process_type
+            && line.quantity > 0
+            && index.is_none_or(|n| (1..=line.quantity).contains(&n))
+    }))
 }
 
 /// `POST /apps/{app}/dynos/{dyno}/actions/stop`. As on Heroku's common runtime, a
@@ -73,12 +101,7 @@ pub async fn stop(
         }
         return Ok((StatusCode::ACCEPTED, Json(json!({}))));
     }
-    if !platform
-        .manager
-        .dynos(&app.name)
-        .iter()
-        .any(|d| d.name == dyno || d.process_type == dyno)
-    {
+    if !exists(&platform, &app, &dyno).await? {
         return Err(ApiError::not_found(format!(
             "Couldn't find dyno {dyno} on {name}."
         )));

@@ -137,11 +137,23 @@ async fn apply(
     updates: Vec<Parsed>,
 ) -> Result<Vec<FormationLine>, ApiError> {
     let types: Vec<String> = updates.iter().map(|u| u.0.clone()).collect();
-    let current = if updates.iter().any(|u| matches!(u.1, Some(Change::By(_)))) {
-        platform.state.formation(app).await?
-    } else {
-        Vec::new()
-    };
+    let current = platform.state.formation(app).await?;
+    // Once a slug is released, its process types are the formation's; before
+    // that, sizes and quantities may be set ahead (an eco app from the start).
+    let released = platform
+        .state
+        .current_release(app)
+        .await?
+        .is_some_and(|r| r.slug_digest.is_some());
+    if released
+        && let Some(missing) = types
+            .iter()
+            .find(|t| !current.iter().any(|l| &l.process_type == *t))
+    {
+        return Err(ApiError::not_found(format!(
+            "Couldn't find that process type ({missing})."
+        )));
+    }
     let mut absolute = Vec::with_capacity(updates.len());
     for (process_type, change, size) in updates {
         let quantity = match change {

@@ -38,7 +38,7 @@ use crate::state::{App, State};
 use axum::Router;
 use axum::http::{HeaderValue, Request};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use std::sync::Arc;
 
@@ -131,7 +131,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route(
             "/apps/{app}/domains/{hostname}",
-            axum::routing::delete(domains::remove),
+            get(domains::info).delete(domains::remove),
         )
         .route(
             "/apps/{app}/log-sessions",
@@ -259,9 +259,42 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/{repo}/{*rest}", get(git::serve).post(git::serve))
         .fallback(|| async { ApiError::not_found("The requested API endpoint was not found.") })
         .layer(middleware::from_fn(rate_limit::headers))
+        .layer(middleware::from_fn(method_not_allowed))
         .layer(middleware::from_fn(check_accept))
         .layer(middleware::from_fn(request_id))
         .with_state(platform)
+}
+
+/// Gives the router's bare 405 (a method the endpoint does not take) Heroku's
+/// error body, keeping its `Allow` header.
+async fn method_not_allowed(request: Request<axum::body::Body>, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED
+        || response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    let mut error = ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{method} is not allowed on {path}: use {}",
+            allow
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("another method")
+        ),
+    )
+    .into_response();
+    if let Some(allow) = allow {
+        error.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    error
 }
 
 /// Gives every response a `Request-Id` (the client's, if it sent one).
@@ -306,7 +339,6 @@ async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Respons
     if accepts_v3(accept) {
         return next.run(request).await;
     }
-    use axum::response::IntoResponse as _;
     ApiError::new(
         axum::http::StatusCode::NOT_ACCEPTABLE,
         "not_acceptable",

@@ -44,12 +44,13 @@ fn parse(header: &str, fields: &[&str]) -> Result<Range, ApiError> {
     let (head, options) = header.split_once(';').unwrap_or((header, ""));
     let head = head.trim();
     let (field, bounds) = head.split_once(' ').unwrap_or((head, ".."));
-    if !fields.contains(&field) {
-        return Err(unsatisfiable(format!(
-            "cannot order by `{field}`: the fields this list can be ranged on are {}",
-            fields.join(", ")
-        )));
-    }
+    // A field this list cannot be ordered by (heroku3 sends `Range: domain ..`
+    // for domains): the default order, its bounds ignored, as Heroku answers.
+    let (field, bounds) = if fields.contains(&field) {
+        (field, bounds)
+    } else {
+        (fields[0], "..")
+    };
     let (start, end) = bounds.trim().split_once("..").ok_or_else(bad)?;
     let (start, start_exclusive) = match start.strip_prefix(']') {
         Some(rest) => (rest, true),
@@ -289,9 +290,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unknown_field_falls_back_to_the_default_order() {
+        let fields = ["version", "id"];
+        let (status, got, _) =
+            body(page(&with_range("color red..; max=2"), numbers(3), &fields)).await;
+        assert_eq!((status, got), (StatusCode::PARTIAL_CONTENT, vec![1, 2]));
+        let (_, got, _) = body(page(
+            &with_range("domain ..; order=desc"),
+            numbers(3),
+            &fields,
+        ))
+        .await;
+        assert_eq!(got, vec![3, 2, 1]);
+    }
+
+    #[tokio::test]
     async fn bad_ranges_are_416_and_name_the_fields() {
         for bad in [
-            "color ..",
             "version ..; max=0",
             "version ..; max=1001",
             "version ..; max=x",
