@@ -2,8 +2,9 @@
 //! clients rely on: scaling or restarting a process type the release does not
 //! have (404), a 405 with Heroku's error body, `GET /apps/{app}/domains/{hostname}`,
 //! a `Range` on a field the list cannot be ordered by (the default order),
-//! the owner among the collaborators, `maintenance` as `1`/`0`, and fields
-//! `PATCH /apps/{app}` does not change named in a 422.
+//! the owner among the collaborators, `maintenance` as `1`/`0`, fields
+//! `PATCH /apps/{app}` does not change named in a 422, and the platform's one
+//! region and stack and the lists it keeps none of.
 
 use crate::support::{Server, http, kumo, stdout};
 
@@ -175,5 +176,38 @@ fn the_api_answers_as_herokus_clients_expect() {
             .as_str()
             .unwrap()
             .contains("`region` cannot be changed")
+    );
+
+    // The platform's one region and stack, as the app's JSON names them.
+    let app = server.api("GET", "/apps/pieces", None, None).json();
+    let regions = server.api("GET", "/regions", None, None).json();
+    assert_eq!(regions[0]["name"], app["region"]["name"]);
+    assert_eq!(regions[0]["id"], app["region"]["id"]);
+    let by_name = server.api("GET", "/regions/local", None, None).json();
+    assert_eq!(by_name["id"], app["region"]["id"]);
+    assert_eq!(server.api("GET", "/regions/eu", None, None).status, 404);
+    let stacks = server.api("GET", "/stacks", None, None).json();
+    assert_eq!(
+        (stacks[0]["name"].as_str(), stacks[0]["default"].as_bool()),
+        (Some("kumo-1"), Some(true))
+    );
+    assert_eq!(stacks[0]["id"], app["stack"]["id"]);
+    for empty in [
+        "/account/features",
+        "/account/keys",
+        "/teams",
+        "/spaces",
+        "/pipelines",
+        "/apps/pieces/features",
+        "/apps/pieces/webhooks",
+    ] {
+        let reply = server.api("GET", empty, None, None);
+        assert_eq!((reply.status, reply.body.trim()), (200, "[]"), "{empty}");
+    }
+    assert_eq!(
+        server
+            .api("GET", "/regions", None, Some("kumo_wrong"))
+            .status,
+        401
     );
 }

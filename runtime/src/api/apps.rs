@@ -31,9 +31,10 @@ pub async fn account(Caller(account, _): Caller) -> Json<Value> {
     }))
 }
 
-/// `GET /apps/{app}/addons` and `GET /apps/{app}/sni-endpoints`: Kumo has no
-/// add-ons or TLS certificates yet, so each app's list is empty; the routes
-/// exist because Heroku's clients read them (`apps:info`, `domains:add`).
+/// `GET /apps/{app}/sni-endpoints`, `/features` and `/webhooks`: Kumo has no
+/// TLS certificates, app features or webhooks yet, so each app's list is
+/// empty; the routes exist because Heroku's clients read them (`apps:info`,
+/// `domains:add`, `labs`).
 pub async fn no_items(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
@@ -55,9 +56,9 @@ pub fn app_json(platform: &Platform, app: &App, released_at: Option<String>) -> 
         "organization": null,
         "team": null,
         "space": null,
-        "region": { "id": "00000000-0000-0000-0000-000000000001", "name": "local" },
-        "stack": { "id": "00000000-0000-0000-0000-000000000002", "name": "kumo-1" },
-        "build_stack": { "id": "00000000-0000-0000-0000-000000000002", "name": "kumo-1" },
+        "region": { "id": super::catalog::REGION.0, "name": super::catalog::REGION.1 },
+        "stack": { "id": super::catalog::STACK.0, "name": super::catalog::STACK.1 },
+        "build_stack": { "id": super::catalog::STACK.0, "name": super::catalog::STACK.1 },
         "buildpack_provided_description": null,
         "acm": false,
         "create_status": "complete",

@@ -11,6 +11,7 @@ mod auth;
 mod authorizations;
 mod body;
 mod builds;
+mod catalog;
 mod domains;
 mod dynos;
 mod error;
@@ -215,6 +216,17 @@ pub fn router(platform: Arc<Platform>) -> Router {
             axum::routing::post(addons::attachments::resolve),
         )
         .route("/apps/{app}/sni-endpoints", get(apps::no_items))
+        .route("/apps/{app}/features", get(apps::no_items))
+        .route("/apps/{app}/webhooks", get(apps::no_items))
+        .route("/regions", get(catalog::regions))
+        .route("/regions/{region}", get(catalog::region_info))
+        .route("/stacks", get(catalog::stacks))
+        .route("/stacks/{stack}", get(catalog::stack_info))
+        .route("/account/features", get(catalog::none))
+        .route("/account/keys", get(catalog::none))
+        .route("/teams", get(catalog::none))
+        .route("/spaces", get(catalog::none))
+        .route("/pipelines", get(catalog::none))
         .route(
             "/apps/{app}",
             get(apps::info).patch(apps::update).delete(apps::destroy),

@@ -1,0 +1,85 @@
+//! What Heroku's clients read about the platform itself: its one region and
+//! one stack, and the lists Kumo keeps none of (account features, teams,
+//! spaces, pipelines, SSH keys). Each answers as Heroku does, so a client that
+//! lists them on its way to something else (`heroku apps:create`,
+//! `heroku3`'s `regions()`) finds a real answer instead of a 404.
+
+use super::{ApiError, Caller};
+use axum::Json;
+use axum::extract::Path;
+use serde_json::{Value, json};
+
+/// The id and name of Kumo's region and stack (also in `apps::app_json`).
+pub const REGION: (&str, &str) = ("00000000-0000-0000-0000-000000000001", "local");
+pub const STACK: (&str, &str) = ("00000000-0000-0000-0000-000000000002", "kumo-1");
+/// When Kumo's region and stack came to be, for their timestamps.
+const SINCE: &str = "2026-01-01T00:00:00Z";
+
+fn region() -> Value {
+    json!({
+        "id": REGION.0,
+        "name": REGION.1,
+        "description": "This Kumo platform's machines",
+        "country": "",
+        "locale": "",
+        "private_capable": false,
+        "provider": { "name": "kumo", "region": REGION.1 },
+        "created_at": SINCE,
+        "updated_at": SINCE,
+    })
+}
+
+fn stack() -> Value {
+    json!({
+        "id": STACK.0,
+        "name": STACK.1,
+        "state": "public",
+        "default": true,
+        "created_at": SINCE,
+        "updated_at": SINCE,
+    })
+}
+
+/// `GET /regions`.
+pub async fn regions(_caller: Caller) -> Json<Value> {
+    Json(json!([region()]))
+}
+
+/// `GET /regions/{id or name}`.
+pub async fn region_info(
+    _caller: Caller,
+    Path(which): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if which == REGION.0 || which == REGION.1 {
+        return Ok(Json(region()));
+    }
+    Err(ApiError::not_found(format!(
+        "Couldn't find that region: Kumo has one, `{}`.",
+        REGION.1
+    )))
+}
+
+/// `GET /stacks`.
+pub async fn stacks(_caller: Caller) -> Json<Value> {
+    Json(json!([stack()]))
+}
+
+/// `GET /stacks/{id or name}`.
+pub async fn stack_info(
+    _caller: Caller,
+    Path(which): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if which == STACK.0 || which == STACK.1 {
+        return Ok(Json(stack()));
+    }
+    Err(ApiError::not_found(format!(
+        "Couldn't find that stack: Kumo has one, `{}`.",
+        STACK.1
+    )))
+}
+
+/// `GET /account/features`, `/teams`, `/spaces`, `/pipelines`, `/account/keys`:
+/// Kumo has none of these, so each list is empty.
+pub async fn none(_caller: Caller) -> Json<Value> {
+    Json(json!([]))
+}
