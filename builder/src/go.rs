@@ -28,8 +28,9 @@ const DEFAULT_PROXY: &str = "https://proxy.golang.org";
 
 pub struct GoBuildpack;
 
-/// The newest Go 1.21 or later on the machine (the first to support `wasip1`).
-fn go_binary() -> Option<(PathBuf, (u32, u32, u32))> {
+/// The newest Go 1.21 or later on the machine (the first to support
+/// `wasip1`), with what its `go version` printed.
+fn go_binary() -> Option<(PathBuf, String)> {
     let mut candidates = vec![PathBuf::from("/usr/local/go/bin/go")];
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|dir| dir.join("go")));
@@ -48,11 +49,13 @@ fn go_binary() -> Option<(PathBuf, (u32, u32, u32))> {
         .filter(|go| go.is_file())
         .filter_map(|go| {
             let out = Command::new(&go).arg("version").output().ok()?;
-            let version = go_version(&String::from_utf8_lossy(&out.stdout))?;
-            Some((go, version))
+            let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let version = go_version(&line)?;
+            Some((go, line, version))
         })
-        .filter(|(_, version)| *version >= (1, 21, 0))
-        .max_by_key(|(_, version)| *version)
+        .filter(|(_, _, version)| *version >= (1, 21, 0))
+        .max_by_key(|(_, _, version)| *version)
+        .map(|(go, line, _)| (go, line))
 }
 
 /// `go version go1.26.8 linux/amd64` → (1, 26, 8).
@@ -102,7 +105,7 @@ impl Buildpack for GoBuildpack {
     }
 
     fn compile(&self, ctx: &mut BuildContext<'_>) -> anyhow::Result<Compiled> {
-        let (go, _) = go_binary().ok_or_else(|| {
+        let (go, version) = go_binary().ok_or_else(|| {
             anyhow::anyhow!("Go 1.21 or later is not installed on the build machine: {INSTALL}")
         })?;
         let go_mod = std::fs::read_to_string(ctx.app_dir.join("go.mod"))?;
@@ -125,8 +128,6 @@ impl Buildpack for GoBuildpack {
                 "the Go module has no main package: add `package main` with a `func main()` at the top or in cmd/<name>"
             );
         }
-        let version = Command::new(&go).arg("version").output()?;
-        let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
         (ctx.log)(&version);
         let version_word = version
             .split_whitespace()

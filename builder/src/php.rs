@@ -195,10 +195,7 @@ impl Buildpack for PhpBuildpack {
                             "`{name}`: `{option}` is ignored: Kumo's router and CGI dyno take the web server's place (PHP settings go in .user.ini)"
                         ));
                     }
-                    let index = Path::new(ctx.app_dir)
-                        .join(&document_root)
-                        .join("index.php")
-                        .is_file();
+                    let index = ctx.app_dir.join(&document_root).join("index.php").is_file();
                     let shown = if document_root == "." {
                         "the app folder".to_string()
                     } else {

@@ -136,3 +136,18 @@ pub(crate) fn machine_cache(name: &str) -> std::path::PathBuf {
         .join("kumo")
         .join(name)
 }
+
+/// A short key for the contents of `files` (name and text) and `extra`, so
+/// that a change to any of them makes a tool anew.
+pub(crate) fn content_key(files: &[(&str, &str)], extra: &str) -> String {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    hash.update(extra);
+    for (name, text) in files {
+        hash.update(name);
+        hash.update([0]);
+        hash.update(text);
+        hash.update([0]);
+    }
+    hex::encode(&hash.finalize()[..8])
+}

@@ -10,9 +10,8 @@
 //!   apps use, uncompressed (ristretto reads `lib/modules` as is).
 
 use crate::buildpack::{BuildContext, install_once};
-use crate::process::run_logged;
+use crate::process::{content_key, run_logged};
 use anyhow::Context as _;
-use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -81,19 +80,6 @@ const BRIDGE_SOURCES: [(&str, &str); 6] = [
 pub(crate) const MODULES: &str =
     "java.base,jdk.httpserver,java.logging,java.sql,java.naming,jdk.unsupported";
 
-/// A key for the contents of `files`, so a change to them builds anew.
-fn key(files: &[(&str, &str)], extra: &str) -> String {
-    let mut hash = sha2::Sha256::new();
-    hash.update(extra);
-    for (name, text) in files {
-        hash.update(name);
-        hash.update([0]);
-        hash.update(text);
-        hash.update([0]);
-    }
-    hex::encode(&hash.finalize()[..8])
-}
-
 /// The JDKs of the build machine a build uses.
 pub(crate) struct Jdks {
     /// A JDK 17 or newer: `javac` and `jar`.
@@ -146,14 +132,14 @@ pub(crate) fn release_major(home: &Path) -> Option<u32> {
 pub(crate) fn component(ctx: &mut BuildContext<'_>) -> anyhow::Result<PathBuf> {
     let dir = ctx
         .tools_dir
-        .join(format!("jvm-runtime-{}", key(&RUNTIME_FILES, RUST)));
+        .join(format!("jvm-runtime-{}", content_key(&RUNTIME_FILES, RUST)));
     install_once(
         &dir,
         "Building Kumo's JVM runtime (once per machine; several minutes)",
         ctx,
         |dir, ctx| {
             toolchain(ctx)?;
-            let src = machine_cache().join(format!("src-{}", key(&RUNTIME_FILES, RUST)));
+            let src = machine_cache().join(format!("src-{}", content_key(&RUNTIME_FILES, RUST)));
             if !src.join(".kumo-ready").is_file() {
                 prepare_source(&src, ctx)?;
             }
@@ -332,7 +318,7 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 pub(crate) fn bridge(ctx: &mut BuildContext<'_>, jdk: &Path) -> anyhow::Result<PathBuf> {
     let dir = ctx
         .tools_dir
-        .join(format!("jvm-bridge-{}", key(&BRIDGE_SOURCES, "17")));
+        .join(format!("jvm-bridge-{}", content_key(&BRIDGE_SOURCES, "17")));
     install_once(
         &dir,
         "Compiling Kumo's JVM bridge classes (once)",
@@ -392,7 +378,7 @@ pub(crate) fn class_library(ctx: &mut BuildContext<'_>, jdks: &Jdks) -> anyhow::
     let version = std::fs::read_to_string(jdk.join("release")).unwrap_or_default();
     let dir = ctx.tools_dir.join(format!(
         "jvm-classlib-{}",
-        key(&[("release", &version)], MODULES)
+        content_key(&[("release", &version)], MODULES)
     ));
     install_once(
         &dir,

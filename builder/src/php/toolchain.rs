@@ -13,9 +13,8 @@
 //! another's build under way waits for it.
 
 use crate::buildpack::BuildContext;
-use crate::process::run_logged;
+use crate::process::{content_key, run_logged};
 use anyhow::Context as _;
-use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -61,7 +60,8 @@ impl Php {
 /// Builds (or finds) Kumo's PHP.
 pub(crate) fn php(ctx: &mut BuildContext<'_>) -> anyhow::Result<Php> {
     let root = machine_cache();
-    let key = key();
+    // A changed recipe is a new build.
+    let key = content_key(FILES, "");
     let built = root.join(format!("php-{key}"));
     let component = built.join("php.wasm");
     if !component.is_file() {
@@ -144,18 +144,6 @@ fn pre_initialise(built: &Path, component: &Path) -> anyhow::Result<()> {
     std::fs::write(&partial, bytes)?;
     std::fs::rename(&partial, component)?;
     Ok(())
-}
-
-/// A short hash of the recipe: a changed recipe is a new build.
-fn key() -> String {
-    let mut hash = sha2::Sha256::new();
-    for (name, text) in FILES {
-        hash.update(name);
-        hash.update([0]);
-        hash.update(text);
-        hash.update([0]);
-    }
-    hex::encode(&hash.finalize()[..8])
 }
 
 fn home() -> PathBuf {

@@ -323,15 +323,8 @@ fn git_push_builds_main_and_refuses_the_rest() {
         std::fs::copy(Path::new(&example("c-hello")).join(file), repo.join(file)).unwrap();
     }
     let git_in = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(&repo)
+        crate::support::git_command(&repo, &home)
             .args(args)
-            .env("HOME", &home)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_AUTHOR_NAME", "Kumo Test")
-            .env("GIT_AUTHOR_EMAIL", "test@kumo.local")
-            .env("GIT_COMMITTER_NAME", "Kumo Test")
-            .env("GIT_COMMITTER_EMAIL", "test@kumo.local")
             .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
             .output()
             .unwrap()

@@ -9,7 +9,8 @@
 //! failing the build while the release keeps serving.
 
 use crate::support::{
-    Server, deploy_dir, git_push_dir, has, kumo, kumo_as, stdout, wait_for_answer,
+    Server, check_echo, deploy_dir, failing_route_logs, git_push_dir, has, kumo, kumo_as, stdout,
+    wait_for_answer,
 };
 use std::path::Path;
 
@@ -39,27 +40,12 @@ fn a_ring_app_and_a_deps_edn_app_serve_from_a_preinitialised_jvm() {
         &reply.head.to_lowercase(),
         "content-type: text/plain; charset=utf-8",
     );
-    let echo = server.post(
-        "clj",
-        "/echo?x=1&y=two",
-        Some("text/plain"),
-        "a body to echo",
-    );
-    assert_eq!(
-        (echo.status, echo.body.as_str()),
-        (
-            200,
-            "POST /echo?x=1&y=two type=text/plain body=a body to echo\n"
-        )
-    );
-    has(&echo.head.to_lowercase(), "x-echo: yes");
+    check_echo(&server, "clj");
     let sum = server.post("clj", "/sum", None, "[1, 2, 39]");
     assert_eq!(sum.body, "{\"sum\":42,\"count\":3}");
 
     // A handler that throws: 500, the stack trace in the logs, the dyno serving on.
-    let failed = server.get("clj", "/fail");
-    assert_eq!(failed.status, 500, "{}", failed.body);
-    let logs = stdout(&kumo(&server, &["logs", "-a", "clj", "-n", "1500"]));
+    let logs = failing_route_logs(&server, "clj");
     has(
         &logs,
         "java.lang.IllegalStateException: this route always fails",

@@ -13,7 +13,8 @@
 //! minutes on two cores); it is kept among the server's build tools after that.
 
 use crate::support::{
-    Server, copy_tree, deploy_dir, git_push_dir, has, kumo, kumo_as, stdout, wait_for_answer,
+    Server, check_echo, copy_tree, deploy_dir, failing_route_logs, git_push_dir, has, kumo,
+    kumo_as, stdout, wait_for_answer,
 };
 use std::path::Path;
 use std::time::Instant;
@@ -74,25 +75,10 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
         "{}",
         again.body
     );
-    let echo = server.post(
-        "jvm",
-        "/echo?x=1&y=two",
-        Some("text/plain"),
-        "a body to echo",
-    );
-    assert_eq!(
-        (echo.status, echo.body.as_str()),
-        (
-            200,
-            "POST /echo?x=1&y=two type=text/plain body=a body to echo\n"
-        )
-    );
-    has(&echo.head.to_lowercase(), "x-echo: yes");
+    check_echo(&server, "jvm");
 
     // A handler that throws: 500, the stack trace in the logs, the dyno serving on.
-    let failed = server.get("jvm", "/fail");
-    assert_eq!(failed.status, 500, "{}", failed.body);
-    let logs = stdout(&kumo(&server, &["logs", "-a", "jvm", "-n", "1500"]));
+    let logs = failing_route_logs(&server, "jvm");
     has(
         &logs,
         "java.lang.IllegalStateException: this route always fails",

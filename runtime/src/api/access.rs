@@ -66,14 +66,19 @@ pub async fn create_account(
 }
 
 fn collaborator_json(app: &App, c: &Collaborator) -> Value {
+    member_json(app, &c.account_id, &c.email, "collaborator", &c.created_at)
+}
+
+/// One member of an app (its owner or a collaborator) in Heroku's shape.
+fn member_json(app: &App, id: &str, email: &str, role: &str, since: &str) -> Value {
     json!({
-        "id": c.account_id,
+        "id": id,
         "app": { "id": app.id, "name": app.name },
-        "user": { "id": c.account_id, "email": c.email, "federated": false },
-        "role": "collaborator",
+        "user": { "id": id, "email": email, "federated": false },
+        "role": role,
         "permissions": [],
-        "created_at": c.created_at,
-        "updated_at": c.created_at,
+        "created_at": since,
+        "updated_at": since,
     })
 }
 
@@ -98,15 +103,13 @@ pub async fn collaborators(
 }
 
 fn owner_json(app: &App) -> Value {
-    json!({
-        "id": app.owner_id,
-        "app": { "id": app.id, "name": app.name },
-        "user": { "id": app.owner_id, "email": app.owner_email, "federated": false },
-        "role": "owner",
-        "permissions": [],
-        "created_at": app.created_at,
-        "updated_at": app.created_at,
-    })
+    member_json(
+        app,
+        &app.owner_id,
+        &app.owner_email,
+        "owner",
+        &app.created_at,
+    )
 }
 
 /// The collaborator of `app` with this email or account id.

@@ -50,13 +50,7 @@ pub async fn region_info(
     _caller: Caller,
     Path(which): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if which == REGION.0 || which == REGION.1 {
-        return Ok(Json(region()));
-    }
-    Err(ApiError::not_found(format!(
-        "Couldn't find that region: Kumo has one, `{}`.",
-        REGION.1
-    )))
+    the_one("region", REGION, which, region)
 }
 
 /// `GET /stacks`.
@@ -69,12 +63,21 @@ pub async fn stack_info(
     _caller: Caller,
     Path(which): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if which == STACK.0 || which == STACK.1 {
-        return Ok(Json(stack()));
+    the_one("stack", STACK, which, stack)
+}
+
+/// Kumo's one `what` (id, name), if `which` names it.
+fn the_one(
+    what: &str,
+    (id, name): (&str, &str),
+    which: String,
+    json: fn() -> Value,
+) -> Result<Json<Value>, ApiError> {
+    if which == id || which == name {
+        return Ok(Json(json()));
     }
     Err(ApiError::not_found(format!(
-        "Couldn't find that stack: Kumo has one, `{}`.",
-        STACK.1
+        "Couldn't find that {what}: Kumo has one, `{name}`."
     )))
 }
 

@@ -91,57 +91,69 @@ pub(crate) fn resolve(app_dir: &Path, root: &DocumentRoot, uri_path: &str) -> Ta
             document_root: guest_root.clone(),
         })
     };
-    let front_controller = || {
-        if inside(app_dir, &host_root.join(&root.index)) {
-            script(format!("/{}", root.index), String::new())
-        } else {
-            Target::NotFound
-        }
+    let Ok(app) = app_dir.canonicalize() else {
+        return Target::NotFound;
+    };
+    let front_controller = || match kind(&app, &host_root.join(&root.index)) {
+        Some(_) => script(format!("/{}", root.index), String::new()),
+        None => Target::NotFound,
     };
     let mut here = host_root.clone();
     for (i, segment) in segments.iter().enumerate() {
         here.push(segment);
-        if !inside(app_dir, &here) {
-            return front_controller();
+        match kind(&app, &here) {
+            Some(Kind::Dir) => continue,
+            Some(Kind::File) => {}
+            None => return front_controller(),
         }
-        if here.is_file() {
-            let url_path = format!("/{}", segments[..=i].join("/"));
-            let rest = &segments[i + 1..];
-            if segment.ends_with(&root.script_suffix) {
-                let path_info = if rest.is_empty() {
-                    String::new()
-                } else {
-                    format!("/{}", rest.join("/"))
-                };
-                return script(url_path, path_info);
-            }
-            return if rest.is_empty() {
-                Target::File(here)
+        let url_path = format!("/{}", segments[..=i].join("/"));
+        let rest = &segments[i + 1..];
+        if segment.ends_with(&root.script_suffix) {
+            let path_info = if rest.is_empty() {
+                String::new()
             } else {
-                Target::NotFound
+                format!("/{}", rest.join("/"))
             };
+            return script(url_path, path_info);
         }
-        if !here.is_dir() {
-            return front_controller();
-        }
+        return if rest.is_empty() {
+            Target::File(here)
+        } else {
+            Target::NotFound
+        };
     }
     // A folder: its index script, else its index.html, else the front controller.
     let prefix = segments.iter().fold(String::new(), |p, s| p + "/" + s);
-    if inside(app_dir, &here.join(&root.index)) && here.join(&root.index).is_file() {
+    if kind(&app, &here.join(&root.index)) == Some(Kind::File) {
         return script(format!("{prefix}/{}", root.index), String::new());
     }
     let html = here.join("index.html");
-    if inside(app_dir, &html) && html.is_file() {
+    if kind(&app, &html) == Some(Kind::File) {
         return Target::File(html);
     }
     front_controller()
 }
 
-/// Whether `path` exists and, with its symlinks followed, is inside `app_dir`.
-fn inside(app_dir: &Path, path: &Path) -> bool {
-    match (path.canonicalize(), app_dir.canonicalize()) {
-        (Ok(path), Ok(app)) => path.starts_with(app),
-        _ => false,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+}
+
+/// What `path` is with its symlinks followed, if it exists inside `app` (a
+/// canonical path): one `realpath` and one `stat` a step.
+fn kind(app: &Path, path: &Path) -> Option<Kind> {
+    let real = path.canonicalize().ok()?;
+    if !real.starts_with(app) {
+        return None;
+    }
+    let meta = std::fs::metadata(&real).ok()?;
+    if meta.is_file() {
+        Some(Kind::File)
+    } else if meta.is_dir() {
+        Some(Kind::Dir)
+    } else {
+        None
     }
 }
 

@@ -441,6 +441,42 @@ pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// `git` in `repo` as a test's user: `home` (see [`Server::git_home`]) for its
+/// credentials, a fixed author, and no prompt.
+pub fn git_command(repo: &std::path::Path, home: &std::path::Path) -> Command {
+    let mut git = Command::new("git");
+    git.current_dir(repo)
+        .env("HOME", home)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "Kumo Test")
+        .env("GIT_AUTHOR_EMAIL", "test@kumo.local")
+        .env("GIT_COMMITTER_NAME", "Kumo Test")
+        .env("GIT_COMMITTER_EMAIL", "test@kumo.local");
+    git
+}
+
+/// POSTs to the JVM examples' `/echo` route and checks its answer: method,
+/// target, content type and body echoed, an `X-Echo` header set.
+pub fn check_echo(server: &Server, app: &str) {
+    let echo = server.post(app, "/echo?x=1&y=two", Some("text/plain"), "a body to echo");
+    assert_eq!(
+        (echo.status, echo.body.as_str()),
+        (
+            200,
+            "POST /echo?x=1&y=two type=text/plain body=a body to echo\n"
+        )
+    );
+    has(&echo.head.to_lowercase(), "x-echo: yes");
+}
+
+/// `GET /fail` of an example whose handler throws: a 500, and the app's logs
+/// (where the caller looks for the trace).
+pub fn failing_route_logs(server: &Server, app: &str) -> String {
+    let failed = server.get(app, "/fail");
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    stdout(&kumo(server, &["logs", "-a", app, "-n", "1500"]))
+}
+
 /// `git push kumo main` of the files in `dir`, committed to a new repository,
 /// as a user deploys: whether it succeeded, and what git printed (the build's
 /// lines come back prefixed `remote: `).
@@ -451,15 +487,8 @@ pub fn git_push_dir(server: &Server, app: &str, dir: &std::path::Path) -> (bool,
     copy_tree(dir, &repo);
     let home = server.git_home(&scratch);
     let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(&repo)
+        git_command(&repo, &home)
             .args(args)
-            .env("HOME", &home)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_AUTHOR_NAME", "Kumo Test")
-            .env("GIT_AUTHOR_EMAIL", "test@kumo.local")
-            .env("GIT_COMMITTER_NAME", "Kumo Test")
-            .env("GIT_COMMITTER_EMAIL", "test@kumo.local")
             .output()
             .expect("git runs (install it with `apt-get install git`)")
     };
