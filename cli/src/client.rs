@@ -18,16 +18,22 @@ impl Client {
     /// The client for `KUMO_HOST` with the token from `KUMO_API_KEY`, `~/.netrc` or the local admin token.
     pub fn from_env() -> anyhow::Result<Client> {
         let (host, port) = Client::endpoint()?;
-        let token = match std::env::var("KUMO_API_KEY") {
+        let token = Client::token_for(&host)?;
+        Ok(Client { host, port, token })
+    }
+
+    /// The token for the API on `host`: `KUMO_API_KEY`, else its `~/.netrc`
+    /// entry, else the local server's admin token.
+    pub fn token_for(host: &str) -> anyhow::Result<String> {
+        Ok(match std::env::var("KUMO_API_KEY") {
             Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
-            _ => match crate::netrc::get(&host)? {
+            _ => match crate::netrc::get(host)? {
                 Some((_, token)) => token,
                 None => local_admin_token().with_context(|| {
                     format!("no API token: run `kumo login`, or set KUMO_API_KEY to your token (no entry for {host} in ~/.netrc)")
                 })?,
             },
-        };
-        Ok(Client { host, port, token })
+        })
     }
 
     /// A client for `KUMO_HOST` with the given token (`kumo login` checks a token with it).

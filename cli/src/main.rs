@@ -353,6 +353,13 @@ enum Command {
         #[arg(short, long, default_value = "kumo")]
         remote: String,
     },
+    /// git's credential helper for Kumo's repositories, which `kumo git:remote`
+    /// configures: it answers git with the token the kumo CLI would use.
+    #[command(name = "git:credentials")]
+    GitCredentials {
+        /// What git asks: `get` (answered), `store` or `erase` (ignored).
+        action: String,
+    },
     /// The hook Kumo's app repositories run on a push (not for direct use).
     #[command(name = "git-hook", hide = true)]
     GitHook { hook: String },
@@ -502,6 +509,7 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             Command::Login => return commands::auth::login().await,
             Command::Logout => return commands::auth::logout(),
             Command::GitHook { hook } => return commands::git::hook(&hook).await,
+            Command::GitCredentials { action } => return commands::git::credentials(&action),
             _ => {}
         }
         let client = client::Client::from_env()?;
@@ -509,7 +517,11 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             Command::GitRemote { app, remote } => {
                 commands::git::add_remote(&client, &app, &remote).await
             }
-            Command::Server(_) | Command::Login | Command::Logout | Command::GitHook { .. } => {
+            Command::Server(_)
+            | Command::Login
+            | Command::Logout
+            | Command::GitHook { .. }
+            | Command::GitCredentials { .. } => {
                 unreachable!("handled before")
             }
             Command::AuthWhoami => commands::auth::whoami(&client).await,

@@ -256,6 +256,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ..RouterConfig::default()
     };
     let router = Router::new(manager.clone(), router_config, router_addr.port());
+    let tls = start_tls(&settings, &state, &manager).await?;
+    router.use_tls(tls.clone());
     manager.start().await?;
 
     let api_listener = tokio::net::TcpListener::bind(settings.api_listen)
@@ -278,10 +280,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         data_dir: settings.data_dir.clone(),
         rate_limit: RateLimit::new(settings.api_rate_limit),
         addon_providers: addon_providers.clone(),
+        local_ca_pem: tls.ca_pem().to_string(),
     });
     if let Err(e) = platform.clean_stale_addons(STALE_PROVISIONING_SECS).await {
         tracing::warn!(error = %format!("{e:#}"), "could not remove unfinished add-ons");
     }
+    let api_listener = kumo_runtime::api::listen(api_listener, Some(tls), platform.clone());
     let api = tokio::spawn(async move {
         axum::serve(api_listener, kumo_runtime::api::router(platform)).await
     });
@@ -294,6 +298,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("Add-on buckets listening on http://{buckets_addr}");
     println!("API listening on http://{api_addr}");
     println!("Router listening on http://{router_addr}");
+    let ca_file = settings.data_dir.join("tls/ca.pem");
+    println!(
+        "HTTPS on both ports too, with certificates from Kumo's local CA {}: trust it with `curl --cacert {}`, \
+         `git config --global http.https://{api_addr}/.sslCAInfo {}` or NODE_EXTRA_CA_CERTS={} (Heroku's CLI)",
+        ca_file.display(),
+        ca_file.display(),
+        ca_file.display(),
+        ca_file.display()
+    );
     if let Some(addr) = settings.direct_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -331,6 +344,40 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// TLS for the API and the router: the ledger's local CA (made at the first
+/// start), written to `<data_dir>/tls/ca.pem` for users to trust.
+async fn start_tls(
+    settings: &Settings,
+    state: &kumo_runtime::state::State,
+    manager: &Arc<kumo_runtime::manager::DynoManager>,
+) -> anyhow::Result<Arc<kumo_runtime::tls::Tls>> {
+    use kumo_runtime::tls::{LocalCa, Tls};
+    let pem = state
+        .local_ca(LocalCa::make)
+        .await
+        .context("making the local CA")?;
+    let ca = LocalCa::load(&pem).context("reading the local CA from the ledger")?;
+    let dir = settings.data_dir.join("tls");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let file = dir.join("ca.pem");
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(ca.pem()) {
+        let partial = dir.join(format!(".ca.pem.partial-{}", std::process::id()));
+        std::fs::write(&partial, ca.pem())
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, &file).with_context(|| format!("writing {}", file.display()))?;
+    }
+    let certificates = Arc::new(kumo_runtime::api::LedgerCertificates {
+        state: state.clone(),
+        manager: manager.clone(),
+        domain: settings.domain.clone(),
+    });
+    Ok(Arc::new(Tls::new(
+        ca,
+        certificates,
+        std::time::Duration::from_secs(30),
+    )))
 }
 
 /// The listener of the bucket add-ons' endpoint. Every bucket's

@@ -20,6 +20,7 @@ pub mod sizes;
 pub mod slugs;
 pub mod source;
 pub mod state;
+pub mod tls;
 
 pub use manager::{DynoManager, ManagerConfig};
 pub use source::{AppSpec, MemorySource, ReleaseSource, ReleaseSpec};

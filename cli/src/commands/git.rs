@@ -30,7 +30,64 @@ pub async fn add_remote(client: &Client, app: &str, remote: &str) -> anyhow::Res
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    // git asks Kumo for the token the way the kumo CLI finds it, so a push
+    // works without `kumo login` (KUMO_API_KEY, ~/.netrc or the local admin token).
+    let exe = std::env::current_exe().context("finding the kumo executable")?;
+    let helper = format!(
+        "!'{}' git:credentials",
+        exe.display().to_string().replace('\'', "'\\''")
+    );
+    for (key, value) in [
+        (
+            format!("credential.http://{host}:{port}.helper"),
+            helper.as_str(),
+        ),
+        (
+            format!("credential.https://{host}:{port}.helper"),
+            helper.as_str(),
+        ),
+    ] {
+        let out = Command::new("git")
+            .args(["config", "--replace-all", &key, value])
+            .output()
+            .context("running git config")?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "git config {key} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
     println!("set git remote {remote} to {url}");
+    Ok(())
+}
+
+/// `kumo git:credentials get`: git's credential helper for Kumo's repositories.
+/// git writes `host=…` (and more) on stdin; the answer is the token for that
+/// host as the password. Other hosts, and `store`/`erase`, get nothing.
+pub fn credentials(action: &str) -> anyhow::Result<()> {
+    let mut host = None;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if line.is_empty() {
+            break;
+        }
+        if let Some(value) = line.strip_prefix("host=") {
+            host = Some(value.to_string());
+        }
+    }
+    if action != "get" {
+        return Ok(());
+    }
+    let Some(host) = host else {
+        return Ok(());
+    };
+    // `~/.netrc` entries are by host name, without the port.
+    let name = host
+        .rsplit_once(':')
+        .map_or(host.as_str(), |(name, _)| name);
+    let token = Client::token_for(name)?;
+    println!("username=kumo\npassword={token}");
     Ok(())
 }
 

@@ -60,9 +60,18 @@ pub async fn attached(
     let url = dyno["attach_url"]
         .as_str()
         .context("the API gave no attach_url for the dyno")?;
+    // Heroku's clients take `rendezvous://HOST:PORT/SECRET`; the same secret
+    // opens Kumo's own attach (stdout and stderr apart, the exit status) there.
+    let url = match url.strip_prefix("rendezvous://") {
+        Some(rest) => match rest.split_once('/') {
+            Some((authority, secret)) => format!("http://{authority}/attach/{secret}"),
+            None => anyhow::bail!("the attach URL `{url}` names no session"),
+        },
+        None => url.to_string(),
+    };
     eprint!("Running {} on ⬢ {app}... ", shell_words::join(argv));
     let stream = client
-        .upgrade(url, PROTOCOL)
+        .upgrade(&url, PROTOCOL)
         .await
         .with_context(|| format!("attaching to {name}"))?;
     eprintln!("up, {name}");

@@ -384,7 +384,14 @@ fn revoked_and_expired_tokens_end_the_attach_urls_they_made() {
         );
         assert_eq!(made.status, 201, "{}", made.body);
         let url = made.json()["attach_url"].as_str().unwrap().to_string();
-        format!("/attach/{}", url.split_once("/attach/").unwrap().1)
+        // `rendezvous://HOST:PORT/SECRET`: the secret opens `/attach/SECRET` too.
+        let secret = url
+            .strip_prefix("rendezvous://")
+            .unwrap()
+            .split_once('/')
+            .unwrap()
+            .1;
+        format!("/attach/{secret}")
     };
     let upgrade = "Connection: upgrade\r\nUpgrade: kumo-attach\r\n";
     let (brief, _) = new_token(&server, r#"{"description":"brief","expires_in":3}"#, None);

@@ -31,10 +31,9 @@ pub async fn account(Caller(account, _): Caller) -> Json<Value> {
     }))
 }
 
-/// `GET /apps/{app}/sni-endpoints`, `/features` and `/webhooks`: Kumo has no
-/// TLS certificates, app features or webhooks yet, so each app's list is
-/// empty; the routes exist because Heroku's clients read them (`apps:info`,
-/// `domains:add`, `labs`).
+/// `GET /apps/{app}/features` and `/webhooks`: Kumo has no app features or
+/// webhooks yet, so each app's list is empty; the routes exist because
+/// Heroku's clients read them (`apps:info`, `labs`).
 pub async fn no_items(
     State(platform): State<Arc<Platform>>,
     caller: Caller,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn domain_json(platform: &Platform, app: &App, hostname: &str, kind: &str) -> Value {
+fn domain_json(platform: &Platform, app: &App, hostname: &str, kind: &str, sni: Value) -> Value {
     json!({
         "id": hostname,
         "hostname": hostname,
@@ -19,7 +19,7 @@ fn domain_json(platform: &Platform, app: &App, hostname: &str, kind: &str) -> Va
         "status": "succeeded",
         "app": { "id": app.id, "name": app.name },
         "acm_status": null,
-        "sni_endpoint": null,
+        "sni_endpoint": sni,
         "created_at": app.created_at,
         "updated_at": app.updated_at,
     })
@@ -33,9 +33,14 @@ pub async fn list(
 ) -> Result<axum::response::Response, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
     let own = format!("{}.{}", app.name, platform.domain);
-    let mut domains = vec![domain_json(&platform, &app, &own, "heroku")];
-    for hostname in platform.state.domains(&app).await? {
-        domains.push(domain_json(&platform, &app, &hostname, "custom"));
+    let mut domains = vec![domain_json(&platform, &app, &own, "heroku", Value::Null)];
+    let endpoints = platform.state.sni_endpoints(&app).await?;
+    for (hostname, endpoint) in platform.state.domain_endpoints(&app).await? {
+        let sni = endpoints
+            .iter()
+            .find(|e| Some(&e.id) == endpoint.as_ref())
+            .map_or(Value::Null, |e| json!({ "id": e.id, "name": e.name }));
+        domains.push(domain_json(&platform, &app, &hostname, "custom", sni));
     }
     Ok(super::paging::page(&headers, domains, &["hostname", "id"]))
 }
@@ -52,10 +57,17 @@ pub async fn info(
     let hostname = hostname.to_ascii_lowercase();
     let own = format!("{}.{}", app.name, platform.domain);
     if hostname == own {
-        return Ok(Json(domain_json(&platform, &app, &own, "heroku")));
+        return Ok(Json(domain_json(
+            &platform,
+            &app,
+            &own,
+            "heroku",
+            Value::Null,
+        )));
     }
     if platform.state.domains(&app).await?.contains(&hostname) {
-        return Ok(Json(domain_json(&platform, &app, &hostname, "custom")));
+        let sni = super::sni_endpoints::of_domain(&platform, &app, &hostname).await?;
+        return Ok(Json(domain_json(&platform, &app, &hostname, "custom", sni)));
     }
     Err(ApiError::not_found(format!(
         "Couldn't find that domain: {hostname} is not a domain of {}; `kumo domains -a {}` lists them.",
@@ -66,6 +78,14 @@ pub async fn info(
 #[derive(Deserialize)]
 pub struct AddDomain {
     hostname: String,
+    /// The name or id of one of the app's certificates to serve it with.
+    sni_endpoint: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct UpdateDomain {
+    /// The certificate to serve the domain with; `null` for the platform's own.
+    sni_endpoint: Option<String>,
 }
 
 pub async fn add(
@@ -76,12 +96,47 @@ pub async fn add(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body?;
     let app = platform.app_for(&caller, &name).await?;
+    // The certificate is checked before the domain is added, so a wrong name adds nothing.
+    let endpoint = match body.sni_endpoint.as_deref() {
+        Some(id) => Some(platform.state.sni_endpoint(&app, id).await?),
+        None => None,
+    };
     let hostname = platform.state.add_domain(&app, &body.hostname).await?;
+    if let Some(endpoint) = &endpoint {
+        platform
+            .state
+            .set_domain_endpoint(&app, &hostname, Some(endpoint))
+            .await?;
+    }
     platform.converge(&app.name);
+    let sni = super::sni_endpoints::of_domain(&platform, &app, &hostname).await?;
     Ok((
         StatusCode::CREATED,
-        Json(domain_json(&platform, &app, &hostname, "custom")),
+        Json(domain_json(&platform, &app, &hostname, "custom", sni)),
     ))
+}
+
+/// `PATCH /apps/{app}/domains/{hostname}` (`domains:update --cert`, `certs:add`):
+/// which certificate serves the domain.
+pub async fn update(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, hostname)): Path<(String, String)>,
+    body: Result<Json<UpdateDomain>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let app = platform.app_for(&caller, &name).await?;
+    let hostname = hostname.to_ascii_lowercase();
+    let endpoint = match body.sni_endpoint.as_deref() {
+        Some(id) => Some(platform.state.sni_endpoint(&app, id).await?),
+        None => None,
+    };
+    platform
+        .state
+        .set_domain_endpoint(&app, &hostname, endpoint.as_ref())
+        .await?;
+    let sni = super::sni_endpoints::of_domain(&platform, &app, &hostname).await?;
+    Ok(Json(domain_json(&platform, &app, &hostname, "custom", sni)))
 }
 
 pub async fn remove(
@@ -92,5 +147,11 @@ pub async fn remove(
     let app = platform.app_for(&caller, &name).await?;
     platform.state.remove_domain(&app, &hostname).await?;
     platform.converge(&app.name);
-    Ok(Json(domain_json(&platform, &app, &hostname, "custom")))
+    Ok(Json(domain_json(
+        &platform,
+        &app,
+        &hostname,
+        "custom",
+        Value::Null,
+    )))
 }

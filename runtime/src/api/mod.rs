@@ -17,6 +17,7 @@ mod dynos;
 mod error;
 mod formation;
 mod git;
+mod listen;
 mod logs;
 mod output;
 mod paging;
@@ -25,13 +26,16 @@ mod release_phase;
 mod releases;
 mod run;
 mod slugs;
+mod sni_endpoints;
 
 pub use auth::Caller;
 pub use error::ApiError;
+pub use listen::{ApiListener, listen};
 pub use logs::LogSessions;
 pub use output::LiveOutputs;
 pub use rate_limit::RateLimit;
 pub use run::AttachSessions;
+pub use sni_endpoints::LedgerCertificates;
 
 use crate::manager::DynoManager;
 use crate::slugs::SlugStore;
@@ -70,6 +74,8 @@ pub struct Platform {
     pub rate_limit: RateLimit,
     /// The backends that provision add-ons.
     pub addon_providers: Arc<crate::addons::Providers>,
+    /// The local CA's certificate (PEM), which added certificates may chain to.
+    pub local_ca_pem: String,
 }
 
 impl Platform {
@@ -132,7 +138,19 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route(
             "/apps/{app}/domains/{hostname}",
-            get(domains::info).delete(domains::remove),
+            get(domains::info)
+                .patch(domains::update)
+                .delete(domains::remove),
+        )
+        .route(
+            "/apps/{app}/sni-endpoints",
+            get(sni_endpoints::list).post(sni_endpoints::add),
+        )
+        .route(
+            "/apps/{app}/sni-endpoints/{id}",
+            get(sni_endpoints::info)
+                .patch(sni_endpoints::update)
+                .delete(sni_endpoints::remove),
         )
         .route(
             "/apps/{app}/log-sessions",
@@ -215,7 +233,6 @@ pub fn router(platform: Arc<Platform>) -> Router {
             "/actions/addon-attachments/resolve",
             axum::routing::post(addons::attachments::resolve),
         )
-        .route("/apps/{app}/sni-endpoints", get(apps::no_items))
         .route("/apps/{app}/features", get(apps::no_items))
         .route("/apps/{app}/webhooks", get(apps::no_items))
         .route("/regions", get(catalog::regions))

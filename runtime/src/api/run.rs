@@ -15,13 +15,26 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+/// What Heroku's `run --exit-code` appends to the command.
+const EXIT_STATUS_ECHO: &str = "; echo \"\u{FFFF} heroku-command-exit-status: $?\"";
+/// The line that then carries the status, as the shell would have written it.
+const EXIT_STATUS: &str = "\u{FFFF} heroku-command-exit-status: ";
+/// What a rendezvous session says first, before any of the dyno's output.
+const RENDEZVOUS_HELLO: &[u8] = b"rendezvous\r\n";
+/// The byte a rendezvous client sends for the end of its input (a terminal's ^D).
+const END_OF_INPUT: u8 = 0x04;
+
+/// How long a rendezvous stays open after the dyno ends, for the client's ^D.
+const INPUT_END_GRACE: Duration = Duration::from_secs(2);
 
 /// How long an `attach_url` may be opened after it was made.
 const ATTACH_TTL: Duration = Duration::from_secs(60);
@@ -53,13 +66,21 @@ pub struct CreateDyno {
 /// A create request, checked.
 struct Parsed {
     argv: Vec<String>,
+    /// Heroku's `run --exit-code` asks for the status as a last line (`EXIT_STATUS`).
+    report_exit: bool,
     env: BTreeMap<String, String>,
     size: DynoSize,
     time_to_live: Duration,
 }
 
 fn parse(body: CreateDyno) -> Result<(Parsed, bool), ApiError> {
-    let argv = shell_words::split(&body.command).map_err(|e| {
+    // Heroku's CLI asks for the exit status by running the command in a shell
+    // with an `echo` after it; Kumo has no shell, so it writes that line itself.
+    let (command, report_exit) = match body.command.strip_suffix(EXIT_STATUS_ECHO) {
+        Some(command) => (command.to_string(), true),
+        None => (body.command.clone(), false),
+    };
+    let argv = shell_words::split(&command).map_err(|e| {
         ApiError::invalid(format!("cannot read the command `{}`: {e}", body.command))
     })?;
     if argv.is_empty() {
@@ -96,6 +117,7 @@ fn parse(body: CreateDyno) -> Result<(Parsed, bool), ApiError> {
     Ok((
         Parsed {
             argv,
+            report_exit,
             env,
             size,
             time_to_live: Duration::from_secs(ttl),
@@ -150,7 +172,14 @@ pub async fn create(
     if attach {
         let dyno = platform.manager.reserve_one_off_name(&app.name);
         let secret = uuid::Uuid::new_v4().simple().to_string();
-        let url = format!("{}/attach/{secret}", platform.api_url);
+        // Heroku's rendezvous URL: TLS to the API's port, the secret as the
+        // first line. Kumo's own CLI opens `/attach/{secret}` there instead.
+        let authority = platform
+            .api_url
+            .split_once("://")
+            .map_or(platform.api_url.as_str(), |(_, rest)| rest)
+            .trim_end_matches('/');
+        let url = format!("rendezvous://{authority}/{secret}");
         platform.attach_sessions.insert(
             secret,
             Pending {
@@ -259,7 +288,9 @@ pub async fn attach(
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => serve_attached(platform, pending, TokioIo::new(upgraded)).await,
+            Ok(upgraded) => {
+                serve_attached(platform, pending, TokioIo::new(upgraded), Speech::Kumo).await
+            }
             Err(e) => tracing::warn!(error = %e, "attach upgrade failed"),
         }
     });
@@ -273,19 +304,85 @@ pub async fn attach(
     response
 }
 
-async fn serve_attached(
-    platform: Arc<Platform>,
-    pending: Pending,
-    stream: TokioIo<hyper::upgrade::Upgraded>,
-) {
+/// Heroku's rendezvous on the API's TLS port: the client sent `secret` as its
+/// first line; it gets `rendezvous` back, then the dyno's output, raw.
+pub(super) async fn rendezvous<S>(platform: Arc<Platform>, secret: &str, mut stream: S)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let Some(pending) = platform.attach_sessions.take(secret) else {
+        let _ = stream.write_all(RENDEZVOUS_HELLO).await;
+        let _ = stream
+            .write_all(b"This attach URL is unknown, used or expired: run the command again.\r\n")
+            .await;
+        let _ = stream.shutdown().await;
+        return;
+    };
+    if !platform
+        .state
+        .authorization_works(&pending.made_with.id)
+        .await
+        .unwrap_or(false)
+    {
+        let _ = stream.shutdown().await;
+        return;
+    }
+    // Its own write, so the client (which drops its first piece of data) drops only this.
+    if stream.write_all(RENDEZVOUS_HELLO).await.is_err() || stream.flush().await.is_err() {
+        return;
+    }
+    let speech = Speech::Rendezvous {
+        report_exit: pending.request.report_exit,
+    };
+    serve_attached(platform, pending, stream, speech).await;
+}
+
+/// How an attached client's stream is spoken.
+#[derive(Clone, Copy)]
+enum Speech {
+    /// Kumo's frames ([`Frame`]): stdout and stderr apart, then the status.
+    Kumo,
+    /// Heroku's: stdout and stderr as they come, the input ends at ^D, and
+    /// the status as a last line if the client asked for it.
+    Rendezvous { report_exit: bool },
+}
+
+impl Speech {
+    fn encode(self, frame: &Frame) -> Bytes {
+        let Speech::Rendezvous { report_exit } = self else {
+            return frame.encode();
+        };
+        match frame {
+            Frame::Stdout(bytes) | Frame::Stderr(bytes) => bytes.clone(),
+            Frame::Exit(code) if report_exit => format!("{EXIT_STATUS}{code}\n").into(),
+            Frame::Exit(_) => Bytes::new(),
+            Frame::Error(why) if report_exit => format!("{why}\r\n{EXIT_STATUS}1\n").into(),
+            Frame::Error(why) => format!("{why}\r\n").into(),
+        }
+    }
+}
+
+async fn serve_attached<S>(platform: Arc<Platform>, pending: Pending, stream: S, speech: Speech)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let (mut reader, mut writer) = tokio::io::split(stream);
-    // The guest's stdin must be shareable between threads, which the upgraded
+    // The guest's stdin must be shareable between threads, which the client's
     // connection is not: its bytes go through a pipe. The client's half-close
-    // ends the pipe, and the guest reads EOF.
+    // (or, in a rendezvous, its ^D) ends the pipe, and the guest reads EOF.
     let (mut pipe_in, stdin) = tokio::io::duplex(64 * 1024);
+    let (input_ended, mut input_end) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut reader, &mut pipe_in).await;
+        match speech {
+            Speech::Kumo => {
+                let _ = tokio::io::copy(&mut reader, &mut pipe_in).await;
+            }
+            Speech::Rendezvous { .. } => {
+                let _ = copy_until_end_of_input(&mut reader, &mut pipe_in).await;
+            }
+        }
         let _ = pipe_in.shutdown().await;
+        let _ = input_ended.send(());
     });
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Frame>(64);
     let stdio = Stdio::Attached {
@@ -311,7 +408,7 @@ async fn serve_attached(
     let mut started = match started {
         Ok(started) => started,
         Err(e) => {
-            let _ = writer.write_all(&Frame::Error(e).encode()).await;
+            let _ = writer.write_all(&speech.encode(&Frame::Error(e))).await;
             let _ = writer.shutdown().await;
             return;
         }
@@ -320,7 +417,7 @@ async fn serve_attached(
         tokio::select! {
             frame = rx.recv() => {
                 let Some(frame) = frame else { continue };
-                if writer.write_all(&frame.encode()).await.is_err() {
+                if writer.write_all(&speech.encode(&frame)).await.is_err() {
                     // The client left: the dyno goes too, as Heroku hangs up on it.
                     platform.manager.stop_one_off(&pending.app, &pending.name);
                     return;
@@ -328,7 +425,7 @@ async fn serve_attached(
             }
             exit = &mut started.exit => {
                 while let Ok(frame) = rx.try_recv() {
-                    if writer.write_all(&frame.encode()).await.is_err() {
+                    if writer.write_all(&speech.encode(&frame)).await.is_err() {
                         return;
                     }
                 }
@@ -342,6 +439,31 @@ async fn serve_attached(
             }
         }
     };
-    let _ = writer.write_all(&last.encode()).await;
+    let _ = writer.write_all(&speech.encode(&last)).await;
+    if let Speech::Rendezvous { .. } = speech {
+        // Heroku's CLI sends its ^D when its stdin ends, even after the dyno
+        // has: hanging up first would fail that write and crash the client.
+        let _ = writer.flush().await;
+        let _ = tokio::time::timeout(INPUT_END_GRACE, &mut input_end).await;
+    }
     let _ = writer.shutdown().await;
+}
+
+/// Copies a rendezvous client's input up to its ^D.
+async fn copy_until_end_of_input<R, W>(reader: &mut R, writer: &mut W) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = reader.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(end) = buf[..n].iter().position(|&b| b == END_OF_INPUT) {
+            return writer.write_all(&buf[..end]).await;
+        }
+        writer.write_all(&buf[..n]).await?;
+    }
 }

@@ -15,6 +15,7 @@ pub mod idle;
 use crate::dynos::{DispatchError, RequestBody};
 use crate::logplex::Source;
 use crate::manager::{DispatchFailure, DynoManager, RouteError};
+use crate::tls::{Conn, Tls};
 use bodies::{ClientBody, ClientFault, Counted, PendingLine, RouterBody};
 use bytes::Bytes;
 use codes::{Code, RouterLine};
@@ -83,6 +84,8 @@ pub fn connection_builder(header_timeout: Duration) -> hyper::server::conn::http
 #[derive(Clone, Debug)]
 pub struct Peer {
     ip: HeaderValue,
+    /// `http` or `https`: how the client reached the router.
+    scheme: &'static str,
 }
 
 impl Peer {
@@ -90,7 +93,13 @@ impl Peer {
         Peer {
             ip: HeaderValue::from_str(&addr.ip().to_string())
                 .expect("an IP address is a valid header value"),
+            scheme: "http",
         }
+    }
+
+    /// The same client, reached over `scheme`.
+    pub fn over(self, scheme: &'static str) -> Peer {
+        Peer { scheme, ..self }
     }
 }
 
@@ -164,12 +173,25 @@ const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const VIA_KUMO: HeaderValue = HeaderValue::from_static("1.1 kumo");
 
+/// The values of the forwarding headers a request gets.
+struct Forwarding {
+    request_id: HeaderValue,
+    /// `X-Forwarded-For`.
+    fwd: HeaderValue,
+    /// `X-Forwarded-Proto`: how the client reached the router.
+    scheme: &'static str,
+    /// `X-Request-Start`, in milliseconds since the epoch.
+    start_ms: u64,
+}
+
 /// The router of one Kumo process.
 pub struct Router {
     manager: Arc<DynoManager>,
     config: RouterConfig,
     /// The router's port, as `X-Forwarded-Port` gives it.
     port: HeaderValue,
+    /// HTTPS on the same port, once the server gives it (`use_tls`).
+    tls: OnceLock<Arc<Tls>>,
 }
 
 impl Router {
@@ -179,7 +201,14 @@ impl Router {
             manager,
             config,
             port: HeaderValue::from(port),
+            tls: OnceLock::new(),
         })
+    }
+
+    /// Takes TLS connections too: a connection that starts with a TLS
+    /// handshake is served over HTTPS, any other as plain HTTP.
+    pub fn use_tls(&self, tls: Arc<Tls>) {
+        let _ = self.tls.set(tls);
     }
 
     /// Accepts connections on `listener` until the task is dropped.
@@ -204,6 +233,17 @@ impl Router {
             let peer = Peer::new(peer);
             let activity = Arc::new(Activity::default());
             tokio::spawn(async move {
+                let stream = match router.tls.get() {
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "router TLS handshake failed");
+                            return;
+                        }
+                    },
+                    None => Conn::Plain(stream),
+                };
+                let peer = peer.over(stream.scheme());
                 let watched = activity.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let router = router.clone();
@@ -248,22 +288,26 @@ impl Router {
                 return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
             };
             let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-            let line = RouterLine::new(
+            let mut line = RouterLine::new(
                 request.method().as_str(),
                 path,
                 host,
                 request_id.to_str().unwrap_or_default(),
                 fwd.to_str().unwrap_or_default(),
             );
+            line.protocol = peer.scheme;
             (app, line, request_id, fwd)
         };
         let client_fault = Arc::new(OnceLock::new());
         let head_only = request.method() == http::Method::HEAD;
         let forwarded = self.forward(
             request,
-            request_id,
-            fwd,
-            request_start_ms,
+            Forwarding {
+                request_id,
+                fwd,
+                scheme: peer.scheme,
+                start_ms: request_start_ms,
+            },
             client_fault.clone(),
             activity.clone(),
         );
@@ -338,9 +382,12 @@ impl Router {
     fn forward(
         &self,
         request: Request<Incoming>,
-        request_id: HeaderValue,
-        fwd: HeaderValue,
-        start_ms: u64,
+        Forwarding {
+            request_id,
+            fwd,
+            scheme,
+            start_ms,
+        }: Forwarding,
         fault: Arc<OnceLock<ClientFault>>,
         activity: Arc<Activity>,
     ) -> Request<RequestBody> {
@@ -368,7 +415,7 @@ impl Router {
         // Room for the six below at once, instead of the map growing as they come.
         headers.reserve(6);
         headers.insert(X_FORWARDED_FOR, fwd);
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
         headers.insert(X_FORWARDED_PORT, self.port.clone());
         headers.insert(X_REQUEST_ID, request_id);
         headers.insert(X_REQUEST_START, HeaderValue::from(start_ms));

@@ -158,6 +158,7 @@ impl State {
             "formation",
             "release_outputs",
             "releases",
+            "sni_endpoints",
         ] {
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE app_id = $1"

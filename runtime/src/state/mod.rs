@@ -8,6 +8,7 @@ mod accounts;
 mod addons;
 mod apps;
 mod builds;
+mod certificates;
 mod collaborators;
 mod releases;
 mod source;
@@ -17,6 +18,7 @@ pub use addons::{Addon, AddonState, Attachment, NewAttachment};
 pub use apps::{App, FormationLine};
 pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
 pub use builds::{Build, BuildOutcome};
+pub use certificates::{LocalCaPem, SniEndpoint};
 pub use collaborators::Collaborator;
 pub use releases::{MAX_CONFIG_BYTES, Release, ReleaseStatus, check_config};
 pub use source::LedgerSource;
@@ -167,6 +169,23 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (app_id, name)
     )",
     "ALTER TABLE releases ADD COLUMN addons TEXT NOT NULL DEFAULT '[]'",
+    "CREATE TABLE local_ca (
+        id BIGINT PRIMARY KEY,
+        certificate TEXT NOT NULL,
+        private_key TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )",
+    "CREATE TABLE sni_endpoints (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        certificate_chain TEXT NOT NULL,
+        private_key TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (app_id, name)
+    )",
+    "ALTER TABLE domains ADD COLUMN sni_endpoint_id TEXT",
 ];
 
 impl State {
