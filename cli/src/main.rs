@@ -120,7 +120,7 @@ enum Command {
         email: String,
     },
     /// Run the platform: Platform API, dyno manager, router and Logplex in one process.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// List your apps.
     Apps {
         /// Print JSON.
@@ -439,6 +439,15 @@ struct ServerArgs {
     /// 429 `rate_limit`. 0 turns the limit off. Default: 4500, as on Heroku.
     #[arg(long, default_value_t = 4500, value_parser = clap::value_parser!(u32))]
     api_rate_limit: u32,
+    /// The ACME directory automated certificates (`heroku certs:auto:enable`) are
+    /// ordered from, with HTTP-01 validation through the router (which must be
+    /// reachable on port 80 under the domains' names). Default: Let's Encrypt.
+    #[arg(long, default_value = "https://acme-v02.api.letsencrypt.org/directory")]
+    acme_directory: String,
+    /// A PEM root certificate to trust for the ACME directory's own HTTPS, for a
+    /// test CA such as pebble. Default: the public roots.
+    #[arg(long)]
+    acme_ca_file: Option<PathBuf>,
     /// Dyno instances the server holds at once (a web dyno holds WEB_CONCURRENCY of
     /// them; workers and CGI runs one each): the size of the engine's instance pool,
     /// reserved as address space (about 8 GiB each), not memory. When all are in use,
@@ -689,7 +698,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => server::settings(args).and_then(server::run),
+        Command::Server(args) => server::settings(*args).and_then(server::run),
         command => run_user_command(command),
     };
     match result {

@@ -49,6 +49,8 @@ pub struct Settings {
     pub addons_redis_url: Option<String>,
     /// The S3 endpoint of bucket add-ons (`--addons-s3-listen`).
     pub addons_s3_listen: SocketAddr,
+    /// Where automated certificates come from (`--acme-directory`, `--acme-ca-file`).
+    pub acme: kumo_runtime::api::AcmeSettings,
 }
 
 /// Checks the raw flags.
@@ -145,6 +147,10 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         addons_postgres,
         addons_redis_url: args.addons_redis_url,
         addons_s3_listen,
+        acme: kumo_runtime::api::AcmeSettings {
+            directory: args.acme_directory,
+            ca_file: args.acme_ca_file,
+        },
     })
 }
 
@@ -258,6 +264,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let router = Router::new(manager.clone(), router_config, router_addr.port());
     let tls = start_tls(&settings, &state, &manager).await?;
     router.use_tls(tls.clone());
+    router.use_acme_answers(Arc::new(kumo_runtime::api::LedgerAnswers(state.clone())));
+    kumo_runtime::api::spawn_issuer(state.clone(), settings.acme.clone());
     manager.start().await?;
 
     let api_listener = tokio::net::TcpListener::bind(settings.api_listen)
@@ -354,6 +362,8 @@ async fn start_tls(
     manager: &Arc<kumo_runtime::manager::DynoManager>,
 ) -> anyhow::Result<Arc<kumo_runtime::tls::Tls>> {
     use kumo_runtime::tls::{LocalCa, Tls};
+    // One crypto provider for every TLS client and server in the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let pem = state
         .local_ca(LocalCa::make)
         .await

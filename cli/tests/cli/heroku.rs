@@ -70,6 +70,15 @@ pub(crate) struct Heroku<'a> {
 }
 
 impl Heroku<'_> {
+    /// Heroku's CLI for `server`, its files in `<data>/home`, the terms of
+    /// service already accepted.
+    pub(crate) fn new<'a>(server: &'a Server, data: &Path) -> Heroku<'a> {
+        let home = data.join("home");
+        std::fs::create_dir_all(home.join(".cache/heroku")).unwrap();
+        std::fs::write(home.join(".cache/heroku/terms-of-service"), "").unwrap();
+        Heroku { server, home }
+    }
+
     pub(crate) fn run_as(&self, token: &str, args: &[&str]) -> Output {
         command(self.server, &self.home, token, args)
             .output()
@@ -123,13 +132,7 @@ fn wait_for_app(server: &Server, host: &str, needle: &str, present: bool) -> Str
 fn heroku_cli_drives_kumo() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &[], "Router listening on");
-    let home = data.path().join("home");
-    std::fs::create_dir_all(home.join(".cache/heroku")).unwrap();
-    std::fs::write(home.join(".cache/heroku/terms-of-service"), "").unwrap();
-    let heroku = Heroku {
-        server: &server,
-        home,
-    };
+    let heroku = Heroku::new(&server, data.path());
     let host = "hkapp.localhost";
 
     // apps:create, then a prebuilt component (it answers its environment) deployed with kumo.

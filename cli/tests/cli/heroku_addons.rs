@@ -19,13 +19,7 @@ fn heroku_cli_drives_kumo_addons() {
         &["--addons-postgres-url", &admin],
         "Router listening on",
     );
-    let home = data.path().join("home");
-    std::fs::create_dir_all(home.join(".cache/heroku")).unwrap();
-    std::fs::write(home.join(".cache/heroku/terms-of-service"), "").unwrap();
-    let heroku = Heroku {
-        server: &server,
-        home,
-    };
+    let heroku = Heroku::new(&server, data.path());
     stdout(&kumo(&server, &["apps:create", "hkpg"]));
 
     // Create, under Heroku's name for the service.

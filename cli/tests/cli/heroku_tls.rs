@@ -62,13 +62,8 @@ fn heroku_run_git_push_and_certificates_over_tls() {
         "{:?}",
         server.lines
     );
-    let home = data.path().join("home");
-    std::fs::create_dir_all(home.join(".cache/heroku")).unwrap();
-    std::fs::write(home.join(".cache/heroku/terms-of-service"), "").unwrap();
-    let heroku = Heroku {
-        server: &server,
-        home: home.clone(),
-    };
+    let heroku = Heroku::new(&server, data.path());
+    let home = heroku.home.clone();
 
     // `heroku run`: the one-off's output, the client's stdin, and its status.
     heroku.ok(&["apps:create", "tlsrun"]);

@@ -79,7 +79,9 @@ async fn app_body(platform: &Platform, app: &App) -> Result<Json<Value>, ApiErro
         .current_release(app)
         .await?
         .map(|r| r.created_at);
-    Ok(Json(app_json(platform, app, released_at)))
+    let mut body = app_json(platform, app, released_at);
+    body["acm"] = json!(platform.state.acm_enabled(app).await?);
+    Ok(Json(body))
 }
 
 /// `GET /users/{user}/apps`: the apps `user` (`~` for the caller) owns or

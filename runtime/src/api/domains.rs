@@ -9,7 +9,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn domain_json(platform: &Platform, app: &App, hostname: &str, kind: &str, sni: Value) -> Value {
+/// What the domain's JSON says about its automated certificate.
+type AcmStatus = (Value, Value);
+
+fn domain_json(
+    platform: &Platform,
+    app: &App,
+    hostname: &str,
+    kind: &str,
+    sni: Value,
+    acm: AcmStatus,
+) -> Value {
     json!({
         "id": hostname,
         "hostname": hostname,
@@ -18,11 +28,23 @@ fn domain_json(platform: &Platform, app: &App, hostname: &str, kind: &str, sni: 
         "cname": if kind == "custom" { Value::String(format!("{}.{}", app.name, platform.domain)) } else { Value::Null },
         "status": "succeeded",
         "app": { "id": app.id, "name": app.name },
-        "acm_status": null,
+        "acm_status": acm.0,
+        "acm_status_reason": acm.1,
         "sni_endpoint": sni,
         "created_at": app.created_at,
         "updated_at": app.updated_at,
     })
+}
+
+const NO_ACM: AcmStatus = (Value::Null, Value::Null);
+
+fn acm_of(statuses: &[(String, Value, Value)], hostname: &str) -> AcmStatus {
+    statuses
+        .iter()
+        .find(|(h, _, _)| h == hostname)
+        .map_or(NO_ACM, |(_, status, reason)| {
+            (status.clone(), reason.clone())
+        })
 }
 
 pub async fn list(
@@ -33,14 +55,23 @@ pub async fn list(
 ) -> Result<axum::response::Response, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
     let own = format!("{}.{}", app.name, platform.domain);
-    let mut domains = vec![domain_json(&platform, &app, &own, "heroku", Value::Null)];
+    let mut domains = vec![domain_json(
+        &platform,
+        &app,
+        &own,
+        "heroku",
+        Value::Null,
+        NO_ACM,
+    )];
     let endpoints = platform.state.sni_endpoints(&app).await?;
+    let acm_statuses = super::acm::domain_status(&platform, &app).await?;
     for (hostname, endpoint) in platform.state.domain_endpoints(&app).await? {
         let sni = endpoints
             .iter()
             .find(|e| Some(&e.id) == endpoint.as_ref())
             .map_or(Value::Null, |e| json!({ "id": e.id, "name": e.name }));
-        domains.push(domain_json(&platform, &app, &hostname, "custom", sni));
+        let acm = acm_of(&acm_statuses, &hostname);
+        domains.push(domain_json(&platform, &app, &hostname, "custom", sni, acm));
     }
     Ok(super::paging::page(&headers, domains, &["hostname", "id"]))
 }
@@ -63,11 +94,18 @@ pub async fn info(
             &own,
             "heroku",
             Value::Null,
+            NO_ACM,
         )));
     }
     if platform.state.domains(&app).await?.contains(&hostname) {
         let sni = super::sni_endpoints::of_domain(&platform, &app, &hostname).await?;
-        return Ok(Json(domain_json(&platform, &app, &hostname, "custom", sni)));
+        let acm = acm_of(
+            &super::acm::domain_status(&platform, &app).await?,
+            &hostname,
+        );
+        return Ok(Json(domain_json(
+            &platform, &app, &hostname, "custom", sni, acm,
+        )));
     }
     Err(ApiError::not_found(format!(
         "Couldn't find that domain: {hostname} is not a domain of {}; `kumo domains -a {}` lists them.",
@@ -110,9 +148,13 @@ pub async fn add(
     }
     platform.converge(&app.name);
     let sni = super::sni_endpoints::of_domain(&platform, &app, &hostname).await?;
+    let acm = acm_of(
+        &super::acm::domain_status(&platform, &app).await?,
+        &hostname,
+    );
     Ok((
         StatusCode::CREATED,
-        Json(domain_json(&platform, &app, &hostname, "custom", sni)),
+        Json(domain_json(&platform, &app, &hostname, "custom", sni, acm)),
     ))
 }
 
@@ -136,7 +178,13 @@ pub async fn update(
         .set_domain_endpoint(&app, &hostname, endpoint.as_ref())
         .await?;
     let sni = super::sni_endpoints::of_domain(&platform, &app, &hostname).await?;
-    Ok(Json(domain_json(&platform, &app, &hostname, "custom", sni)))
+    let acm = acm_of(
+        &super::acm::domain_status(&platform, &app).await?,
+        &hostname,
+    );
+    Ok(Json(domain_json(
+        &platform, &app, &hostname, "custom", sni, acm,
+    )))
 }
 
 pub async fn remove(
@@ -153,5 +201,6 @@ pub async fn remove(
         &hostname,
         "custom",
         Value::Null,
+        NO_ACM,
     )))
 }

@@ -5,6 +5,7 @@
 //! to converge the app; they never touch dynos directly.
 
 mod access;
+mod acm;
 mod addons;
 mod apps;
 mod auth;
@@ -28,6 +29,7 @@ mod run;
 mod slugs;
 mod sni_endpoints;
 
+pub use acm::{AcmeSettings, LedgerAnswers, spawn_issuer};
 pub use auth::Caller;
 pub use error::ApiError;
 pub use listen::{ApiListener, listen};
@@ -141,6 +143,12 @@ pub fn router(platform: Arc<Platform>) -> Router {
             get(domains::info)
                 .patch(domains::update)
                 .delete(domains::remove),
+        )
+        .route(
+            "/apps/{app}/acm",
+            axum::routing::post(acm::enable)
+                .patch(acm::refresh)
+                .delete(acm::disable),
         )
         .route(
             "/apps/{app}/sni-endpoints",

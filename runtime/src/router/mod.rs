@@ -192,6 +192,18 @@ pub struct Router {
     port: HeaderValue,
     /// HTTPS on the same port, once the server gives it (`use_tls`).
     tls: OnceLock<Arc<Tls>>,
+    /// The platform's answers to ACME HTTP-01 challenges (`use_acme_answers`).
+    acme: OnceLock<Arc<dyn AcmeAnswers>>,
+}
+
+/// Where ACME's HTTP-01 validation asks for a token's answer.
+const ACME_CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
+
+/// The answers the platform gives ACME servers validating its domains.
+#[async_trait::async_trait]
+pub trait AcmeAnswers: Send + Sync {
+    /// The key authorization for `token`, while an order waits for it.
+    async fn answer(&self, token: &str) -> Option<String>;
 }
 
 impl Router {
@@ -202,7 +214,14 @@ impl Router {
             config,
             port: HeaderValue::from(port),
             tls: OnceLock::new(),
+            acme: OnceLock::new(),
         })
+    }
+
+    /// Answers ACME HTTP-01 challenges for the platform's automated
+    /// certificates; a token it does not know goes to the app, as any request.
+    pub fn use_acme_answers(&self, answers: Arc<dyn AcmeAnswers>) {
+        let _ = self.acme.set(answers);
     }
 
     /// Takes TLS connections too: a connection that starts with a TLS
@@ -284,6 +303,14 @@ impl Router {
                 Ok(admitted) => admitted,
                 Err((status, text)) => return plain(status, text),
             };
+            if let Some(token) = request.uri().path().strip_prefix(ACME_CHALLENGE_PATH)
+                && let Some(answers) = self.acme.get()
+                && let Some(answer) = answers.answer(token).await
+            {
+                let mut response = plain(StatusCode::OK, "");
+                *response.body_mut() = RouterBody::Page(Full::new(Bytes::from(answer)));
+                return response;
+            }
             let Some(app) = self.manager.app_for_host(host) else {
                 return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
             };

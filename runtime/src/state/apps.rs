@@ -159,6 +159,8 @@ impl State {
             "release_outputs",
             "releases",
             "sni_endpoints",
+            "acm_apps",
+            "acm_certificates",
         ] {
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE app_id = $1"

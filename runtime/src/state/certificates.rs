@@ -208,9 +208,16 @@ impl State {
             .collect()
     }
 
-    /// The certificate chain and key a custom domain is served with, if its
-    /// app gave it one.
+    /// The certificate chain and key a custom domain is served with: the one
+    /// its app gave it, else its automated one, if any.
     pub async fn certificate_for_domain(&self, hostname: &str) -> Result<Option<(String, String)>> {
+        match self.added_certificate(hostname).await? {
+            Some(found) => Ok(Some(found)),
+            None => self.acm_certificate(hostname).await,
+        }
+    }
+
+    async fn added_certificate(&self, hostname: &str) -> Result<Option<(String, String)>> {
         let row = sqlx::query(
             "SELECT s.certificate_chain, s.private_key FROM domains d
              JOIN sni_endpoints s ON s.id = d.sni_endpoint_id WHERE d.hostname = $1",

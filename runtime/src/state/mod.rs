@@ -5,6 +5,7 @@
 //! into exactly the last committed state. The same SQL runs on both databases.
 
 mod accounts;
+mod acm;
 mod addons;
 mod apps;
 mod builds;
@@ -14,6 +15,7 @@ mod releases;
 mod source;
 
 pub use accounts::{Account, Authorization, MAX_EXPIRES_IN, TokenCheck};
+pub use acm::{ACM_ATTEMPTS, AcmDomain};
 pub use addons::{Addon, AddonState, Attachment, NewAttachment};
 pub use apps::{App, FormationLine};
 pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
@@ -186,6 +188,32 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (app_id, name)
     )",
     "ALTER TABLE domains ADD COLUMN sni_endpoint_id TEXT",
+    "CREATE TABLE acm_apps (
+        app_id TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+        enabled_at TEXT NOT NULL
+    )",
+    "CREATE TABLE acm_certificates (
+        hostname TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        status TEXT NOT NULL,
+        reason TEXT,
+        certificate_chain TEXT,
+        private_key TEXT,
+        expires_at TEXT,
+        attempts BIGINT NOT NULL,
+        claimed_until TEXT,
+        updated_at TEXT NOT NULL
+    )",
+    "CREATE TABLE acme_challenges (
+        token TEXT PRIMARY KEY,
+        key_authorization TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )",
+    "CREATE TABLE acme_accounts (
+        directory TEXT PRIMARY KEY,
+        credentials TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )",
 ];
 
 impl State {
