@@ -18,6 +18,7 @@ mod clojure;
 mod commands;
 mod crash;
 mod heroku;
+mod heroku3;
 mod heroku_acm;
 mod heroku_addons;
 mod heroku_tls;

@@ -107,6 +107,10 @@ async fn first_line(mut conn: Conn) -> Option<First> {
             if let Some(end) = seen.windows(2).position(|w| w == b"\r\n") {
                 return seen[..end].contains(&b' ');
             }
+            // heroku3 sends the secret alone, without a line end.
+            if is_secret(&seen) {
+                return false;
+            }
             if seen.contains(&b' ') || seen.len() >= FIRST_LINE_MAX {
                 return true;
             }
@@ -120,8 +124,17 @@ async fn first_line(mut conn: Conn) -> Option<First> {
     if http {
         return Some(First::Http(Rewound::new(seen.freeze(), conn)));
     }
-    let end = seen.windows(2).position(|w| w == b"\r\n")?;
+    let (end, skip) = match seen.windows(2).position(|w| w == b"\r\n") {
+        Some(end) => (end, 2),
+        None => (seen.len(), 0),
+    };
     let secret = String::from_utf8_lossy(&seen[..end]).into_owned();
-    let rest = seen.split_off(end + 2).freeze();
+    let rest = seen.split_off(end + skip).freeze();
     Some(First::Rendezvous(secret, Rewound::new(rest, conn)))
+}
+
+/// Whether `bytes` are a whole attach secret (32 hexadecimal digits), which
+/// no HTTP request line is.
+fn is_secret(bytes: &[u8]) -> bool {
+    bytes.len() == 32 && bytes.iter().all(|b| b.is_ascii_hexdigit())
 }
