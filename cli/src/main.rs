@@ -399,6 +399,8 @@ enum Command {
     Addons(commands::addons::AddonsCommand),
     #[command(flatten)]
     Pg(commands::pg::PgCommand),
+    #[command(flatten)]
+    Drains(commands::drains::DrainsCommand),
 }
 
 #[derive(clap::Args)]
@@ -448,6 +450,10 @@ struct ServerArgs {
     /// test CA such as pebble. Default: the public roots.
     #[arg(long)]
     acme_ca_file: Option<PathBuf>,
+    /// A PEM file of CA certificates TLS drains (`syslog+tls://`, `https://`) are
+    /// checked against besides the public roots, for a private log service.
+    #[arg(long)]
+    drain_ca_file: Option<PathBuf>,
     /// Dyno instances the server holds at once (a web dyno holds WEB_CONCURRENCY of
     /// them; workers and CGI runs one each): the size of the engine's instance pool,
     /// reserved as address space (about 8 GiB each), not memory. When all are in use,
@@ -683,6 +689,7 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
                 commands::builds::output(&client, &app, build.as_deref()).await
             }
             Command::Addons(command) => commands::addons::run(&client, command).await,
+            Command::Drains(command) => commands::drains::run(&client, command).await,
             Command::Pg(command) => commands::pg::run(&client, command).await,
         }
     })

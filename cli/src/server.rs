@@ -49,6 +49,8 @@ pub struct Settings {
     pub addons_redis_url: Option<String>,
     /// The S3 endpoint of bucket add-ons (`--addons-s3-listen`).
     pub addons_s3_listen: SocketAddr,
+    /// Roots TLS drains are checked against besides the public ones (`--drain-ca-file`).
+    pub drain_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Where automated certificates come from (`--acme-directory`, `--acme-ca-file`).
     pub acme: kumo_runtime::api::AcmeSettings,
 }
@@ -147,6 +149,20 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         addons_postgres,
         addons_redis_url: args.addons_redis_url,
         addons_s3_listen,
+        drain_roots: match &args.drain_ca_file {
+            None => Vec::new(),
+            Some(file) => {
+                use rustls::pki_types::pem::PemObject as _;
+                rustls::pki_types::CertificateDer::pem_file_iter(file)
+                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "invalid --drain-ca-file {}: {e}: give a PEM file of CA certificates",
+                            file.display()
+                        )
+                    })?
+            }
+        },
         acme: kumo_runtime::api::AcmeSettings {
             directory: args.acme_directory,
             ca_file: args.acme_ca_file,
@@ -289,7 +305,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         rate_limit: RateLimit::new(settings.api_rate_limit),
         addon_providers: addon_providers.clone(),
         local_ca_pem: tls.ca_pem().to_string(),
+        drains: kumo_runtime::drains::Drains::new(manager.logplex().clone(), &settings.drain_roots),
     });
+    kumo_runtime::api::keep_drains(platform.clone());
     if let Err(e) = platform.clean_stale_addons(STALE_PROVISIONING_SECS).await {
         tracing::warn!(error = %format!("{e:#}"), "could not remove unfinished add-ons");
     }

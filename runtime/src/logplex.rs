@@ -151,6 +151,8 @@ struct Subscriber {
     filter: Filter,
     dropped: u64,
     dropped_since: Option<OffsetDateTime>,
+    /// A drain's queue says L10 when it overflows; a tail's, L11.
+    drain: bool,
 }
 
 impl AppLog {
@@ -197,8 +199,25 @@ impl AppLog {
             filter,
             dropped: 0,
             dropped_since: None,
+            drain: false,
         });
         (lines, rx)
+    }
+
+    /// Every new line from now on, for a drain: a queue of [`SUBSCRIBER_QUEUE`]
+    /// lines that never blocks a writer; past it lines are dropped and the
+    /// drain is told how many with an L10 line once it has room.
+    pub fn drain(&self) -> mpsc::Receiver<LogLine> {
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let mut inner = self.inner.lock().expect("log lock poisoned");
+        inner.subscribers.push(Subscriber {
+            tx,
+            filter: Filter::default(),
+            dropped: 0,
+            dropped_since: None,
+            drain: true,
+        });
+        rx
     }
 }
 
@@ -257,17 +276,24 @@ impl Subscriber {
         }
         if self.dropped > 0 {
             // Tell the reader what it missed before anything new, when there is room.
-            let since = self.dropped_since.unwrap_or(line.at);
+            let since = timestamp(self.dropped_since.unwrap_or(line.at));
+            let text = if self.drain {
+                format!(
+                    "Error L10 (output buffer overflow): {} messages dropped since {since}",
+                    self.dropped
+                )
+            } else {
+                format!(
+                    "Error L11 (Tail buffer overflow) -> This tail session dropped {} messages since {since}",
+                    self.dropped
+                )
+            };
             let notice = LogLine {
                 seq: 0,
                 at: line.at,
                 source: Source::Kumo,
                 dyno: "logplex".to_string(),
-                text: format!(
-                    "Error L11 (Tail buffer overflow) -> This tail session dropped {} messages since {}",
-                    self.dropped,
-                    timestamp(since)
-                ),
+                text,
             };
             match self.tx.try_send(notice) {
                 Ok(()) => {
@@ -443,5 +469,29 @@ mod tests {
             notice.text
         );
         assert_eq!(rx.recv().await.unwrap().text, "after");
+    }
+
+    #[test]
+    fn a_drain_that_falls_behind_is_told_with_l10() {
+        let log = AppLog::default();
+        let mut rx = log.drain();
+        for i in 0..SUBSCRIBER_QUEUE + 5 {
+            log.log(Source::App, "web.1", &format!("line {i}"));
+        }
+        let mut got = 0;
+        while rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, SUBSCRIBER_QUEUE);
+        log.log(Source::App, "web.1", "after");
+        let notice = rx.try_recv().unwrap();
+        assert!(
+            notice
+                .text
+                .starts_with("Error L10 (output buffer overflow): 5 messages dropped since "),
+            "{}",
+            notice.text
+        );
+        assert_eq!(rx.try_recv().unwrap().text, "after");
     }
 }

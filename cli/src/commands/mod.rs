@@ -9,6 +9,7 @@ pub mod builds;
 pub mod config;
 pub mod deploy;
 pub mod domains;
+pub mod drains;
 pub mod git;
 pub mod logs;
 pub mod pg;

@@ -17,6 +17,7 @@ mod builds;
 mod clojure;
 mod commands;
 mod crash;
+mod drains;
 mod heroku;
 mod heroku3;
 mod heroku_acm;

@@ -12,6 +12,10 @@ mod build_sources;
 mod builds;
 #[path = "commands.rs"]
 mod commands;
+#[path = "heroku_acm.rs"]
+mod heroku_acm;
+#[path = "heroku_tls.rs"]
+mod heroku_tls;
 #[path = "release_phase.rs"]
 mod release_phase;
 #[path = "run.rs"]

@@ -14,6 +14,7 @@ mod body;
 mod builds;
 mod catalog;
 mod domains;
+mod drains;
 mod dynos;
 mod error;
 mod formation;
@@ -31,6 +32,7 @@ mod sni_endpoints;
 
 pub use acm::{AcmeSettings, LedgerAnswers, spawn_issuer};
 pub use auth::Caller;
+pub use drains::keep_drains;
 pub use error::ApiError;
 pub use listen::{ApiListener, listen};
 pub use logs::LogSessions;
@@ -78,6 +80,8 @@ pub struct Platform {
     pub addon_providers: Arc<crate::addons::Providers>,
     /// The local CA's certificate (PEM), which added certificates may chain to.
     pub local_ca_pem: String,
+    /// The log drains this server delivers.
+    pub drains: Arc<crate::drains::Drains>,
 }
 
 impl Platform {
@@ -143,6 +147,14 @@ pub fn router(platform: Arc<Platform>) -> Router {
             get(domains::info)
                 .patch(domains::update)
                 .delete(domains::remove),
+        )
+        .route(
+            "/apps/{app}/log-drains",
+            get(drains::list).post(drains::add),
+        )
+        .route(
+            "/apps/{app}/log-drains/{drain}",
+            get(drains::info).delete(drains::remove),
         )
         .route(
             "/apps/{app}/acm",

@@ -161,6 +161,7 @@ impl State {
             "sni_endpoints",
             "acm_apps",
             "acm_certificates",
+            "log_drains",
         ] {
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE app_id = $1"

@@ -11,6 +11,7 @@ mod apps;
 mod builds;
 mod certificates;
 mod collaborators;
+mod drains;
 mod releases;
 mod source;
 
@@ -22,6 +23,7 @@ pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
 pub use builds::{Build, BuildOutcome};
 pub use certificates::{LocalCaPem, SniEndpoint};
 pub use collaborators::Collaborator;
+pub use drains::Drain;
 pub use releases::{MAX_CONFIG_BYTES, Release, ReleaseStatus, check_config};
 pub use source::LedgerSource;
 
@@ -208,6 +210,14 @@ const MIGRATIONS: &[&str] = &[
         token TEXT PRIMARY KEY,
         key_authorization TEXT NOT NULL,
         created_at TEXT NOT NULL
+    )",
+    "CREATE TABLE log_drains (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (app_id, url)
     )",
     "CREATE TABLE acme_accounts (
         directory TEXT PRIMARY KEY,
