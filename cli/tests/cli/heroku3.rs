@@ -1,6 +1,6 @@
 //! heroku3 (PyPI), Heroku's Python client, unchanged against a live `kumo server`:
 //! apps, config, releases and rollback, formation and dynos, domains,
-//! maintenance, add-ons, and one-offs detached and attached (Heroku's
+//! maintenance, add-ons, log drains, and one-offs detached and attached (Heroku's
 //! rendezvous over TLS). The client's side is `heroku3/client.py`.
 //!
 //! `scripts/test` installs heroku3 into a venv at `~/.cache/kumo/heroku3-venv`;

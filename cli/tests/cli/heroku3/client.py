@@ -78,6 +78,14 @@ check("addon config", "REDIS_URL" in app.config().to_dict(), True)
 addon.delete()
 check("addon removed", len(app.addons()), 0)
 
+# Log drains (heroku3 removes them by id, with the URL unencoded in the path
+# only for `remove_logdrain(url)`, so by id here).
+drain = app.create_logdrain("syslog://127.0.0.1:6514")
+check("drain token", drain.token.startswith("d."), True)
+check("drains", [d.url for d in app.logdrains()], ["syslog://127.0.0.1:6514"])
+app.remove_logdrain(drain.id)
+check("drains removed", len(app.logdrains()), 0)
+
 # One-offs: detached, then attached through the rendezvous (Kumo's CA trusted).
 run = h.app("h3run")
 dyno = run.run_command_detached("console detached")
