@@ -1,4 +1,5 @@
-//! `kumo apps` and `kumo apps:create`.
+//! `kumo apps`, `apps:create`, `apps:info`, `apps:destroy`,
+//! `maintenance` and `open`.
 
 use crate::client::Client;
 use serde_json::json;
@@ -49,6 +50,13 @@ pub async fn info(client: &Client, app: &str, json_out: bool) -> anyhow::Result<
         "Web URL:     {}",
         info["web_url"].as_str().unwrap_or_default()
     );
+    println!(
+        "Git URL:     {}",
+        info["git_url"].as_str().unwrap_or_default()
+    );
+    if let Some(bytes) = info["slug_size"].as_u64() {
+        println!("Slug Size:   {bytes} bytes");
+    }
     println!(
         "Maintenance: {}",
         if info["maintenance"] == true {

@@ -97,6 +97,11 @@ impl Platform {
     pub fn web_url(&self, app: &str) -> String {
         format!("http://{app}.{}:{}/", self.domain, self.router_port)
     }
+
+    /// Where `git push` reaches the app: its repository on this API (`git.rs`).
+    pub fn git_url(&self, app: &str) -> String {
+        format!("{}/{app}.git", self.api_url.trim_end_matches('/'))
+    }
 }
 
 /// The API's routes.
@@ -269,6 +274,14 @@ pub fn router(platform: Arc<Platform>) -> Router {
             get(formation::info).patch(formation::update),
         )
         .route("/{repo}/{*rest}", get(git::serve).post(git::serve))
+        .route(
+            "/oauth/authorizations/{id}",
+            axum::routing::patch(authorizations::update),
+        )
+        .route(
+            "/oauth/authorizations/{id}/actions/regenerate-tokens",
+            axum::routing::post(authorizations::regenerate),
+        )
         .fallback(|| async { ApiError::not_found("The requested API endpoint was not found.") })
         .layer(middleware::from_fn(rate_limit::headers))
         .layer(middleware::from_fn(method_not_allowed))

@@ -253,6 +253,20 @@ pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A UUID named by `parts` (joined by NUL), the same on every node and every
+/// request, for objects Heroku gives UUIDs that Kumo names otherwise (a dyno
+/// of a release, an account known only by its email). Name-based, built as
+/// version 8 ("custom") from the first 16 bytes of the parts' SHA-256.
+pub fn stable_id(parts: &[&str]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(parts.join("\0").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 pub(crate) fn text(row: &sqlx::any::AnyRow, column: &str) -> Result<String> {
     Ok(row.try_get::<String, _>(column)?)
 }
@@ -264,5 +278,22 @@ fn redact(url: &str) -> String {
             _ => url.to_string(),
         },
         None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stable_id;
+
+    #[test]
+    fn stable_ids_are_uuids_named_by_their_parts() {
+        let id = stable_id(&["app-id", "web.1", "3"]);
+        assert_eq!(id, stable_id(&["app-id", "web.1", "3"]));
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 8);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(id, stable_id(&["app-id", "web.1", "4"]));
+        // Parts are separated, so moving a character between them changes the id.
+        assert_ne!(stable_id(&["ab", "c"]), stable_id(&["a", "bc"]));
     }
 }
