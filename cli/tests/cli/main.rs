@@ -19,6 +19,7 @@ mod commands;
 mod crash;
 mod heroku;
 mod heroku_addons;
+mod heroku_pipelines;
 mod hostile_api;
 mod hostile_tokens;
 mod hostile_uploads;

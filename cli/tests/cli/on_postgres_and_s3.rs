@@ -12,6 +12,8 @@ mod build_sources;
 mod builds;
 #[path = "commands.rs"]
 mod commands;
+#[path = "heroku_pipelines.rs"]
+mod heroku_pipelines;
 #[path = "release_phase.rs"]
 mod release_phase;
 #[path = "run.rs"]

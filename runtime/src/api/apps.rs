@@ -260,9 +260,9 @@ pub async fn update(
         )));
     }
     if let Some(new_name) = body.name.filter(|n| *n != app.name) {
-        return Err(ApiError::invalid(format!(
-            "renaming apps is not supported yet: create `{new_name}` and deploy to it instead"
-        )));
+        let renamed = platform.state.rename_app(&app, &new_name).await?;
+        platform.converge_renamed(&app.name, &renamed.name);
+        app = renamed;
     }
     if let Some(on) = body.maintenance {
         app = platform.state.set_maintenance(&app, on).await?;

@@ -94,6 +94,14 @@ impl Platform {
         tokio::spawn(async move { manager.converge(&app).await });
     }
 
+    /// Moves a renamed app's dynos, routes and log stream from `old` to
+    /// `new`, in the background: the new name's dynos start first, then the
+    /// old name's stop, so requests to the new name wait at most a boot.
+    pub fn converge_renamed(&self, old: &str, new: &str) {
+        let (manager, old, new) = (self.manager.clone(), old.to_string(), new.to_string());
+        tokio::spawn(async move { manager.renamed(&old, &new).await });
+    }
+
     pub fn web_url(&self, app: &str) -> String {
         format!("http://{app}.{}:{}/", self.domain, self.router_port)
     }

@@ -174,6 +174,25 @@ impl State {
         row.as_ref().map(app_from_row).transpose()
     }
 
+    /// Renames `app` to `name`, checked as a new app's name and free. Every
+    /// row keyed by the app's id (releases, formation, domains, add-ons,
+    /// builds, its git repository) follows it unchanged.
+    pub async fn rename_app(&self, app: &App, name: &str) -> Result<App> {
+        check_app_name(name)?;
+        let mut tx = self.pool().begin().await?;
+        check_free(&mut tx, "apps", name, &app.id).await?;
+        sqlx::query("UPDATE apps SET name = $1, updated_at = $2 WHERE id = $3")
+            .bind(name)
+            .bind(now())
+            .bind(&app.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.app(&app.id)
+            .await?
+            .ok_or_else(|| StateError::NotFound("Couldn't find that app.".to_string()))
+    }
+
     pub async fn set_maintenance(&self, app: &App, on: bool) -> Result<App> {
         sqlx::query("UPDATE apps SET maintenance = $1, updated_at = $2 WHERE id = $3")
             .bind(i64::from(on))
