@@ -1,10 +1,11 @@
 //! Heroku's own CLI against a live `kumo server`, for the last pieces of its
 //! API: `apps:rename` (routes, git remote path and logs follow the new name),
 //! `apps:info`'s git URL and sizes, UUID ids, `authorizations:update` and
-//! `:rotate`, and `domains:add` with nothing to wait for.
+//! `:rotate`, `domains:add` with nothing to wait for, and pipelines from
+//! `pipelines:create` to `pipelines:promote` and `pipelines:destroy`.
 
 use crate::heroku::{Heroku, has, texts};
-use crate::support::{Server, git_push_dir, http, kumo, stdout};
+use crate::support::{Server, git_push_dir, http, kumo, kumo_as, stdout};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -303,4 +304,188 @@ fn heroku_cli_renames_apps_and_rotates_tokens() {
     ));
     has(&out, "Renaming ⬢ second-name to ⬢ third-name... done");
     answer(&server, "third-name.localhost", "KUMO_APP_NAME=third-name");
+}
+
+#[test]
+fn heroku_cli_promotes_a_slug_through_a_pipeline() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    let heroku = heroku(&server, data.path());
+    for app in ["shop-staging", "shop-prod"] {
+        heroku.ok(&["apps:create", app]);
+    }
+    deploy(&server, "shop-staging", kumo_tests::components::HELLO);
+    let staged = answer(&server, "shop-staging.localhost", "hello from kumo");
+    // The production app's own config, which a promotion keeps.
+    heroku.ok(&["config:set", "STAGE=production", "-a", "shop-prod"]);
+
+    let (_, se) = heroku.ok(&[
+        "pipelines:create",
+        "shop",
+        "-a",
+        "shop-staging",
+        "--stage",
+        "staging",
+    ]);
+    has(&se, "Creating shop pipeline... done");
+    has(
+        &se,
+        "Adding shop-staging to shop pipeline as staging... done",
+    );
+    let (_, se) = heroku.ok(&[
+        "pipelines:add",
+        "shop",
+        "-a",
+        "shop-prod",
+        "--stage",
+        "production",
+    ]);
+    has(
+        &se,
+        "Adding shop-prod to shop pipeline as production... done",
+    );
+    let out = heroku.run_as(
+        &server.token,
+        &[
+            "pipelines:add",
+            "shop",
+            "-a",
+            "shop-prod",
+            "--stage",
+            "staging",
+        ],
+    );
+    assert!(!out.status.success());
+    has(&texts(&out).1, "shop-prod is already in the pipeline shop");
+    let (so, _) = heroku.ok(&["pipelines"]);
+    has(&so, "=== My Pipelines\n\nshop\n");
+    let (so, _) = heroku.ok(&["pipelines:info", "shop"]);
+    has(&so, "=== shop");
+    has(&so, "owner: admin@kumo.local");
+    let row = |app: &str| -> String {
+        so.lines()
+            .find(|l| l.split_whitespace().next() == Some(app))
+            .unwrap_or_else(|| panic!("no {app} in {so}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row("shop-staging"), "shop-staging staging");
+    assert_eq!(row("shop-prod"), "shop-prod production");
+    let (so, _) = heroku.ok(&["apps:info", "-a", "shop-staging"]);
+    has(&so, "Pipeline:       shop - staging");
+
+    // Someone who may use only the staging app sees the pipeline but may not
+    // promote to production.
+    let made = server.api(
+        "POST",
+        "/accounts",
+        Some(r#"{"email":"dev@kumo.local"}"#),
+        None,
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let dev_token = made.json()["api_key"].as_str().unwrap().to_string();
+    let out = heroku.run_as(&dev_token, &["pipelines:promote", "-a", "shop-staging"]);
+    assert!(!out.status.success());
+    stdout(&kumo(
+        &server,
+        &["access:add", "dev@kumo.local", "-a", "shop-staging"],
+    ));
+    let pipeline = server.api("GET", "/pipelines/shop", None, None).json();
+    let ids = |app: &str| {
+        server
+            .api("GET", &format!("/apps/{app}"), None, None)
+            .json()["id"]
+            .clone()
+    };
+    let body = serde_json::json!({
+        "pipeline": { "id": pipeline["id"] },
+        "source": { "app": { "id": ids("shop-staging") } },
+        "targets": [{ "app": { "id": ids("shop-prod") } }],
+    })
+    .to_string();
+    let refused = server.api(
+        "POST",
+        "/pipeline-promotions",
+        Some(&body),
+        Some(&dev_token),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let listed = server
+        .api("GET", "/pipelines", None, Some(&dev_token))
+        .json();
+    assert_eq!(listed[0]["name"], "shop");
+    assert_eq!(
+        server
+            .api("GET", "/apps/shop-prod/releases", None, None)
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "the refused promotion released nothing"
+    );
+    let out = stdout(&kumo_as(&server, &dev_token, &["apps"], None));
+    assert!(!out.contains("shop-prod"), "{out}");
+
+    // The promotion: staging's slug released on production, which serves it.
+    let (so, _) = heroku.ok(&["pipelines:promote", "-a", "shop-staging"]);
+    has(&so, "Fetching apps from shop...");
+    has(&so, "Starting promotion to production...");
+    has(&so, "Promotion successful");
+    has(&so, "shop-prod: succeeded");
+    assert_eq!(
+        answer(&server, "shop-prod.localhost", "hello from kumo"),
+        staged
+    );
+    let (so, _) = heroku.ok(&["releases", "-a", "shop-prod"]);
+    has(&so, "v2   Promote shop-staging v1");
+    let current = |app: &str| {
+        server
+            .api("GET", &format!("/apps/{app}/releases"), None, None)
+            .json()
+            .as_array()
+            .unwrap()
+            .last()
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        current("shop-prod")["slug"],
+        current("shop-staging")["slug"]
+    );
+    let config = server
+        .api("GET", "/apps/shop-prod/config-vars", None, None)
+        .json();
+    assert_eq!(config["STAGE"], "production");
+    // Production is the last stage: nothing further to promote to.
+    let out = heroku.run_as(&server.token, &["pipelines:promote", "-a", "shop-prod"]);
+    assert!(!out.status.success());
+    has(
+        &texts(&out).1,
+        "Cannot promote shop-prod from 'production' stage",
+    );
+
+    // pipelines:remove, then pipelines:destroy; the apps stay.
+    let (_, se) = heroku.ok(&["pipelines:remove", "-a", "shop-prod"]);
+    has(&se, "Removing shop-prod... done");
+    assert_eq!(
+        server
+            .api("GET", "/apps/shop-prod/pipeline-couplings", None, None)
+            .status,
+        404
+    );
+    let (_, se) = heroku.ok(&["pipelines:destroy", "shop"]);
+    has(&se, "Destroying shop pipeline... done");
+    let (so, _) = heroku.ok(&["pipelines"]);
+    assert!(!so.contains("shop\n"), "{so}");
+    assert_eq!(
+        server.api("GET", "/apps/shop-staging", None, None).status,
+        200
+    );
+    assert_eq!(
+        server
+            .api("GET", "/apps/shop-staging/pipeline-couplings", None, None)
+            .status,
+        404
+    );
 }

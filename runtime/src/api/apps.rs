@@ -13,6 +13,20 @@ pub async fn account(Caller(account, _): Caller) -> Json<Value> {
     Json(account_json(&account))
 }
 
+/// `GET /users/{user}` (`~` for the caller): the caller's own account, or
+/// any for an admin (`pipelines:create` reads the owner from it).
+pub async fn user(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account = user_for(&platform, &caller, &user, || {
+        format!("You cannot see the account {user}: ask for your own with /users/~.")
+    })
+    .await?;
+    Ok(Json(account_json(&account)))
+}
+
 fn account_json(account: &crate::state::Account) -> Value {
     json!({
         "id": account.id,
@@ -88,7 +102,7 @@ pub fn app_json(platform: &Platform, app: &App, extent: Extent) -> Value {
 
 /// An app's JSON, with its current release's time and slug size, and the
 /// size of its git repository (0 before its first push).
-async fn app_body(platform: &Platform, app: &App) -> Result<Json<Value>, ApiError> {
+pub(super) async fn app_body(platform: &Platform, app: &App) -> Result<Json<Value>, ApiError> {
     let release = platform.state.current_release(app).await?;
     let slug_size = match release.as_ref().and_then(|r| r.slug_digest.as_deref()) {
         Some(digest) => {

@@ -20,6 +20,8 @@ mod git;
 mod logs;
 mod output;
 mod paging;
+mod pipelines;
+mod promotions;
 mod rate_limit;
 mod release_phase;
 mod releases;
@@ -239,7 +241,6 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/account/keys", get(catalog::none))
         .route("/teams", get(catalog::none))
         .route("/spaces", get(catalog::none))
-        .route("/pipelines", get(catalog::none))
         .route(
             "/apps/{app}",
             get(apps::info).patch(apps::update).delete(apps::destroy),
@@ -290,6 +291,42 @@ pub fn router(platform: Arc<Platform>) -> Router {
             "/oauth/authorizations/{id}/actions/regenerate-tokens",
             axum::routing::post(authorizations::regenerate),
         )
+        .route("/users/{user}", get(apps::user))
+        .route("/pipelines", get(pipelines::list).post(pipelines::create))
+        .route(
+            "/pipelines/{pipeline}",
+            get(pipelines::info)
+                .patch(pipelines::update)
+                .delete(pipelines::destroy),
+        )
+        .route(
+            "/pipelines/{pipeline}/pipeline-couplings",
+            get(pipelines::couplings),
+        )
+        .route(
+            "/pipeline-couplings",
+            axum::routing::post(pipelines::couple),
+        )
+        .route(
+            "/pipeline-couplings/{id}",
+            get(pipelines::coupling)
+                .patch(pipelines::update_coupling)
+                .delete(pipelines::uncouple),
+        )
+        .route(
+            "/apps/{app}/pipeline-couplings",
+            get(pipelines::coupling_of_app),
+        )
+        .route(
+            "/pipeline-promotions",
+            axum::routing::post(promotions::create),
+        )
+        .route("/pipeline-promotions/{id}", get(promotions::info))
+        .route(
+            "/pipeline-promotions/{id}/promotion-targets",
+            get(promotions::targets),
+        )
+        .route("/filters/apps", axum::routing::post(pipelines::filter_apps))
         .fallback(|| async { ApiError::not_found("The requested API endpoint was not found.") })
         .layer(middleware::from_fn(rate_limit::headers))
         .layer(middleware::from_fn(method_not_allowed))

@@ -213,6 +213,7 @@ impl State {
             "builds",
             "collaborators",
             "domains",
+            "pipeline_couplings",
             "formation",
             "release_outputs",
             "releases",

@@ -9,6 +9,7 @@ mod addons;
 mod apps;
 mod builds;
 mod collaborators;
+mod pipelines;
 mod releases;
 mod source;
 
@@ -18,6 +19,7 @@ pub use apps::{App, FormationLine};
 pub use apps::{MAX_DYNOS_PER_APP, check_app_name};
 pub use builds::{Build, BuildOutcome};
 pub use collaborators::Collaborator;
+pub use pipelines::{Coupling, Pipeline, Promotion, PromotionTarget};
 pub use releases::{MAX_CONFIG_BYTES, Release, ReleaseStatus, check_config};
 pub use source::LedgerSource;
 
@@ -167,6 +169,39 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (app_id, name)
     )",
     "ALTER TABLE releases ADD COLUMN addons TEXT NOT NULL DEFAULT '[]'",
+    // Pipelines: apps coupled at a stage each (an app in one pipeline at
+    // most), and the promotions that released one app's slug on others. A
+    // promotion target's status is read from its release, not stored.
+    "CREATE TABLE pipelines (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        owner_id TEXT NOT NULL REFERENCES accounts(id),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )",
+    "CREATE TABLE pipeline_couplings (
+        id TEXT PRIMARY KEY,
+        pipeline_id TEXT NOT NULL REFERENCES pipelines(id) ON DELETE CASCADE,
+        app_id TEXT NOT NULL UNIQUE REFERENCES apps(id) ON DELETE CASCADE,
+        stage TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )",
+    "CREATE TABLE pipeline_promotions (
+        id TEXT PRIMARY KEY,
+        pipeline_id TEXT NOT NULL REFERENCES pipelines(id) ON DELETE CASCADE,
+        source_app_id TEXT NOT NULL,
+        source_release_id TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )",
+    "CREATE TABLE promotion_targets (
+        id TEXT PRIMARY KEY,
+        promotion_id TEXT NOT NULL REFERENCES pipeline_promotions(id) ON DELETE CASCADE,
+        app_id TEXT NOT NULL,
+        release_id TEXT,
+        error_message TEXT,
+        created_at TEXT NOT NULL
+    )",
 ];
 
 impl State {
