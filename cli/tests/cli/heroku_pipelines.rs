@@ -465,6 +465,28 @@ fn heroku_cli_promotes_a_slug_through_a_pipeline() {
         "Cannot promote shop-prod from 'production' stage",
     );
 
+    // pipelines:update moves an app to another stage; pipelines:rename.
+    let (_, se) = heroku.ok(&["pipelines:update", "-a", "shop-prod", "--stage", "staging"]);
+    has(&se, "Changing shop-prod to staging... done");
+    let coupling = server
+        .api("GET", "/apps/shop-prod/pipeline-couplings", None, None)
+        .json();
+    assert_eq!(coupling["stage"], "staging");
+    let (_, se) = heroku.ok(&["pipelines:rename", "shop", "store"]);
+    has(&se, "Renaming shop pipeline to store... done");
+    assert_eq!(coupling["pipeline"]["id"], pipeline["id"]);
+    assert_eq!(
+        server
+            .api(
+                "GET",
+                &format!("/pipelines/{}", pipeline["id"].as_str().unwrap()),
+                None,
+                None
+            )
+            .json()["name"],
+        "store"
+    );
+
     // pipelines:remove, then pipelines:destroy; the apps stay.
     let (_, se) = heroku.ok(&["pipelines:remove", "-a", "shop-prod"]);
     has(&se, "Removing shop-prod... done");
@@ -474,10 +496,10 @@ fn heroku_cli_promotes_a_slug_through_a_pipeline() {
             .status,
         404
     );
-    let (_, se) = heroku.ok(&["pipelines:destroy", "shop"]);
-    has(&se, "Destroying shop pipeline... done");
+    let (_, se) = heroku.ok(&["pipelines:destroy", "store"]);
+    has(&se, "Destroying store pipeline... done");
     let (so, _) = heroku.ok(&["pipelines"]);
-    assert!(!so.contains("shop\n"), "{so}");
+    assert_eq!(so.trim(), "=== My Pipelines");
     assert_eq!(
         server.api("GET", "/apps/shop-staging", None, None).status,
         200

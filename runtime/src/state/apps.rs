@@ -213,8 +213,8 @@ impl State {
             "builds",
             "collaborators",
             "domains",
-            "pipeline_couplings",
             "formation",
+            "pipeline_couplings",
             "release_outputs",
             "releases",
         ] {
