@@ -170,6 +170,14 @@ enum Command {
         #[arg(long)]
         confirm: Option<String>,
     },
+    /// Rename an app: its URL, git remote path and log stream follow the new name.
+    #[command(name = "apps:rename")]
+    AppsRename {
+        #[arg(short, long, default_value = git_app(), help = APP_HELP)]
+        app: String,
+        /// The app's new name.
+        newname: String,
+    },
     /// Print one config var's value.
     #[command(name = "config:get")]
     ConfigGet {
@@ -585,6 +593,9 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             Command::AppsInfo { app, json } => commands::apps::info(&client, &app, json).await,
             Command::AppsDestroy { app, confirm } => {
                 commands::apps::destroy(&client, &app, confirm.as_deref()).await
+            }
+            Command::AppsRename { app, newname } => {
+                commands::apps::rename(&client, &app, &newname).await
             }
             Command::ConfigGet { app, key } => commands::config::get(&client, &app, &key).await,
             Command::ConfigUnset { app, keys } => {

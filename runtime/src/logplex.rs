@@ -116,6 +116,15 @@ impl Logplex {
         apps.entry(app.to_string()).or_default().clone()
     }
 
+    /// Moves `old`'s stream to `new` (the app was renamed): its history, its
+    /// live tails and the dynos still writing to it go with it.
+    pub fn rename(&self, old: &str, new: &str) {
+        let mut apps = self.apps.lock().expect("logplex lock poisoned");
+        if let Some(log) = apps.remove(old) {
+            apps.insert(new.to_string(), log);
+        }
+    }
+
     /// Drops an app's stream (when the app is destroyed).
     pub fn forget(&self, app: &str) {
         self.apps.lock().expect("logplex lock poisoned").remove(app);
@@ -341,6 +350,29 @@ fn split_line(text: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_renamed_app_keeps_its_stream() {
+        let logplex = Logplex::new();
+        let writer = logplex.app("old-name");
+        writer.log(Source::App, "web.1", "before");
+        logplex.rename("old-name", "new-name");
+        // A dyno still holding the stream writes on into the new name's.
+        writer.log(Source::App, "web.1", "after");
+        let texts = |app: &str| -> Vec<String> {
+            logplex
+                .app(app)
+                .recent(10, &Filter::default())
+                .into_iter()
+                .map(|l| l.text)
+                .collect()
+        };
+        assert_eq!(texts("new-name"), ["before", "after"]);
+        assert!(texts("old-name").is_empty());
+        // Renaming an app that never logged leaves nothing behind.
+        logplex.rename("quiet", "still-quiet");
+        assert!(texts("still-quiet").is_empty());
+    }
 
     #[test]
     fn display_format() {

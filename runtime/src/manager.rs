@@ -300,6 +300,16 @@ impl DynoManager {
         self.converge_runtime(&runtime, &spec).await;
     }
 
+    /// Follows an app renamed from `old` to `new` in the source: its log
+    /// stream (history and live tails) moves to `new`, the new name's dynos
+    /// start and are routed, and only then are the old name's stopped and its
+    /// host forgotten, so the old host answers as an unknown app.
+    pub async fn renamed(self: &Arc<Self>, old: &str, new: &str) {
+        self.logplex.rename(old, new);
+        self.converge(new).await;
+        self.converge(old).await;
+    }
+
     /// Wakes `app` from the desired state its last converge applied, so the
     /// waiting request does not wait for the source too (the ledger's four
     /// queries are most of a Rust app's wake: 0.5–1 ms of about 1.4). Then reads

@@ -1,4 +1,5 @@
-//! `kumo apps` and `kumo apps:create`.
+//! `kumo apps`, `apps:create`, `apps:info`, `apps:rename`, `apps:destroy`,
+//! `maintenance` and `open`.
 
 use crate::client::Client;
 use serde_json::json;
@@ -50,6 +51,13 @@ pub async fn info(client: &Client, app: &str, json_out: bool) -> anyhow::Result<
         info["web_url"].as_str().unwrap_or_default()
     );
     println!(
+        "Git URL:     {}",
+        info["git_url"].as_str().unwrap_or_default()
+    );
+    if let Some(bytes) = info["slug_size"].as_u64() {
+        println!("Slug Size:   {bytes} bytes");
+    }
+    println!(
         "Maintenance: {}",
         if info["maintenance"] == true {
             "on"
@@ -57,6 +65,26 @@ pub async fn info(client: &Client, app: &str, json_out: bool) -> anyhow::Result<
             "off"
         }
     );
+    Ok(())
+}
+
+/// `kumo apps:rename NEWNAME -a APP`. A git remote that names the old path
+/// needs `kumo git:remote -a NEWNAME` again.
+pub async fn rename(client: &Client, app: &str, new_name: &str) -> anyhow::Result<()> {
+    let renamed = client
+        .call(
+            "PATCH",
+            &format!("/apps/{app}"),
+            Some(json!({ "name": new_name })),
+        )
+        .await?;
+    println!("Renaming ⬢ {app} to ⬢ {new_name}... done");
+    println!(
+        "{} | {}",
+        renamed["web_url"].as_str().unwrap_or_default(),
+        renamed["git_url"].as_str().unwrap_or_default()
+    );
+    println!("Update git remotes that name {app}: kumo git:remote -a {new_name}");
     Ok(())
 }
 

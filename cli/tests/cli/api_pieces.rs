@@ -104,7 +104,7 @@ fn the_api_answers_as_herokus_clients_expect() {
             custom["hostname"].as_str(),
             custom["status"].as_str()
         ),
-        (Some("custom"), Some("www.pieces.test"), Some("succeeded"))
+        (Some("custom"), Some("www.pieces.test"), Some("none"))
     );
     assert_eq!(
         server

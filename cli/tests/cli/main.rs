@@ -22,6 +22,7 @@ mod heroku;
 mod heroku3;
 mod heroku_acm;
 mod heroku_addons;
+mod heroku_pipelines;
 mod heroku_tls;
 mod hostile_api;
 mod hostile_tokens;

@@ -14,6 +14,8 @@ mod builds;
 mod commands;
 #[path = "heroku_acm.rs"]
 mod heroku_acm;
+#[path = "heroku_pipelines.rs"]
+mod heroku_pipelines;
 #[path = "heroku_tls.rs"]
 mod heroku_tls;
 #[path = "release_phase.rs"]

@@ -10,7 +10,25 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub async fn account(Caller(account, _): Caller) -> Json<Value> {
-    Json(json!({
+    Json(account_json(&account))
+}
+
+/// `GET /users/{user}` (`~` for the caller): the caller's own account, or
+/// any for an admin (`pipelines:create` reads the owner from it).
+pub async fn user(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account = user_for(&platform, &caller, &user, || {
+        format!("You cannot see the account {user}: ask for your own with /users/~.")
+    })
+    .await?;
+    Ok(Json(account_json(&account)))
+}
+
+fn account_json(account: &crate::state::Account) -> Value {
+    json!({
         "id": account.id,
         "email": account.email,
         "name": account.email,
@@ -28,7 +46,7 @@ pub async fn account(Caller(account, _): Caller) -> Json<Value> {
         "delinquent_at": null,
         "identity_provider": null,
         "federated": false,
-    }))
+    })
 }
 
 /// `GET /apps/{app}/features` and `/webhooks`: Kumo has no app features or
@@ -43,13 +61,22 @@ pub async fn no_items(
     Ok(Json(json!([])))
 }
 
+/// What an app's JSON says beyond its ledger row: when it was last released
+/// and how large its current slug and its git repository are, in bytes.
+#[derive(Default)]
+pub struct Extent {
+    released_at: Option<String>,
+    slug_size: Option<u64>,
+    repo_size: u64,
+}
+
 /// An app in Heroku's JSON shape.
-pub fn app_json(platform: &Platform, app: &App, released_at: Option<String>) -> Value {
+pub fn app_json(platform: &Platform, app: &App, extent: Extent) -> Value {
     json!({
         "id": app.id,
         "name": app.name,
         "web_url": platform.web_url(&app.name),
-        "git_url": null,
+        "git_url": platform.git_url(&app.name),
         "maintenance": app.maintenance,
         "owner": { "id": app.owner_id, "email": app.owner_email },
         "organization": null,
@@ -64,24 +91,60 @@ pub fn app_json(platform: &Platform, app: &App, released_at: Option<String>) -> 
         "generation": { "name": "cedar" },
         "archived_at": null,
         "internal_routing": null,
-        "repo_size": null,
-        "slug_size": null,
+        "repo_size": extent.repo_size,
+        "slug_size": extent.slug_size,
         "created_at": app.created_at,
         "updated_at": app.updated_at,
-        "released_at": released_at,
+        "released_at": extent.released_at,
     })
 }
 
-/// An app's JSON, with `released_at` read from its current release.
-async fn app_body(platform: &Platform, app: &App) -> Result<Json<Value>, ApiError> {
-    let released_at = platform
-        .state
-        .current_release(app)
-        .await?
-        .map(|r| r.created_at);
-    let mut body = app_json(platform, app, released_at);
+/// An app's JSON, with its current release's time and slug size, and the
+/// size of its git repository (0 before its first push).
+pub(super) async fn app_body(platform: &Platform, app: &App) -> Result<Json<Value>, ApiError> {
+    let release = platform.state.current_release(app).await?;
+    let slug_size = match release.as_ref().and_then(|r| r.slug_digest.as_deref()) {
+        Some(digest) => {
+            let digest = kumo_slug::Digest::parse(digest)
+                .map_err(|e| crate::state::StateError::Database(e.into()))?;
+            platform
+                .slugs
+                .size(&digest)
+                .await
+                .map_err(crate::state::StateError::Database)?
+        }
+        None => None,
+    };
+    let repo = platform
+        .data_dir
+        .join("repos")
+        .join(format!("{}.git", app.id));
+    let repo_size = tokio::task::spawn_blocking(move || folder_size(&repo))
+        .await
+        .unwrap_or(0);
+    let extent = Extent {
+        released_at: release.map(|r| r.created_at),
+        slug_size,
+        repo_size,
+    };
+    let mut body = app_json(platform, app, extent);
     body["acm"] = json!(platform.state.acm_enabled(app).await?);
     Ok(Json(body))
+}
+
+/// The bytes of the files under `dir` (0 if it does not exist), links not followed.
+fn folder_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => folder_size(&entry.path()),
+            Ok(t) if t.is_file() => entry.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// `GET /users/{user}/apps`: the apps `user` (`~` for the caller) owns or
@@ -92,8 +155,23 @@ pub async fn list_for_user(
     Path(user): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
-    let account = if user == "~" || user == caller.0.id || user == caller.0.email {
-        caller.0.clone()
+    let account = user_for(&platform, &caller, &user, || {
+        format!("You cannot list the apps of {user}: ask for your own with /users/~/apps.")
+    })
+    .await?;
+    list(State(platform), Caller(account, caller.1), headers).await
+}
+
+/// The account `user` names (`~`, an id or an email): the caller's own, or
+/// any for an admin; anyone else's is 403 with `denied`'s message.
+async fn user_for(
+    platform: &Platform,
+    caller: &Caller,
+    user: &str,
+    denied: impl FnOnce() -> String,
+) -> Result<crate::state::Account, ApiError> {
+    if user == "~" || user == caller.0.id || user == caller.0.email {
+        Ok(caller.0.clone())
     } else if caller.0.admin {
         platform
             .state
@@ -101,13 +179,10 @@ pub async fn list_for_user(
             .await?
             .into_iter()
             .find(|a| a.id == user || a.email == user)
-            .ok_or_else(|| ApiError::not_found(format!("Couldn't find the account {user}.")))?
+            .ok_or_else(|| ApiError::not_found(format!("Couldn't find the account {user}.")))
     } else {
-        return Err(ApiError::forbidden(format!(
-            "You cannot list the apps of {user}: ask for your own with /users/~/apps."
-        )));
-    };
-    list(State(platform), Caller(account, caller.1), headers).await
+        Err(ApiError::forbidden(denied()))
+    }
 }
 
 pub async fn list(
@@ -142,7 +217,10 @@ pub async fn create(
     let name = name.unwrap_or_else(generated_name);
     let app = platform.state.create_app(&caller.0, &name).await?;
     platform.converge(&app.name);
-    Ok((StatusCode::CREATED, Json(app_json(&platform, &app, None))))
+    Ok((
+        StatusCode::CREATED,
+        Json(app_json(&platform, &app, Extent::default())),
+    ))
 }
 
 pub async fn info(
@@ -197,9 +275,9 @@ pub async fn update(
         )));
     }
     if let Some(new_name) = body.name.filter(|n| *n != app.name) {
-        return Err(ApiError::invalid(format!(
-            "renaming apps is not supported yet: create `{new_name}` and deploy to it instead"
-        )));
+        let renamed = platform.state.rename_app(&app, &new_name).await?;
+        platform.converge_renamed(&app.name, &renamed.name);
+        app = renamed;
     }
     if let Some(on) = body.maintenance {
         app = platform.state.set_maintenance(&app, on).await?;

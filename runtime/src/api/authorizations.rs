@@ -103,6 +103,55 @@ pub async fn revoke(
     Ok(Json(authorization_json(&authorization, &caller.0, None)))
 }
 
+#[derive(Deserialize)]
+pub struct UpdateAuthorization {
+    description: Option<String>,
+    client: Option<Value>,
+}
+
+/// `PATCH /oauth/authorizations/{id}` (`authorizations:update`): a new
+/// description. The token is not in the answer.
+pub async fn update(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<UpdateAuthorization>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    if body.client.as_ref().is_some_and(|c| !c.is_null()) {
+        return Err(ApiError::invalid(
+            "OAuth clients are not supported: Kumo has none to authorize; send only a description",
+        ));
+    }
+    let authorization = match body.description {
+        Some(description) => {
+            platform
+                .state
+                .describe_authorization(&caller.0, &id, &description)
+                .await?
+        }
+        None => platform.state.authorization(&caller.0, &id).await?,
+    };
+    Ok(Json(authorization_json(&authorization, &caller.0, None)))
+}
+
+/// `POST /oauth/authorizations/{id}/actions/regenerate-tokens`
+/// (`authorizations:rotate`): a new token, shown this once; the old one stops
+/// working. What the authorization opened (log sessions, attach URLs) is
+/// tied to the authorization, not the token, so it keeps working.
+pub async fn regenerate(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (authorization, token) = platform.state.regenerate_token(&caller.0, &id).await?;
+    Ok(Json(authorization_json(
+        &authorization,
+        &caller.0,
+        Some(&token),
+    )))
+}
+
 /// Heroku's oauth-authorization; `token` only in the answer that made it.
 fn authorization_json(a: &Authorization, account: &Account, token: Option<&str>) -> Value {
     json!({

@@ -1,6 +1,6 @@
 //! What Heroku's clients read about the platform itself: its one region and
 //! one stack, and the lists Kumo keeps none of (account features, teams,
-//! spaces, pipelines, SSH keys). Each answers as Heroku does, so a client that
+//! spaces, SSH keys). Each answers as Heroku does, so a client that
 //! lists them on its way to something else (`heroku apps:create`,
 //! `heroku3`'s `regions()`) finds a real answer instead of a 404.
 
@@ -81,7 +81,7 @@ fn the_one(
     )))
 }
 
-/// `GET /account/features`, `/teams`, `/spaces`, `/pipelines`, `/account/keys`:
+/// `GET /account/features`, `/teams`, `/spaces`, `/account/keys`:
 /// Kumo has none of these, so each list is empty.
 pub async fn none(_caller: Caller) -> Json<Value> {
     Json(json!([]))

@@ -26,7 +26,11 @@ fn domain_json(
         "kind": kind,
         // Point the name at the router; on one machine that is the router's own host name.
         "cname": if kind == "custom" { Value::String(format!("{}.{}", app.name, platform.domain)) } else { Value::Null },
-        "status": "succeeded",
+        // Kumo routes a custom domain from the moment it is added and checks no
+        // DNS record, so there is nothing to wait for: `none`, which Heroku's
+        // CLI reads as such (any other status makes `domains:add` say the
+        // domain was "enqueued for addition"). The app's own host is served.
+        "status": if kind == "custom" { "none" } else { "succeeded" },
         "app": { "id": app.id, "name": app.name },
         "acm_status": acm.0,
         "acm_status_reason": acm.1,

@@ -9,15 +9,39 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn dyno_json(app: &App, dyno: &DynoStatus) -> Value {
+/// A dyno's UUID: named by its app, its name and its release, so it is the
+/// same on every request and every node while the dyno runs that release,
+/// and a new one when a new release replaces it. (Kumo keeps no row per dyno:
+/// the manager runs them from the formation.)
+pub fn dyno_id(app: &App, name: &str, release: u64) -> String {
+    crate::state::stable_id(&["dyno", &app.id, name, &release.to_string()])
+}
+
+/// Release ids by version, for the dynos' `release.id`.
+async fn release_ids(
+    platform: &Platform,
+    app: &App,
+) -> Result<std::collections::HashMap<u64, String>, ApiError> {
+    let releases = platform.state.releases(app).await?;
+    Ok(releases
+        .into_iter()
+        .map(|r| (r.version as u64, r.id))
+        .collect())
+}
+
+fn dyno_json(
+    app: &App,
+    dyno: &DynoStatus,
+    releases: &std::collections::HashMap<u64, String>,
+) -> Value {
     json!({
-        "id": format!("{}-{}", app.id, dyno.name),
+        "id": dyno_id(app, &dyno.name, dyno.release),
         "name": dyno.name,
         "type": dyno.process_type,
         "state": dyno.state.as_str(),
         "size": dyno.size.name(),
         "command": dyno.command,
-        "release": { "id": dyno.release.to_string(), "version": dyno.release },
+        "release": { "id": releases.get(&dyno.release), "version": dyno.release },
         "app": { "id": app.id, "name": app.name },
         "attach_url": null,
         "created_at": crate::state::format_time(dyno.since),
@@ -33,7 +57,11 @@ pub async fn list(
 ) -> Result<axum::response::Response, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
     let dynos = platform.manager.dynos(&app.name);
-    let items = dynos.iter().map(|d| dyno_json(&app, d)).collect();
+    let releases = release_ids(&platform, &app).await?;
+    let items = dynos
+        .iter()
+        .map(|d| dyno_json(&app, d, &releases))
+        .collect();
     Ok(super::paging::page(&headers, items, &["name", "id"]))
 }
 
@@ -53,6 +81,7 @@ pub async fn restart_one(
     Path((name, dyno)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let app = platform.app_for(&caller, &name).await?;
+    let dyno = by_id(&platform, &app, dyno);
     if !exists(&platform, &app, &dyno).await? {
         return Err(ApiError::not_found(format!(
             "Couldn't find dyno {dyno} on {name}."
@@ -60,6 +89,17 @@ pub async fn restart_one(
     }
     restart(&platform, &app.name, Some(dyno));
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
+}
+
+/// The name of the running dyno whose id is `dyno`, or `dyno` as it is (a
+/// name or process type).
+fn by_id(platform: &Platform, app: &App, dyno: String) -> String {
+    platform
+        .manager
+        .dynos(&app.name)
+        .into_iter()
+        .find(|d| dyno_id(app, &d.name, d.release) == dyno)
+        .map_or(dyno, |d| d.name)
 }
 
 /// Whether `dyno` (`web.2`, or a process type) names dynos of the app: running
@@ -93,6 +133,7 @@ pub async fn stop(
     Path((name, dyno)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let app = platform.app_for(&caller, &name).await?;
+    let dyno = by_id(&platform, &app, dyno);
     if dyno.starts_with("run.") {
         if !platform.manager.stop_one_off(&app.name, &dyno) {
             return Err(ApiError::not_found(format!(

@@ -23,6 +23,8 @@ mod listen;
 mod logs;
 mod output;
 mod paging;
+mod pipelines;
+mod promotions;
 mod rate_limit;
 mod release_phase;
 mod releases;
@@ -106,8 +108,21 @@ impl Platform {
         tokio::spawn(async move { manager.converge(&app).await });
     }
 
+    /// Moves a renamed app's dynos, routes and log stream from `old` to
+    /// `new`, in the background: the new name's dynos start first, then the
+    /// old name's stop, so requests to the new name wait at most a boot.
+    pub fn converge_renamed(&self, old: &str, new: &str) {
+        let (manager, old, new) = (self.manager.clone(), old.to_string(), new.to_string());
+        tokio::spawn(async move { manager.renamed(&old, &new).await });
+    }
+
     pub fn web_url(&self, app: &str) -> String {
         format!("http://{app}.{}:{}/", self.domain, self.router_port)
+    }
+
+    /// Where `git push` reaches the app: its repository on this API (`git.rs`).
+    pub fn git_url(&self, app: &str) -> String {
+        format!("{}/{app}.git", self.api_url.trim_end_matches('/'))
     }
 }
 
@@ -263,7 +278,6 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/account/keys", get(catalog::none))
         .route("/teams", get(catalog::none))
         .route("/spaces", get(catalog::none))
-        .route("/pipelines", get(catalog::none))
         .route(
             "/apps/{app}",
             get(apps::info).patch(apps::update).delete(apps::destroy),
@@ -306,6 +320,50 @@ pub fn router(platform: Arc<Platform>) -> Router {
             get(formation::info).patch(formation::update),
         )
         .route("/{repo}/{*rest}", get(git::serve).post(git::serve))
+        .route(
+            "/oauth/authorizations/{id}",
+            axum::routing::patch(authorizations::update),
+        )
+        .route(
+            "/oauth/authorizations/{id}/actions/regenerate-tokens",
+            axum::routing::post(authorizations::regenerate),
+        )
+        .route("/users/{user}", get(apps::user))
+        .route("/pipelines", get(pipelines::list).post(pipelines::create))
+        .route(
+            "/pipelines/{pipeline}",
+            get(pipelines::info)
+                .patch(pipelines::update)
+                .delete(pipelines::destroy),
+        )
+        .route(
+            "/pipelines/{pipeline}/pipeline-couplings",
+            get(pipelines::couplings),
+        )
+        .route(
+            "/pipeline-couplings",
+            axum::routing::post(pipelines::couple),
+        )
+        .route(
+            "/pipeline-couplings/{id}",
+            get(pipelines::coupling)
+                .patch(pipelines::update_coupling)
+                .delete(pipelines::uncouple),
+        )
+        .route(
+            "/apps/{app}/pipeline-couplings",
+            get(pipelines::coupling_of_app),
+        )
+        .route(
+            "/pipeline-promotions",
+            axum::routing::post(promotions::create),
+        )
+        .route("/pipeline-promotions/{id}", get(promotions::info))
+        .route(
+            "/pipeline-promotions/{id}/promotion-targets",
+            get(promotions::targets),
+        )
+        .route("/filters/apps", axum::routing::post(pipelines::filter_apps))
         .fallback(|| async { ApiError::not_found("The requested API endpoint was not found.") })
         .layer(middleware::from_fn(rate_limit::headers))
         .layer(middleware::from_fn(method_not_allowed))

@@ -10,12 +10,35 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Account ids by email: a release names its user by email, Heroku's JSON by
+/// both.
+struct Users(std::collections::HashMap<String, String>);
+
+impl Users {
+    async fn load(platform: &Platform) -> Result<Users, ApiError> {
+        let accounts = platform.state.accounts().await?;
+        Ok(Users(
+            accounts.into_iter().map(|a| (a.email, a.id)).collect(),
+        ))
+    }
+
+    /// The account's id; an email no account has any more gets a UUID of its
+    /// own, the same on every request.
+    fn id(&self, email: &str) -> String {
+        self.0
+            .get(email)
+            .cloned()
+            .unwrap_or_else(|| crate::state::stable_id(&["account", email]))
+    }
+}
+
 fn release_json(
     platform: &Platform,
     app: &App,
     release: &Release,
     current: bool,
     has_output: bool,
+    users: &Users,
 ) -> Value {
     json!({
         "id": release.id,
@@ -24,7 +47,7 @@ fn release_json(
         "status": release.status,
         "current": current,
         "slug": release.slug_digest.as_ref().map(|d| json!({ "id": d })),
-        "user": { "id": release.user_email, "email": release.user_email },
+        "user": { "id": users.id(&release.user_email), "email": release.user_email },
         "app": { "id": app.id, "name": app.name },
         "addon_plan_names": release.addons.iter().map(|a| a.plan.as_str()).collect::<Vec<_>>(),
         "artifacts": [],
@@ -60,11 +83,12 @@ pub async fn list(
     let current = current_version(&platform, &app).await?;
     let releases = platform.state.releases(&app).await?;
     let with_output = platform.state.releases_with_output(&app).await?;
+    let users = Users::load(&platform).await?;
     let items = releases
         .iter()
         .map(|r| {
             let has_output = with_output.contains(&r.id);
-            release_json(&platform, &app, r, r.version == current, has_output)
+            release_json(&platform, &app, r, r.version == current, has_output, &users)
         })
         .collect();
     Ok(super::paging::page(&headers, items, &["version", "id"]))
@@ -85,6 +109,7 @@ pub async fn info(
         &release,
         release.version == current,
         has_output,
+        &Users::load(&platform).await?,
     )))
 }
 
@@ -148,7 +173,14 @@ pub async fn create(
     let current = release.status == ReleaseStatus::Succeeded.as_str();
     Ok((
         StatusCode::CREATED,
-        Json(release_json(&platform, &app, &release, current, false)),
+        Json(release_json(
+            &platform,
+            &app,
+            &release,
+            current,
+            false,
+            &Users::load(&platform).await?,
+        )),
     ))
 }
 

@@ -4,7 +4,7 @@
 
 use super::{Result, State, StateError, format_time, new_id, now, text};
 use sha2::Digest as _;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
 /// The longest an authorization may last: one year, in seconds.
@@ -174,11 +174,7 @@ impl State {
         expires_in: Option<i64>,
         made_with: &Authorization,
     ) -> Result<(Authorization, String)> {
-        if description.chars().count() > MAX_DESCRIPTION {
-            return Err(StateError::Invalid(format!(
-                "the description is over {MAX_DESCRIPTION} characters: use a shorter one"
-            )));
-        }
+        check_description(description)?;
         let expires_at = match expires_in {
             None => None,
             Some(seconds @ 1..=MAX_EXPIRES_IN) => {
@@ -257,6 +253,71 @@ impl State {
     }
 }
 
+impl State {
+    /// Sets the description of the authorization `id` of `account`.
+    pub async fn describe_authorization(
+        &self,
+        account: &Account,
+        id: &str,
+        description: &str,
+    ) -> Result<Authorization> {
+        check_description(description)?;
+        self.set_token_column(account, id, "description", description)
+            .await?;
+        self.authorization(account, id).await
+    }
+
+    /// Gives the authorization `id` of `account` a new token and returns it,
+    /// shown this once; the old token stops working with the next request.
+    /// Its id, description and expiry stay.
+    pub async fn regenerate_token(
+        &self,
+        account: &Account,
+        id: &str,
+    ) -> Result<(Authorization, String)> {
+        let token = new_token();
+        self.set_token_column(account, id, "token_hash", &hash_token(&token))
+            .await?;
+        Ok((self.authorization(account, id).await?, token))
+    }
+
+    /// Sets `column` of `account`'s authorization `id`; not found if it has none.
+    async fn set_token_column(
+        &self,
+        account: &Account,
+        id: &str,
+        column: &str,
+        value: &str,
+    ) -> Result<()> {
+        let changed = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE tokens SET {column} = $1 WHERE id = $2 AND account_id = $3"
+        )))
+        .bind(value)
+        .bind(id)
+        .bind(&account.id)
+        .execute(self.pool())
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Err(no_authorization());
+        }
+        Ok(())
+    }
+}
+
+fn check_description(description: &str) -> Result<()> {
+    if description.chars().count() > MAX_DESCRIPTION {
+        return Err(StateError::Invalid(format!(
+            "the description is over {MAX_DESCRIPTION} characters: use a shorter one"
+        )));
+    }
+    Ok(())
+}
+
+/// A fresh token; the ledger keeps only its hash.
+fn new_token() -> String {
+    format!("kumo_{}", uuid::Uuid::new_v4().simple())
+}
+
 pub(super) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account> {
     Ok(Account {
         id: text(row, "id")?,
@@ -273,7 +334,7 @@ async fn insert_token(
     description: &str,
     expires_at: Option<i64>,
 ) -> Result<(Authorization, String)> {
-    let token = format!("kumo_{}", uuid::Uuid::new_v4().simple());
+    let token = new_token();
     let authorization = Authorization {
         id: new_id(),
         account_id: account.id.clone(),

@@ -30,6 +30,11 @@ pub struct FormationLine {
 
 /// Checks an app name against Heroku's rule: `^[a-z][a-z0-9-]{1,28}[a-z0-9]$`.
 pub fn check_app_name(name: &str) -> Result<()> {
+    check_name("app", name)
+}
+
+/// Checks the name of an app or pipeline (`kind`) against Heroku's app name rule.
+pub(super) fn check_name(kind: &str, name: &str) -> Result<()> {
     let bytes = name.as_bytes();
     let ok = (3..=30).contains(&bytes.len())
         && bytes[0].is_ascii_lowercase()
@@ -41,8 +46,61 @@ pub fn check_app_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(StateError::Invalid(format!(
-            "invalid app name `{name}`: use 3 to 30 lowercase letters, digits and dashes, starting with a letter and not ending with a dash"
+            "invalid {kind} name `{name}`: use 3 to 30 lowercase letters, digits and dashes, starting with a letter and not ending with a dash"
         )))
+    }
+}
+
+impl State {
+    /// Inserts a row named `name` and owned by `owner` into `table` (`apps`,
+    /// `pipelines`), the name checked as a `kind`'s and free; `more` are
+    /// further columns and their SQL values. Returns its id and creation time.
+    pub(super) async fn insert_named(
+        &self,
+        (table, kind): (&str, &str),
+        name: &str,
+        owner: &Account,
+        more: (&str, &str),
+    ) -> Result<(String, String)> {
+        check_name(kind, name)?;
+        let mut tx = self.pool().begin().await?;
+        check_free(&mut tx, table, name, "").await?;
+        let (id, at) = (new_id(), now());
+        let (columns, values) = more;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {table} (id, name, owner_id, created_at, updated_at{columns}) VALUES ($1, $2, $3, $4, $4{values})"
+        )))
+        .bind(&id)
+        .bind(name)
+        .bind(&owner.id)
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((id, at))
+    }
+}
+
+/// Refuses `name` if a row of `table` (`apps`, `pipelines`) other than
+/// `except` has it: names are unique, as Heroku's are.
+pub(super) async fn check_free(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    name: &str,
+    except: &str,
+) -> Result<()> {
+    let taken = sqlx::query(AssertSqlSafe(format!(
+        "SELECT id FROM {table} WHERE name = $1 AND id <> $2"
+    )))
+    .bind(name)
+    .bind(except)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match taken {
+        Some(_) => Err(StateError::Conflict(format!(
+            "Name {name} is already taken"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -63,28 +121,9 @@ fn app_from_row(row: &sqlx::any::AnyRow) -> Result<App> {
 
 impl State {
     pub async fn create_app(&self, owner: &Account, name: &str) -> Result<App> {
-        check_app_name(name)?;
-        let mut tx = self.pool().begin().await?;
-        let taken = sqlx::query("SELECT id FROM apps WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
+        let (id, at) = self
+            .insert_named(("apps", "app"), name, owner, (", maintenance", ", 0"))
             .await?;
-        if taken.is_some() {
-            return Err(StateError::Conflict(format!(
-                "Name {name} is already taken"
-            )));
-        }
-        let (id, at) = (new_id(), now());
-        sqlx::query(
-            "INSERT INTO apps (id, name, owner_id, maintenance, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(&owner.id)
-        .bind(&at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         Ok(App {
             id,
             name: name.to_string(),
@@ -135,6 +174,25 @@ impl State {
         row.as_ref().map(app_from_row).transpose()
     }
 
+    /// Renames `app` to `name`, checked as a new app's name and free. Every
+    /// row keyed by the app's id (releases, formation, domains, add-ons,
+    /// builds, its git repository) follows it unchanged.
+    pub async fn rename_app(&self, app: &App, name: &str) -> Result<App> {
+        check_app_name(name)?;
+        let mut tx = self.pool().begin().await?;
+        check_free(&mut tx, "apps", name, &app.id).await?;
+        sqlx::query("UPDATE apps SET name = $1, updated_at = $2 WHERE id = $3")
+            .bind(name)
+            .bind(now())
+            .bind(&app.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.app(&app.id)
+            .await?
+            .ok_or_else(|| StateError::NotFound("Couldn't find that app.".to_string()))
+    }
+
     pub async fn set_maintenance(&self, app: &App, on: bool) -> Result<App> {
         sqlx::query("UPDATE apps SET maintenance = $1, updated_at = $2 WHERE id = $3")
             .bind(i64::from(on))
@@ -156,6 +214,7 @@ impl State {
             "collaborators",
             "domains",
             "formation",
+            "pipeline_couplings",
             "release_outputs",
             "releases",
             "sni_endpoints",

@@ -12,6 +12,7 @@ mod builds;
 mod certificates;
 mod collaborators;
 mod drains;
+mod pipelines;
 mod releases;
 mod source;
 
@@ -24,6 +25,7 @@ pub use builds::{Build, BuildOutcome};
 pub use certificates::{LocalCaPem, SniEndpoint};
 pub use collaborators::Collaborator;
 pub use drains::Drain;
+pub use pipelines::{Coupling, Pipeline, Promotion, PromotionTarget};
 pub use releases::{MAX_CONFIG_BYTES, Release, ReleaseStatus, check_config};
 pub use source::LedgerSource;
 
@@ -224,6 +226,39 @@ const MIGRATIONS: &[&str] = &[
         credentials TEXT NOT NULL,
         created_at TEXT NOT NULL
     )",
+    // Pipelines: apps coupled at a stage each (an app in one pipeline at
+    // most), and the promotions that released one app's slug on others. A
+    // promotion target's status is read from its release, not stored.
+    "CREATE TABLE pipelines (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        owner_id TEXT NOT NULL REFERENCES accounts(id),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )",
+    "CREATE TABLE pipeline_couplings (
+        id TEXT PRIMARY KEY,
+        pipeline_id TEXT NOT NULL REFERENCES pipelines(id) ON DELETE CASCADE,
+        app_id TEXT NOT NULL UNIQUE REFERENCES apps(id) ON DELETE CASCADE,
+        stage TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )",
+    "CREATE TABLE pipeline_promotions (
+        id TEXT PRIMARY KEY,
+        pipeline_id TEXT NOT NULL REFERENCES pipelines(id) ON DELETE CASCADE,
+        source_app_id TEXT NOT NULL,
+        source_release_id TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )",
+    "CREATE TABLE promotion_targets (
+        id TEXT PRIMARY KEY,
+        promotion_id TEXT NOT NULL REFERENCES pipeline_promotions(id) ON DELETE CASCADE,
+        app_id TEXT NOT NULL,
+        release_id TEXT,
+        error_message TEXT,
+        created_at TEXT NOT NULL
+    )",
 ];
 
 impl State {
@@ -310,6 +345,20 @@ pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A UUID named by `parts` (joined by NUL), the same on every node and every
+/// request, for objects Heroku gives UUIDs that Kumo names otherwise (a dyno
+/// of a release, an account known only by its email). Name-based, built as
+/// version 8 ("custom") from the first 16 bytes of the parts' SHA-256.
+pub fn stable_id(parts: &[&str]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(parts.join("\0").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 pub(crate) fn text(row: &sqlx::any::AnyRow, column: &str) -> Result<String> {
     Ok(row.try_get::<String, _>(column)?)
 }
@@ -321,5 +370,22 @@ fn redact(url: &str) -> String {
             _ => url.to_string(),
         },
         None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stable_id;
+
+    #[test]
+    fn stable_ids_are_uuids_named_by_their_parts() {
+        let id = stable_id(&["app-id", "web.1", "3"]);
+        assert_eq!(id, stable_id(&["app-id", "web.1", "3"]));
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 8);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(id, stable_id(&["app-id", "web.1", "4"]));
+        // Parts are separated, so moving a character between them changes the id.
+        assert_ne!(stable_id(&["ab", "c"]), stable_id(&["a", "bc"]));
     }
 }
