@@ -409,6 +409,8 @@ enum Command {
     Pg(commands::pg::PgCommand),
     #[command(flatten)]
     Drains(commands::drains::DrainsCommand),
+    #[command(flatten)]
+    Metrics(commands::metrics::MetricsCommand),
 }
 
 #[derive(clap::Args)]
@@ -458,6 +460,11 @@ struct ServerArgs {
     /// test CA such as pebble. Default: the public roots.
     #[arg(long)]
     acme_ca_file: Option<PathBuf>,
+    /// Serve the operator's Prometheus metrics at http://ADDR/metrics (request
+    /// counts and latencies per app, H-codes, dynos by state, instance pool,
+    /// wakes, compile cache, builds, drain drops). Default: not served.
+    #[arg(long)]
+    metrics_listen: Option<String>,
     /// A PEM file of CA certificates TLS drains (`syslog+tls://`, `https://`) are
     /// checked against besides the public roots, for a private log service.
     #[arg(long)]
@@ -701,6 +708,7 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             }
             Command::Addons(command) => commands::addons::run(&client, command).await,
             Command::Drains(command) => commands::drains::run(&client, command).await,
+            Command::Metrics(command) => commands::metrics::run(&client, command).await,
             Command::Pg(command) => commands::pg::run(&client, command).await,
         }
     })

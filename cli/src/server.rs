@@ -49,6 +49,8 @@ pub struct Settings {
     pub addons_redis_url: Option<String>,
     /// The S3 endpoint of bucket add-ons (`--addons-s3-listen`).
     pub addons_s3_listen: SocketAddr,
+    /// Where the operator's Prometheus metrics are served (`--metrics-listen`).
+    pub metrics_listen: Option<SocketAddr>,
     /// Roots TLS drains are checked against besides the public ones (`--drain-ca-file`).
     pub drain_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Where automated certificates come from (`--acme-directory`, `--acme-ca-file`).
@@ -149,6 +151,12 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         addons_postgres,
         addons_redis_url: args.addons_redis_url,
         addons_s3_listen,
+        metrics_listen: match &args.metrics_listen {
+            None => None,
+            Some(addr) => Some(addr.parse().with_context(|| {
+                format!("invalid --metrics-listen `{addr}`: use an address like 127.0.0.1:9100")
+            })?),
+        },
         drain_roots: match &args.drain_ca_file {
             None => Vec::new(),
             Some(file) => {
@@ -333,6 +341,36 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ca_file.display(),
         ca_file.display()
     );
+    if let Some(addr) = settings.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics listener to {addr}"))?;
+        println!(
+            "Metrics listening on http://{}/metrics",
+            listener.local_addr()?
+        );
+        let manager = manager.clone();
+        let metrics = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let manager = manager.clone();
+                async move {
+                    let text = kumo_runtime::metrics::global().render(
+                        &manager.dyno_states(),
+                        manager.engine().instances_in_use() as i64,
+                    );
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, metrics).await });
+    }
     if let Some(addr) = settings.direct_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

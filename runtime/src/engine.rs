@@ -162,6 +162,13 @@ impl Engine {
         })
     }
 
+    /// The pool's component instances in use now (0 without the pooling allocator).
+    pub fn instances_in_use(&self) -> u64 {
+        self.engine
+            .pooling_allocator_metrics()
+            .map_or(0, |m| m.component_instances())
+    }
+
     /// Components compiled by this engine since it started.
     pub fn compilations(&self) -> u64 {
         self.compilations.load(Ordering::Relaxed)
@@ -216,6 +223,10 @@ impl Engine {
         } else {
             self.cache_loads.fetch_add(1, Ordering::Relaxed);
         }
+        crate::metrics::global()
+            .compiles
+            .with_label_values(&[if compiled { "miss" } else { "hit" }])
+            .inc();
         Ok(component)
     }
 

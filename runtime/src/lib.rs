@@ -16,6 +16,7 @@ pub mod dynos;
 pub mod engine;
 pub mod logplex;
 pub mod manager;
+pub mod metrics;
 pub mod router;
 pub mod sizes;
 pub mod slugs;

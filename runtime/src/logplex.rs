@@ -321,6 +321,9 @@ impl Subscriber {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.dropped += 1;
                 self.dropped_since.get_or_insert(line.at);
+                if self.drain {
+                    crate::metrics::global().drain_dropped.inc();
+                }
                 true
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,

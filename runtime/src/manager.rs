@@ -306,6 +306,7 @@ impl DynoManager {
     /// host forgotten, so the old host answers as an unknown app.
     pub async fn renamed(self: &Arc<Self>, old: &str, new: &str) {
         self.logplex.rename(old, new);
+        crate::metrics::global().renamed(old, new);
         self.converge(new).await;
         self.converge(old).await;
     }
@@ -349,6 +350,24 @@ impl DynoManager {
     }
 
     /// The dynos of `app`, as `ps` shows them.
+    /// How many dynos of every app are in each state, for the operator's metrics.
+    pub fn dyno_states(&self) -> Vec<(&'static str, i64)> {
+        let apps: Vec<String> = self
+            .apps
+            .read()
+            .expect("apps lock poisoned")
+            .keys()
+            .cloned()
+            .collect();
+        let mut counts: std::collections::BTreeMap<&'static str, i64> = Default::default();
+        for app in apps {
+            for dyno in self.dynos(&app) {
+                *counts.entry(dyno.state.as_str()).or_default() += 1;
+            }
+        }
+        counts.into_iter().collect()
+    }
+
     pub fn dynos(&self, app: &str) -> Vec<DynoStatus> {
         let Some(runtime) = self
             .apps
@@ -389,6 +408,8 @@ impl DynoManager {
             .last_request_us
             .store(self.now_us(), Ordering::Relaxed);
         let deadline = tokio::time::Instant::now() + self.config.boot_timeout;
+        // When this request woke the app: the wake's latency is measured once, by it.
+        let mut woke: Option<Instant> = None;
         loop {
             let changed = runtime.changed.notified();
             {
@@ -403,11 +424,18 @@ impl DynoManager {
                     return Err(RouteError::NoWebDynos);
                 }
                 if let Some(dyno) = choose(&view.dynos) {
+                    if let Some(woke) = woke {
+                        crate::metrics::global()
+                            .wake_seconds
+                            .observe(woke.elapsed().as_secs_f64());
+                    }
                     return Ok(dyno);
                 }
                 if view.sleeping {
                     drop(view);
-                    self.wake(&runtime);
+                    if self.wake(&runtime) {
+                        woke = Some(Instant::now());
+                    }
                 } else if runtime.web_all_crashed() {
                     return Err(RouteError::Crashed);
                 }

@@ -12,6 +12,7 @@ pub mod domains;
 pub mod drains;
 pub mod git;
 pub mod logs;
+pub mod metrics;
 pub mod pg;
 pub mod ps;
 pub mod releases;

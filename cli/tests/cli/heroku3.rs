@@ -3,7 +3,7 @@
 //! maintenance, add-ons, log drains, and one-offs detached and attached (Heroku's
 //! rendezvous over TLS). The client's side is `heroku3/client.py`.
 //!
-//! `scripts/test` installs heroku3 into a venv at `~/.cache/kumo/heroku3-venv`;
+//! `scripts/test` installs heroku3 into a venv at `~/.cache/kumo/py-clients`;
 //! `KUMO_HEROKU3_PYTHON` may name another Python that has it.
 
 use crate::support::{Server, kumo, stdout};
@@ -14,25 +14,7 @@ fn python() -> PathBuf {
     if let Some(path) = std::env::var_os("KUMO_HEROKU3_PYTHON") {
         return path.into();
     }
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    let cache = std::env::var_os("KUMO_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(&home).join(".cache/kumo"));
-    let venv = cache.join("heroku3-venv");
-    let python = venv.join("bin/python");
-    let has_heroku3 = Command::new(&python)
-        .args(["-c", "import heroku3.api, six"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    assert!(
-        has_heroku3,
-        "heroku3 is not installed in {}: run `python3 -m venv {} && {}/bin/pip install heroku3==5.2.1 six==1.17.0` \
-         (scripts/test does this), or set KUMO_HEROKU3_PYTHON",
-        venv.display(),
-        venv.display(),
-        venv.display()
-    );
-    python
+    crate::metrics::client_python("heroku3.api, six")
 }
 
 #[test]

@@ -196,6 +196,33 @@ fn heroku_run_git_push_and_certificates_over_tls() {
     has(&logs, "path=\"/headers\" host=tlsweb.localhost");
     has(&logs, "protocol=https");
 
+    // `heroku run:inside web.1 …` runs its command beside the named dyno, on
+    // its release and size, attached as `heroku run` is.
+    let made = server.api(
+        "POST",
+        "/apps/tlsweb/dynos/web.1",
+        Some(r#"{"command":"hello.wasm","attach":false}"#),
+        None,
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let dyno = made.json();
+    assert!(
+        dyno["attach_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("rendezvous://127.0.0.1:"),
+        "{dyno}"
+    );
+    assert_eq!(dyno["size"], "standard-1X");
+    let missing = server.api(
+        "POST",
+        "/apps/tlsweb/dynos/web.9",
+        Some(r#"{"command":"hello.wasm"}"#),
+        None,
+    );
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    has(&missing.body, "Couldn't find dyno web.9 on tlsweb.");
+
     // The app's own certificate for its custom domain (`certs:add`), used
     // once `domains:add --cert` names it.
     let certs = data.path().join("certs");

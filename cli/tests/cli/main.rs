@@ -29,6 +29,7 @@ mod hostile_tokens;
 mod hostile_uploads;
 mod interrupted;
 mod java;
+mod metrics;
 mod php;
 mod program_names;
 mod release_phase;

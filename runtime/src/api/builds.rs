@@ -369,7 +369,8 @@ impl Platform {
             }
         };
         let work = self.data_dir.join("builds").join(&build.id);
-        let deadline = Instant::now() + self.build_timeout;
+        let started = Instant::now();
+        let deadline = started + self.build_timeout;
         // The toolchains are killed at the deadline (their error says so);
         // this outer limit catches a step that is no toolchain, a little later.
         let result = tokio::time::timeout(
@@ -403,6 +404,10 @@ impl Platform {
                 (false, None, None, None)
             }
         };
+        crate::metrics::global()
+            .builds
+            .with_label_values(&[if succeeded { "succeeded" } else { "failed" }])
+            .observe(started.elapsed().as_secs_f64());
         let outcome = BuildOutcome {
             succeeded,
             buildpack: buildpack.as_deref(),

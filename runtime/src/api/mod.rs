@@ -21,6 +21,7 @@ mod formation;
 mod git;
 mod listen;
 mod logs;
+mod metrics;
 mod output;
 mod paging;
 mod pipelines;
@@ -163,6 +164,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
                 .patch(domains::update)
                 .delete(domains::remove),
         )
+        .route("/apps/{app}/metrics", get(metrics::app_metrics))
         .route(
             "/apps/{app}/log-drains",
             get(drains::list).post(drains::add),
@@ -303,7 +305,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route(
             "/apps/{app}/dynos/{dyno}",
-            axum::routing::delete(dynos::restart_one),
+            axum::routing::delete(dynos::restart_one).post(run::inside),
         )
         .route(
             "/apps/{app}/formations/{dyno}",

@@ -126,23 +126,25 @@ fn parse(body: CreateDyno) -> Result<(Parsed, bool), ApiError> {
     ))
 }
 
+/// A one-off's JSON; `release` is its release's id and version.
 fn dyno_json(
     app: &App,
     name: &str,
     command: &str,
     size: DynoSize,
-    release: u64,
+    release: (&str, u64),
     attach_url: Option<String>,
 ) -> Value {
     let now = crate::state::format_time(time::OffsetDateTime::now_utc());
+    let (release_id, release) = release;
     json!({
-        "id": format!("{}-{name}", app.id),
+        "id": super::dynos::dyno_id(app, name, release),
         "name": name,
         "type": "run",
         "state": if attach_url.is_some() { "starting" } else { "up" },
         "size": size.name(),
         "command": command,
-        "release": { "id": release.to_string(), "version": release },
+        "release": { "id": release_id, "version": release },
         "app": { "id": app.id, "name": app.name },
         "attach_url": attach_url,
         "created_at": now,
@@ -195,7 +197,7 @@ pub async fn create(
             &dyno,
             &command,
             size,
-            release.version as u64,
+            (&release.id, release.version as u64),
             Some(url),
         );
         return Ok((StatusCode::CREATED, Json(body)));
@@ -221,10 +223,34 @@ pub async fn create(
         &started.name,
         &started.command,
         size,
-        started.release,
+        (&release.id, started.release),
         None,
     );
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// `POST /apps/{app}/dynos/{dyno}` (`heroku run:inside DYNO COMMAND`): on
+/// Heroku the command runs in the named dyno's container. A Kumo dyno has no
+/// shell or process table to join (each is sandboxed Wasm instances), so the
+/// command runs as an attached one-off of the same release and size beside the
+/// running dyno it names, which must exist.
+pub async fn inside(
+    State(platform): State<Arc<Platform>>,
+    caller: Caller,
+    Path((name, dyno)): Path<(String, String)>,
+    body: Result<Json<CreateDyno>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(mut body) = body?;
+    let app = platform.app_for(&caller, &name).await?;
+    let running = platform
+        .manager
+        .dynos(&app.name)
+        .into_iter()
+        .find(|d| d.name == dyno || super::dynos::dyno_id(&app, &d.name, d.release) == dyno)
+        .ok_or_else(|| ApiError::not_found(format!("Couldn't find dyno {dyno} on {name}.")))?;
+    body.size = Some(running.size.name().to_string());
+    body.attach = Some(true);
+    create(State(platform), caller, Path(name), Ok(Json(body))).await
 }
 
 impl AttachSessions {

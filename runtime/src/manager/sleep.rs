@@ -65,15 +65,16 @@ impl DynoManager {
     }
 
     /// Wakes a sleeping app for a request: logs `Unidling` and converges it from
-    /// the desired state it last converged to.
-    pub(super) fn wake(self: &Arc<Self>, runtime: &Arc<AppRuntime>) {
+    /// the desired state it last converged to. Returns whether this call woke it.
+    pub(super) fn wake(self: &Arc<Self>, runtime: &Arc<AppRuntime>) -> bool {
         {
             let mut view = runtime.view.write().expect("view lock poisoned");
             if !view.sleeping {
-                return;
+                return false;
             }
             view.sleeping = false;
         }
+        crate::metrics::global().wakes.inc();
         runtime.asleep.lock().expect("asleep lock poisoned").woke = Some(OffsetDateTime::now_utc());
         for index in 1..=runtime
             .view
@@ -88,6 +89,7 @@ impl DynoManager {
         let manager = self.clone();
         let app = runtime.name.clone();
         tokio::spawn(async move { manager.converge_on_wake(&app).await });
+        true
     }
 
     async fn put_idle_apps_to_sleep(self: &Arc<Self>) {

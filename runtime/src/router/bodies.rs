@@ -233,9 +233,7 @@ impl Counted {
         }
         line.bytes = self.bytes;
         line.service_ms = started.elapsed().as_millis();
-        manager
-            .logplex()
-            .log_owned(&app, Source::Kumo, "router", line.render());
+        emit(&manager, &app, line);
     }
 }
 
@@ -283,9 +281,21 @@ impl Drop for PendingLine<'_> {
             line.code = Some(Code::H27);
             line.status = Code::H27.status();
             line.service_ms = self.started.elapsed().as_millis();
-            self.manager
-                .logplex()
-                .log_owned(&self.app, Source::Kumo, "router", line.render());
+            emit(self.manager, &self.app, line);
         }
     }
+}
+
+/// Counts a request in the app's metrics and writes its router line: the one
+/// way a request's end is recorded.
+pub fn emit(manager: &DynoManager, app: &str, line: RouterLine) {
+    crate::metrics::global().request(
+        app,
+        line.status,
+        line.code.map(Code::as_str),
+        line.service_ms,
+    );
+    manager
+        .logplex()
+        .log_owned(app, Source::Kumo, "router", line.render());
 }

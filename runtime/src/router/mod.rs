@@ -13,7 +13,6 @@ pub mod hosts;
 pub mod idle;
 
 use crate::dynos::{DispatchError, RequestBody};
-use crate::logplex::Source;
 use crate::manager::{DispatchFailure, DynoManager, RouteError};
 use crate::tls::{Conn, Tls};
 use bodies::{ClientBody, ClientFault, Counted, PendingLine, RouterBody};
@@ -396,9 +395,7 @@ impl Router {
         };
         line.code = Some(failure);
         line.status = failure.status();
-        self.manager
-            .logplex()
-            .log_owned(&app, Source::Kumo, "router", line.render());
+        bodies::emit(&self.manager, &app, line);
         html(
             StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
             failure.page(),

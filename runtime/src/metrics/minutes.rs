@@ -1,0 +1,177 @@
+//! What the router saw of one app, minute by minute, for the last 24 hours:
+//! requests, status classes, H-codes and response times (as a histogram, so a
+//! minute's percentiles cost a fixed few bytes whatever its traffic).
+
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Minutes kept per app.
+pub const KEPT_MINUTES: i64 = 24 * 60;
+/// Upper bounds (ms) of the response-time buckets; the last is open.
+const BOUNDS_MS: [u32; 27] = [
+    1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000,
+    5000, 7500, 10_000, 15_000, 20_000, 30_000,
+];
+
+/// One minute of one app.
+#[derive(Clone, Debug, Default)]
+pub struct Minute {
+    /// Minutes since the Unix epoch.
+    pub at: i64,
+    pub requests: u64,
+    /// 1xx … 5xx.
+    pub statuses: [u64; 5],
+    /// H-codes (and L-codes) by name.
+    pub codes: BTreeMap<&'static str, u64>,
+    buckets: [u32; BOUNDS_MS.len() + 1],
+    total_ms: u64,
+}
+
+impl Minute {
+    fn record(&mut self, status: u16, code: Option<&'static str>, service_ms: u64) {
+        self.requests += 1;
+        if let Some(class) = (status / 100).checked_sub(1).filter(|c| *c < 5) {
+            self.statuses[usize::from(class)] += 1;
+        }
+        if let Some(code) = code {
+            *self.codes.entry(code).or_default() += 1;
+        }
+        let bucket = BOUNDS_MS
+            .iter()
+            .position(|&b| service_ms <= u64::from(b))
+            .unwrap_or(BOUNDS_MS.len());
+        self.buckets[bucket] += 1;
+        self.total_ms += service_ms;
+    }
+
+    /// The response time under which `fraction` of the minute's requests
+    /// finished: the upper bound of the bucket it falls in (ms).
+    pub fn percentile(&self, fraction: f64) -> Option<u64> {
+        let wanted = (self.requests as f64 * fraction).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, count) in self.buckets.iter().enumerate() {
+            seen += u64::from(*count);
+            if seen >= wanted {
+                // Past the last bound: at least that long.
+                let bound = BOUNDS_MS.get(i).unwrap_or(&BOUNDS_MS[BOUNDS_MS.len() - 1]);
+                return Some(u64::from(*bound));
+            }
+        }
+        None
+    }
+
+    /// The minutes of `all` as one: their counts and histograms added.
+    pub fn sum(all: &[Minute]) -> Minute {
+        let mut total = Minute {
+            at: all.first().map_or(0, |m| m.at),
+            ..Minute::default()
+        };
+        for minute in all {
+            total.requests += minute.requests;
+            for (t, m) in total.statuses.iter_mut().zip(minute.statuses) {
+                *t += m;
+            }
+            for (code, count) in &minute.codes {
+                *total.codes.entry(code).or_default() += count;
+            }
+            for (t, m) in total.buckets.iter_mut().zip(minute.buckets) {
+                *t += m;
+            }
+            total.total_ms += minute.total_ms;
+        }
+        total
+    }
+
+    pub fn json(&self) -> Value {
+        let at = time::OffsetDateTime::from_unix_timestamp(self.at * 60)
+            .map(crate::state::format_time)
+            .unwrap_or_default();
+        json!({
+            "at": at,
+            "requests": self.requests,
+            "throughput_rps": (self.requests as f64 / 60.0 * 1000.0).round() / 1000.0,
+            "status": {
+                "1xx": self.statuses[0], "2xx": self.statuses[1], "3xx": self.statuses[2],
+                "4xx": self.statuses[3], "5xx": self.statuses[4],
+            },
+            "errors": self.codes,
+            "response_time_ms": {
+                "p50": self.percentile(0.50),
+                "p95": self.percentile(0.95),
+                "p99": self.percentile(0.99),
+                "mean": (self.requests > 0).then(|| self.total_ms / self.requests),
+            },
+        })
+    }
+}
+
+/// One app's minutes with traffic, oldest first.
+#[derive(Debug, Default)]
+pub struct AppMinutes {
+    minutes: VecDeque<Minute>,
+}
+
+impl AppMinutes {
+    pub fn record(
+        &mut self,
+        now_minute: i64,
+        status: u16,
+        code: Option<&'static str>,
+        service_ms: u64,
+    ) {
+        if self.minutes.back().is_none_or(|m| m.at != now_minute) {
+            while self
+                .minutes
+                .front()
+                .is_some_and(|m| m.at <= now_minute - KEPT_MINUTES)
+            {
+                self.minutes.pop_front();
+            }
+            self.minutes.push_back(Minute {
+                at: now_minute,
+                ..Minute::default()
+            });
+        }
+        if let Some(minute) = self.minutes.back_mut() {
+            minute.record(status, code, service_ms);
+        }
+    }
+
+    /// The minutes with traffic among the last `count` before `now_minute` (included).
+    pub fn last(&self, now_minute: i64, count: i64) -> Vec<Minute> {
+        self.minutes
+            .iter()
+            .filter(|m| m.at > now_minute - count.clamp(1, KEPT_MINUTES))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_count_and_rank() {
+        let mut app = AppMinutes::default();
+        for ms in 1..=100 {
+            app.record(1000, 200, None, ms);
+        }
+        app.record(1000, 503, Some("H12"), 30_000);
+        app.record(1001, 404, None, 3);
+        let minutes = app.last(1001, 60);
+        assert_eq!(minutes.len(), 2);
+        let first = &minutes[0];
+        assert_eq!(first.requests, 101);
+        assert_eq!(first.statuses, [0, 100, 0, 0, 1]);
+        assert_eq!(first.codes.get("H12"), Some(&1));
+        // The 51st fastest took 51 ms: its bucket ends at 75.
+        assert_eq!(first.percentile(0.5), Some(75));
+        assert_eq!(first.percentile(0.95), Some(100));
+        assert_eq!(first.percentile(1.0), Some(30_000));
+        // Past 24 hours a minute is gone.
+        app.record(1000 + KEPT_MINUTES, 200, None, 1);
+        assert_eq!(app.last(1000 + KEPT_MINUTES, KEPT_MINUTES).len(), 2);
+        assert_eq!(app.last(1000 + KEPT_MINUTES, 1).len(), 1);
+    }
+}
