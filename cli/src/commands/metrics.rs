@@ -57,8 +57,8 @@ pub async fn run(client: &Client, command: MetricsCommand) -> anyhow::Result<()>
     }
     println!();
     println!(
-        "{:<21} {:>8}  {:<34} {}",
-        "Minute", "Requests", "Status", "Response time"
+        "{:<21} {:>8}  {:<34} Response time",
+        "Minute", "Requests", "Status"
     );
     for minute in &series {
         println!(
