@@ -7,6 +7,7 @@
 //! dynos are up, and a stopping web dyno finishes the requests it has queued.
 
 mod oneoff;
+mod samples;
 mod sleep;
 mod slot;
 
@@ -230,6 +231,7 @@ impl DynoManager {
             self.converge(&spec.name).await;
         }
         self.start_sleep_sweeper();
+        self.start_sampling();
         Ok(())
     }
 

@@ -104,6 +104,42 @@ fn the_router_counts_what_it_answers_per_app_and_for_prometheus() {
     );
     assert!(out.contains("Errors:         H80 1"), "{out}");
 
+    // Each web dyno's runtime metrics, every 20 s in its app's log stream.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let samples_line = loop {
+        let logs = stdout(&kumo(&server, &["logs", "-a", "metapp", "-n", "500"]));
+        if let Some(line) = logs.lines().find(|l| l.contains("sample#memory_total=")) {
+            assert!(
+                logs.contains(
+                    "kumo[web.1]: source=web.1 dyno=kumo.metapp.web.1 sample#load_avg_1m="
+                ),
+                "{logs}"
+            );
+            break line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no runtime metrics line in:\n{logs}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    assert!(
+        samples_line
+            .contains("kumo[web.1]: source=web.1 dyno=kumo.metapp.web.1 sample#memory_total="),
+        "{samples_line}"
+    );
+    assert!(
+        samples_line.ends_with("sample#memory_quota=512.00MB"),
+        "{samples_line}"
+    );
+    let total: f64 = samples_line
+        .split("sample#memory_total=")
+        .nth(1)
+        .and_then(|rest| rest.split("MB").next())
+        .and_then(|mb| mb.parse().ok())
+        .unwrap();
+    assert!(total > 0.0, "{samples_line}");
+
     // The operator's scrape, read by Prometheus's own parser.
     let scrape = Command::new("curl")
         .args(["-sS", "--max-time", "30", &metrics_url])

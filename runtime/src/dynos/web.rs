@@ -260,6 +260,11 @@ impl WebDyno {
         self.shared.memory.used()
     }
 
+    /// Bytes of linear memory the dyno's size allows.
+    pub fn memory_quota(&self) -> u64 {
+        self.shared.memory.cap
+    }
+
     /// Serves one request. A stopping dyno hands the request back as [`DispatchError::Closed`].
     pub async fn handle(
         &self,

@@ -1,0 +1,126 @@
+"""Part 16: log drains. One server, one Rust hello app under wrk c=16: first with
+no drains, then with three attached to it, two syslog receivers that read and
+discard (one Python thread each) and one whose endpoint is down (nothing
+listens on its port, so it keeps reconnecting and its queue overflows). Each
+request writes one router line, which every drain is offered. Runs without and
+with the drains alternate, round after round (the drains are added and removed
+through the CLI between runs); the figures are medians."""
+
+import socket
+import statistics
+import threading
+import time
+
+from . import report
+from .load import wrk, wrk_command
+from .servers import Kumo, free_port
+from .throughput import deploy_hello
+
+TITLE = "16. Log drains: router throughput with three drains, one of them down"
+GOAL = 0.95
+CONNECTIONS = 16
+APP = "drained"
+
+
+class SyslogSink:
+    """A syslog receiver on loopback that reads everything and keeps only a byte count."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.bytes = 0
+        self.stopping = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        self.listener.settimeout(1.0)
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn):
+        conn.settimeout(1.0)
+        for _ in range(36000):  # a second a pass, ten hours at most
+            if self.stopping.is_set():
+                break
+            try:
+                data = conn.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            self.bytes += len(data)
+        conn.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.listener.close()
+
+
+def run(ctx):
+    kumo = Kumo(ctx.bins, ctx.servers, ctx.tmp / "drains")
+    deploy_hello(kumo, APP, ctx.bins.hello)
+    host = f"{APP}.localhost"
+    sinks = [SyslogSink(), SyslogSink()]
+    down = free_port()
+    urls = [f"syslog://127.0.0.1:{s.port}" for s in sinks] + [f"syslog://127.0.0.1:{down}"]
+    rounds = 1 if ctx.quick else 5
+    samples = {"none": [], "drains": []}
+
+    def show(kind, r):
+        print(f"drains {kind:7} {r['rps']:>8.0f} req/s p50 {r['p50']:.3f} p99 {r['p99']:.3f} ms "
+              f"non-2xx {r['non2xx']}", flush=True)
+
+    for _ in range(rounds):
+        r = wrk(kumo.router_url(), CONNECTIONS, ctx.duration, host)
+        samples["none"].append(r)
+        show("none", r)
+        for url in urls:
+            kumo.cli("drains:add", url, "-a", APP)
+        time.sleep(1.0)
+        r = wrk(kumo.router_url(), CONNECTIONS, ctx.duration, host)
+        samples["drains"].append(r)
+        show("drains", r)
+        for url in urls:
+            kumo.cli("drains:remove", url, "-a", APP)
+        time.sleep(1.0)
+    received = [s.bytes for s in sinks]
+    for sink in sinks:
+        sink.stop()
+    kumo.stop()
+
+    def med(kind, key):
+        return statistics.median(r[key] for r in samples[kind])
+
+    ratio = med("drains", "rps") / med("none", "rps")
+    rows = [[label, len(samples[kind]), f"{med(kind, 'rps'):.0f}", report.ms(med(kind, "p50")),
+             report.ms(med(kind, "p99")), sum(r["non2xx"] for r in samples[kind])]
+            for kind, label in (("none", "no drains"), ("drains", "3 drains (2 receiving, 1 down)"))]
+    lines = [
+        f"## {TITLE}",
+        "",
+        report.stamp(ctx.command("drains"), f"; {rounds} round(s) of {ctx.duration} s per run, runs without "
+                     "and with the drains alternating, medians"),
+        "",
+        f"Server: `{kumo.command}`. App: `kumo deploy --wasm rust-hello.wasm` as `{APP}`, one standard-1X web "
+        "dyno. Drains: `kumo drains:add` of two `syslog://127.0.0.1:PORT` receivers (Python threads reading and "
+        "discarding) and one `syslog://127.0.0.1:PORT` where nothing listens.",
+        f"Load: `{wrk_command(CONNECTIONS, ctx.duration, host=host)}`; each request's router line is offered "
+        "to every drain's queue.",
+        "",
+        report.table(["drains", "runs", "req/s", "p50 ms", "p99 ms", "non-2xx"], rows),
+        "",
+        f"Bytes the two receivers got over all runs: {received[0]:,} and {received[1]:,}.",
+        "",
+        report.goal(f"throughput with 3 drains (one down) at least {GOAL:.0%} of none (c={CONNECTIONS})",
+                    f"{med('drains', 'rps'):.0f} vs {med('none', 'rps'):.0f} req/s", ratio >= GOAL,
+                    f"{ratio:.2f}×"),
+    ]
+    return "\n".join(lines)
