@@ -63,7 +63,7 @@ impl DynoManager {
                     let key = (app.clone(), dyno.name().clone());
                     let load = loads.entry(key).or_default();
                     load.sample(dyno.in_flight() as f64);
-                    if tick % per_log == 0 {
+                    if tick.is_multiple_of(per_log) {
                         manager.log_samples(app, dyno, *load);
                     }
                 }
