@@ -24,6 +24,34 @@ fn curl(port: u16, host: &str, path: &str, ca: &Path) -> Output {
         .expect("curl runs (install it with `apt-get install curl`)")
 }
 
+/// A self-signed ECDSA certificate for `cn` in `dir/{stem}.crt` and its key in `dir/{stem}.key`.
+fn self_signed(dir: &Path, stem: &str, cn: &str, extra: &[&str]) {
+    let (key, crt, subject) = (
+        format!("{stem}.key"),
+        format!("{stem}.crt"),
+        format!("/CN={cn}"),
+    );
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &crt,
+        "-days",
+        "30",
+        "-subj",
+        &subject,
+    ];
+    args.extend_from_slice(extra);
+    openssl(&args, dir);
+}
+
 fn openssl(args: &[&str], dir: &Path) {
     let out = Command::new("openssl")
         .args(args)
@@ -227,48 +255,13 @@ fn heroku_run_git_push_and_certificates_over_tls() {
     // once `domains:add --cert` names it.
     let certs = data.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "www.key",
-            "-out",
-            "www.crt",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=www.tls.test",
-            "-addext",
-            "subjectAltName=DNS:www.tls.test",
-        ],
+    self_signed(
         &certs,
+        "www",
+        "www.tls.test",
+        &["-addext", "subjectAltName=DNS:www.tls.test"],
     );
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.crt",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=other.test",
-        ],
-        &certs,
-    );
+    self_signed(&certs, "other", "other.test", &[]);
     let crt = certs.join("www.crt");
     let key = certs.join("www.key");
     let (crt, key) = (crt.to_str().unwrap(), key.to_str().unwrap());

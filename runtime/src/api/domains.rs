@@ -102,14 +102,7 @@ pub async fn info(
         )));
     }
     if platform.state.domains(&app).await?.contains(&hostname) {
-        let sni = super::sni_endpoints::of_domain(&platform, &app, &hostname).await?;
-        let acm = acm_of(
-            &super::acm::domain_status(&platform, &app).await?,
-            &hostname,
-        );
-        return Ok(Json(domain_json(
-            &platform, &app, &hostname, "custom", sni, acm,
-        )));
+        return Ok(Json(custom_json(&platform, &app, &hostname).await?));
     }
     Err(ApiError::not_found(format!(
         "Couldn't find that domain: {hostname} is not a domain of {}; `kumo domains -a {}` lists them.",
@@ -139,10 +132,7 @@ pub async fn add(
     let Json(body) = body?;
     let app = platform.app_for(&caller, &name).await?;
     // The certificate is checked before the domain is added, so a wrong name adds nothing.
-    let endpoint = match body.sni_endpoint.as_deref() {
-        Some(id) => Some(platform.state.sni_endpoint(&app, id).await?),
-        None => None,
-    };
+    let endpoint = named_endpoint(&platform, &app, body.sni_endpoint.as_deref()).await?;
     let hostname = platform.state.add_domain(&app, &body.hostname).await?;
     if let Some(endpoint) = &endpoint {
         platform
@@ -151,14 +141,9 @@ pub async fn add(
             .await?;
     }
     platform.converge(&app.name);
-    let sni = super::sni_endpoints::of_domain(&platform, &app, &hostname).await?;
-    let acm = acm_of(
-        &super::acm::domain_status(&platform, &app).await?,
-        &hostname,
-    );
     Ok((
         StatusCode::CREATED,
-        Json(domain_json(&platform, &app, &hostname, "custom", sni, acm)),
+        Json(custom_json(&platform, &app, &hostname).await?),
     ))
 }
 
@@ -173,22 +158,31 @@ pub async fn update(
     let Json(body) = body?;
     let app = platform.app_for(&caller, &name).await?;
     let hostname = hostname.to_ascii_lowercase();
-    let endpoint = match body.sni_endpoint.as_deref() {
-        Some(id) => Some(platform.state.sni_endpoint(&app, id).await?),
-        None => None,
-    };
+    let endpoint = named_endpoint(&platform, &app, body.sni_endpoint.as_deref()).await?;
     platform
         .state
         .set_domain_endpoint(&app, &hostname, endpoint.as_ref())
         .await?;
-    let sni = super::sni_endpoints::of_domain(&platform, &app, &hostname).await?;
-    let acm = acm_of(
-        &super::acm::domain_status(&platform, &app).await?,
-        &hostname,
-    );
-    Ok(Json(domain_json(
-        &platform, &app, &hostname, "custom", sni, acm,
-    )))
+    Ok(Json(custom_json(&platform, &app, &hostname).await?))
+}
+
+/// A custom domain's JSON, with the certificate that serves it and its ACM status.
+async fn custom_json(platform: &Platform, app: &App, hostname: &str) -> Result<Value, ApiError> {
+    let sni = super::sni_endpoints::of_domain(platform, app, hostname).await?;
+    let acm = acm_of(&super::acm::domain_status(platform, app).await?, hostname);
+    Ok(domain_json(platform, app, hostname, "custom", sni, acm))
+}
+
+/// The app's certificate a request names (by name or id), if it names one.
+async fn named_endpoint(
+    platform: &Platform,
+    app: &App,
+    id: Option<&str>,
+) -> Result<Option<crate::state::SniEndpoint>, ApiError> {
+    match id {
+        Some(id) => Ok(Some(platform.state.sni_endpoint(app, id).await?)),
+        None => Ok(None),
+    }
 }
 
 pub async fn remove(

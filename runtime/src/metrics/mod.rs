@@ -169,12 +169,15 @@ impl Metrics {
             .with_label_values(&[app])
             .observe(ms as f64 / 1000.0);
         let now = now_minute();
-        self.minutes
-            .lock()
-            .expect("metrics lock poisoned")
-            .entry(app.to_string())
-            .or_default()
-            .record(now, status, code, ms);
+        let mut minutes = self.minutes.lock().expect("metrics lock poisoned");
+        // The app's name is copied only the first time it is seen.
+        match minutes.get_mut(app) {
+            Some(kept) => kept.record(now, status, code, ms),
+            None => minutes
+                .entry(app.to_string())
+                .or_default()
+                .record(now, status, code, ms),
+        }
     }
 
     /// The app's minutes with traffic among the last `count`.
