@@ -5,6 +5,25 @@
 //! Each dyno (`web.1`) is one supervisor task ([`slot`]). A new release starts new
 //! supervisors beside the old ones; the old ones are stopped only once the new web
 //! dynos are up, and a stopping web dyno finishes the requests it has queued.
+//!
+//! # The release path
+//!
+//! 1. Whoever changed the ledger calls `DynoManager::converge(app)`; `DynoManager::restart` bumps a restart counter and converges the same way.
+//! 2. `converge` takes the app's converge lock and reads `ReleaseSource::app`. A gone app goes through `remove_app` (every dyno stopped, hosts and logs forgotten); otherwise `HostTable::set`, then `converge_runtime`.
+//! 3. `converge_runtime` updates the `WebView` and calls `SlugCache::get`; a slug that cannot be fetched or unpacked logs R17 and wants no dyno. It lists the wanted `(name, process type, Want)` from the formation and the manifest.
+//! 4. Each wanted dyno no running `Slot` matches gets `Slot::start`; its `Supervisor` calls `Engine::prepare`, then `WebDyno::start` (`http`, `cgi`) or `command::start`.
+//! 5. A web dyno is published to the `WebView` once its first instance is up; the others join its pool as they are made.
+//! 6. Once the new dynos settle, the unwanted `Slot`s stop: unpublish, finish queued requests, wait up to `shutdown_grace`.
+//!
+//! # Dyno lifecycle
+//!
+//! `DynoState`: `starting`, `up`, `crashed`, `idle`, `down`. Every transition logs `State changed from X to Y` as `kumo[<dyno>]`.
+//! 1. **Start.** A supervisor goes from `down` to `starting`, and to `up` once the first web instance is made, or at once for a worker.
+//! 2. **Crash.** For web, a boot failure or an instance not made within `boot_timeout` (R10); for a worker, any end. The dyno goes `crashed` and restarts after `Backoff::cooloff(n)`: the first crash at once, each further one within `boot_window` of its start after `first_cooloff` (10 min), doubling up to `max_cooloff` (24 h).
+//! 3. **No capacity.** A full instance pool (`NoCapacity`) is not a crash: the web dyno stays `starting` and retries once `reclaim_instances` has put the least recently used idle eco app to sleep, else logs R99 once and retries every `CAPACITY_RETRY`.
+//! 4. **Stop.** `Slot::stop(false)` ends in `down`; a dyno that outlives `shutdown_grace` is logged as R12.
+//! 5. **Sleep.** The sweeper puts an eco app with no request for `sleep_after` (30 min) to sleep: its web slots stop with `Slot::stop(true)` and end `idle`; other process types keep running.
+//! 6. **Wake.** The next `pick` calls `wake` (`Unidling`), which converges from the state the app last applied, then rereads the source.
 
 mod oneoff;
 mod samples;
