@@ -1,5 +1,5 @@
-//! `kumo metrics -a APP [--minutes N]`: what the router saw of an app,
-//! summed and minute by minute (`GET /apps/{app}/metrics`).
+//! `kumo metrics -a APP [--minutes N]`: what the router saw of an app and
+//! the memory its dynos held, summed and minute by minute (`GET /apps/{app}/metrics`).
 
 use crate::client::Client;
 use serde_json::Value;
@@ -51,22 +51,24 @@ pub async fn run(client: &Client, command: MetricsCommand) -> anyhow::Result<()>
         .unwrap_or_else(|| "none".to_string());
     println!("Errors:         {errors}");
     println!("Response time:  {}", times(&summary["response_time_ms"]));
+    println!("Memory:         {}", memory(&summary["memory_mb"]));
     let series = metrics["series"].as_array().cloned().unwrap_or_default();
     if series.is_empty() {
         return Ok(());
     }
     println!();
     println!(
-        "{:<21} {:>8}  {:<34} Response time",
-        "Minute", "Requests", "Status"
+        "{:<21} {:>8}  {:<34} {:<42} Memory",
+        "Minute", "Requests", "Status", "Response time"
     );
     for minute in &series {
         println!(
-            "{:<21} {:>8}  {:<34} {}",
+            "{:<21} {:>8}  {:<34} {:<42} {}",
             minute["at"].as_str().unwrap_or_default(),
             minute["requests"],
             statuses(&minute["status"]),
-            times(&minute["response_time_ms"])
+            times(&minute["response_time_ms"]),
+            memory(&minute["memory_mb"])
         );
     }
     Ok(())
@@ -95,4 +97,12 @@ fn times(time: &Value) -> String {
         "p50 {} ms, p95 {} ms, p99 {} ms, mean {} ms",
         time["p50"], time["p95"], time["p99"], time["mean"]
     )
+}
+
+/// A minute's (or the window's) peak memory of the app's dynos.
+fn memory(memory: &Value) -> String {
+    if memory.is_null() {
+        return "none".to_string();
+    }
+    format!("peak {} MB of {} MB", memory["total"], memory["quota"])
 }

@@ -106,7 +106,10 @@ fn the_router_counts_what_it_answers_per_app_and_for_prometheus() {
         "{out}"
     );
     assert!(
-        out.contains(&format!("Status:         2xx {}, 4xx 3, 5xx 3", 30 + before)),
+        out.contains(&format!(
+            "Status:         2xx {}, 4xx 3, 5xx 3",
+            30 + before
+        )),
         "{out}"
     );
     assert!(out.contains("Errors:         H80 1"), "{out}");
@@ -146,6 +149,17 @@ fn the_router_counts_what_it_answers_per_app_and_for_prometheus() {
         .and_then(|mb| mb.parse().ok())
         .unwrap();
     assert!(total > 0.0, "{samples_line}");
+    // The same samples give each minute its dynos' peak memory.
+    let reply = server.api("GET", "/apps/metapp/metrics?minutes=5", None, None);
+    let memory = &reply.json()["summary"]["memory_mb"];
+    assert!(memory["total"].as_f64().unwrap() > 0.0, "{memory}");
+    assert_eq!(memory["quota"].as_f64(), Some(512.0), "{memory}");
+    let out = stdout(&kumo(
+        &server,
+        &["metrics", "-a", "metapp", "--minutes", "5"],
+    ));
+    assert!(out.contains("Memory:         peak "), "{out}");
+    assert!(out.contains(" MB of 512.0 MB"), "{out}");
 
     // The operator's scrape, read by Prometheus's own parser.
     let scrape = Command::new("curl")

@@ -10,7 +10,12 @@ use super::outbound::Outbound;
 use super::output::LogOutput;
 use super::{DynoSpec, describe_failure};
 use crate::engine::Prepared;
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -42,13 +47,54 @@ impl Exit {
     }
 }
 
-/// Tells a running worker to stop; it gets `grace` to finish.
+/// Tells a running worker to stop; it gets `grace` to finish. It also reads
+/// what the worker uses, for its runtime metrics.
 #[derive(Clone)]
-pub struct StopHandle(watch::Sender<bool>);
+pub struct StopHandle {
+    stop: watch::Sender<bool>,
+    usage: Arc<Usage>,
+}
 
 impl StopHandle {
     pub fn stop(&self) {
-        let _ = self.0.send(true);
+        let _ = self.stop.send(true);
+    }
+
+    pub fn usage(&self) -> &Arc<Usage> {
+        &self.usage
+    }
+}
+
+/// What a running command uses: its linear memory and the time its instance
+/// has spent running (the command's task being polled: the guest runs inside
+/// those polls, and waits for I/O or timers outside them).
+#[derive(Debug)]
+pub struct Usage {
+    pub memory: Arc<DynoMemory>,
+    running_nanos: AtomicU64,
+}
+
+impl Usage {
+    pub fn running_time(&self) -> Duration {
+        Duration::from_nanos(self.running_nanos.load(Ordering::Relaxed))
+    }
+}
+
+/// A future whose time inside `poll` counts in a [`Usage`].
+struct Timed<F> {
+    inner: Pin<Box<F>>,
+    usage: Arc<Usage>,
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let start = Instant::now();
+        let polled = self.inner.as_mut().poll(cx);
+        let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.usage.running_nanos.fetch_add(nanos, Ordering::Relaxed);
+        polled
     }
 }
 
@@ -77,8 +123,15 @@ pub fn start_with(
     stdio: Stdio,
 ) -> (StopHandle, tokio::task::JoinHandle<Exit>) {
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(run(spec, rx, grace, stdio));
-    (StopHandle(tx), task)
+    let usage = Arc::new(Usage {
+        memory: DynoMemory::new(spec.size.memory_bytes()),
+        running_nanos: AtomicU64::new(0),
+    });
+    let task = tokio::spawn(Timed {
+        inner: Box::pin(run(spec, rx, grace, stdio, usage.memory.clone())),
+        usage: usage.clone(),
+    });
+    (StopHandle { stop: tx, usage }, task)
 }
 
 async fn run(
@@ -86,6 +139,7 @@ async fn run(
     mut stop: watch::Receiver<bool>,
     grace: Duration,
     stdio: Stdio,
+    memory: Arc<DynoMemory>,
 ) -> Exit {
     let Prepared::Command(pre) = &*spec.prepared else {
         return Exit::Crashed(format!(
@@ -120,7 +174,6 @@ async fn run(
     // A worker has no request deadline: its outgoing requests end with it.
     let outbound = Outbound::start(&spec, None).await;
     outbound.configure(&mut builder);
-    let memory = DynoMemory::new(spec.size.memory_bytes());
     let mut store = new_store(
         spec.engine.wasmtime(),
         DynoHost::new(builder.build(), memory.clone(), outbound),

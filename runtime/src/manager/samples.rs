@@ -1,6 +1,6 @@
-//! Heroku's runtime metrics in the logs: every [`LOG_EVERY`] each web dyno
-//! taking requests writes its memory and load to its app's stream, as
-//! `log-runtime-metrics` lines:
+//! Heroku's runtime metrics in the logs: every [`LOG_EVERY`] each running dyno
+//! (web, worker or one-off) writes its memory and load to its app's stream,
+//! as `log-runtime-metrics` lines:
 //!
 //! ```text
 //! kumo[web.1]: source=web.1 dyno=kumo.myapp.web.1 sample#memory_total=21.50MB sample#memory_rss=21.50MB … sample#memory_quota=512.00MB
@@ -9,13 +9,17 @@
 //!
 //! Memory is the dyno's linear memory, from the engine's accounting
 //! (`DynoMemory`); a Wasm dyno has no page cache or swap, so those are 0. The
-//! load is Linux's formula over what a dyno runs: the requests it is serving,
-//! sampled every [`SAMPLE_EVERY`] and averaged exponentially over 1, 5 and 15
-//! minutes.
+//! load is Linux's formula over what a dyno runs, sampled every
+//! [`SAMPLE_EVERY`] and averaged exponentially over 1, 5 and 15 minutes: for a
+//! web dyno the requests it is serving, for a command the share of the
+//! interval its instance spent running. Each sample also gives the app's
+//! minute its dynos' memory together (`metrics::Memory`, the dashboard's chart).
 
 use super::DynoManager;
+use crate::dynos::command::Usage;
 use crate::dynos::web::WebDyno;
 use crate::logplex::Source;
+use crate::metrics::Memory;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,12 +43,26 @@ impl Loads {
     }
 }
 
+/// A running dyno the sampler reads.
+enum Sampled {
+    Web(Arc<WebDyno>),
+    Command(Arc<Usage>),
+}
+
+/// What the sampler keeps of a dyno between samples.
+#[derive(Default)]
+struct Kept {
+    loads: Loads,
+    /// A command's running time at the last sample.
+    running: Duration,
+}
+
 impl DynoManager {
-    /// Samples and logs every web dyno's runtime metrics until the runtime ends.
+    /// Samples and logs every running dyno's runtime metrics until the runtime ends.
     pub(super) fn start_sampling(self: &Arc<Self>) {
         let manager = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut loads: HashMap<(String, Arc<str>), Loads> = HashMap::new();
+            let mut kept: HashMap<(String, String), Kept> = HashMap::new();
             let per_log = (LOG_EVERY.as_secs() / SAMPLE_EVERY.as_secs()).max(1);
             let mut tick = 0u64;
             loop {
@@ -53,26 +71,46 @@ impl DynoManager {
                     return;
                 };
                 tick += 1;
-                let dynos = manager.serving_web_dynos();
-                loads.retain(|key, _| {
-                    dynos
-                        .iter()
-                        .any(|(app, d)| (app, d.name()) == (&key.0, &key.1))
+                let apps = manager.running_dynos();
+                kept.retain(|(app, name), _| {
+                    apps.get(app)
+                        .is_some_and(|dynos| dynos.iter().any(|(n, _)| n == name))
                 });
-                for (app, dyno) in &dynos {
-                    let key = (app.clone(), dyno.name().clone());
-                    let load = loads.entry(key).or_default();
-                    load.sample(dyno.in_flight() as f64);
-                    if tick.is_multiple_of(per_log) {
-                        manager.log_samples(app, dyno, *load);
+                for (app, dynos) in &apps {
+                    let mut memory = Memory::default();
+                    for (name, dyno) in dynos {
+                        let kept = kept.entry((app.clone(), name.clone())).or_default();
+                        let (used, quota) = match dyno {
+                            Sampled::Web(web) => {
+                                kept.loads.sample(web.in_flight() as f64);
+                                (web.memory_used(), web.memory_quota())
+                            }
+                            Sampled::Command(usage) => {
+                                let running = usage.running_time();
+                                let busy = running.saturating_sub(kept.running);
+                                kept.running = running;
+                                kept.loads
+                                    .sample(busy.as_secs_f64() / SAMPLE_EVERY.as_secs_f64());
+                                (usage.memory.used(), usage.memory.cap)
+                            }
+                        };
+                        memory.used += used;
+                        memory.quota += quota;
+                        if tick.is_multiple_of(per_log) {
+                            manager.log_samples(app, name, used, quota, kept.loads);
+                        }
+                    }
+                    if !dynos.is_empty() {
+                        crate::metrics::global().memory(app, memory);
                     }
                 }
             }
         });
     }
 
-    /// Every app's web dynos that take requests now.
-    fn serving_web_dynos(&self) -> Vec<(String, Arc<WebDyno>)> {
+    /// Every app's running dynos by name: web dynos that take requests,
+    /// workers that are up, one-offs.
+    fn running_dynos(&self) -> HashMap<String, Vec<(String, Sampled)>> {
         let apps: Vec<_> = self
             .apps
             .read()
@@ -81,22 +119,39 @@ impl DynoManager {
             .map(|(name, runtime)| (name.clone(), runtime.clone()))
             .collect();
         apps.into_iter()
-            .flat_map(|(name, runtime)| {
-                let view = runtime.view.read().expect("view lock poisoned");
-                view.dynos
+            .map(|(name, runtime)| {
+                let mut dynos: Vec<(String, Sampled)> = runtime
+                    .view
+                    .read()
+                    .expect("view lock poisoned")
+                    .dynos
                     .iter()
-                    .map(|d| (name.clone(), d.clone()))
-                    .collect::<Vec<_>>()
+                    .map(|d| (d.name().to_string(), Sampled::Web(d.clone())))
+                    .collect();
+                for slot in runtime.slots.lock().expect("slots lock poisoned").iter() {
+                    let status = slot.status();
+                    if let Some(usage) = status.usage() {
+                        dynos.push((status.get().name, Sampled::Command(usage)));
+                    }
+                }
+                for one_off in runtime
+                    .one_offs
+                    .lock()
+                    .expect("one-offs lock poisoned")
+                    .iter()
+                {
+                    let usage = one_off.stop.usage().clone();
+                    dynos.push((one_off.status.name.clone(), Sampled::Command(usage)));
+                }
+                (name, dynos)
             })
             .collect()
     }
 
-    fn log_samples(&self, app: &str, dyno: &WebDyno, load: Loads) {
-        let name = dyno.name();
+    fn log_samples(&self, app: &str, name: &str, used: u64, quota: u64, load: Loads) {
         let head = format!("source={name} dyno=kumo.{app}.{name}");
         let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-        let used = mb(dyno.memory_used());
-        let quota = mb(dyno.memory_quota());
+        let (used, quota) = (mb(used), mb(quota));
         self.logplex.log(
             app,
             Source::Kumo,

@@ -60,11 +60,22 @@ pub(super) struct SlotStatus {
     status: Mutex<DynoStatus>,
     /// Becomes true once the dyno first comes up, crashes or ends.
     settled: watch::Sender<bool>,
+    /// What a running worker uses, for its runtime metrics.
+    usage: Mutex<Option<Arc<command::Usage>>>,
 }
 
 impl SlotStatus {
     pub fn get(&self) -> DynoStatus {
         self.status.lock().expect("status lock poisoned").clone()
+    }
+
+    /// What the dyno's command uses while it runs (workers only).
+    pub fn usage(&self) -> Option<Arc<command::Usage>> {
+        self.usage.lock().expect("usage lock poisoned").clone()
+    }
+
+    fn set_usage(&self, usage: Option<Arc<command::Usage>>) {
+        *self.usage.lock().expect("usage lock poisoned") = usage;
     }
 
     /// Waits until the dyno is up or crashed, or `deadline` passes.
@@ -91,6 +102,7 @@ impl Slot {
                 since: OffsetDateTime::now_utc(),
             }),
             settled: watch::channel(false).0,
+            usage: Mutex::new(None),
         });
         let (run, run_rx) = watch::channel(Run::Running);
         let slot = Slot {
@@ -357,6 +369,7 @@ impl Supervisor {
         };
         let grace = self.manager.config.shutdown_grace;
         let (stop, mut task) = command::start(spec, grace);
+        self.status.set_usage(Some(stop.usage().clone()));
         self.set_state(DynoState::Up);
         let mut run = self.run.clone();
         let stop_asked = async move {
@@ -367,6 +380,7 @@ impl Supervisor {
             () = stop_asked => None,
         };
         if let Some(exit) = ended {
+            self.status.set_usage(None);
             let exit = exit
                 .unwrap_or_else(|e| Exit::Crashed(format!("Error R99 (Platform error) -> {e}")));
             self.log(&exit.describe(grace));
@@ -375,6 +389,7 @@ impl Supervisor {
         self.log("Stopping all processes with SIGTERM");
         stop.stop();
         let exit = task.await.unwrap_or(Exit::Killed);
+        self.status.set_usage(None);
         self.log(&exit.describe(grace));
         Ended::As(DynoState::Down)
     }

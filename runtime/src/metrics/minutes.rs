@@ -1,6 +1,8 @@
 //! What the router saw of one app, minute by minute, for the last 24 hours:
 //! requests, status classes, H-codes and response times (as a histogram, so a
-//! minute's percentiles cost a fixed few bytes whatever its traffic).
+//! minute's percentiles cost a fixed few bytes whatever its traffic), and the
+//! most memory its dynos held together in the minute, from the dyno manager's
+//! samples.
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
@@ -25,6 +27,25 @@ pub struct Minute {
     pub codes: BTreeMap<&'static str, u64>,
     buckets: [u32; BOUNDS_MS.len() + 1],
     total_ms: u64,
+    /// The most bytes the app's dynos held at one sample, and their quota
+    /// then; `None` when no dyno ran in the minute.
+    pub memory: Option<Memory>,
+}
+
+/// The memory of an app's dynos at one sample: used and the sum of their quotas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub used: u64,
+    pub quota: u64,
+}
+
+impl Memory {
+    fn max(self, other: Option<Memory>) -> Memory {
+        match other {
+            Some(other) if other.used > self.used => other,
+            _ => self,
+        }
+    }
 }
 
 impl Minute {
@@ -78,6 +99,9 @@ impl Minute {
                 *t += m;
             }
             total.total_ms += minute.total_ms;
+            if let Some(memory) = minute.memory {
+                total.memory = Some(memory.max(total.memory));
+            }
         }
         total
     }
@@ -101,11 +125,20 @@ impl Minute {
                 "p99": self.percentile(0.99),
                 "mean": (self.requests > 0).then(|| self.total_ms / self.requests),
             },
+            "memory_mb": self.memory.map(|m| json!({
+                "total": mb(m.used),
+                "quota": mb(m.quota),
+            })),
         })
     }
 }
 
-/// One app's minutes with traffic, oldest first.
+/// Bytes in MB, to two places, as the runtime metrics lines give them.
+fn mb(bytes: u64) -> f64 {
+    (bytes as f64 / (1024.0 * 1024.0) * 100.0).round() / 100.0
+}
+
+/// One app's minutes with traffic or dynos, oldest first.
 #[derive(Debug, Default)]
 pub struct AppMinutes {
     minutes: VecDeque<Minute>,
@@ -119,6 +152,18 @@ impl AppMinutes {
         code: Option<&'static str>,
         service_ms: u64,
     ) {
+        self.minute(now_minute).record(status, code, service_ms);
+    }
+
+    /// Keeps the larger of the minute's memory and this sample.
+    pub fn sample_memory(&mut self, now_minute: i64, sample: Memory) {
+        let minute = self.minute(now_minute);
+        minute.memory = Some(sample.max(minute.memory));
+    }
+
+    /// The minute `now_minute`, made (and the minutes past 24 hours dropped)
+    /// the first time it is asked for.
+    fn minute(&mut self, now_minute: i64) -> &mut Minute {
         if self.minutes.back().is_none_or(|m| m.at != now_minute) {
             while self
                 .minutes
@@ -132,9 +177,9 @@ impl AppMinutes {
                 ..Minute::default()
             });
         }
-        if let Some(minute) = self.minutes.back_mut() {
-            minute.record(status, code, service_ms);
-        }
+        self.minutes
+            .back_mut()
+            .expect("the current minute was just pushed")
     }
 
     /// The minutes with traffic among the last `count` before `now_minute` (included).
@@ -173,5 +218,23 @@ mod tests {
         app.record(1000 + KEPT_MINUTES, 200, None, 1);
         assert_eq!(app.last(1000 + KEPT_MINUTES, KEPT_MINUTES).len(), 2);
         assert_eq!(app.last(1000 + KEPT_MINUTES, 1).len(), 1);
+    }
+
+    #[test]
+    fn memory_keeps_the_minutes_peak() {
+        let mut app = AppMinutes::default();
+        let sample = |used| Memory { used, quota: 512 };
+        app.sample_memory(5, sample(10));
+        app.sample_memory(5, sample(30));
+        app.sample_memory(5, sample(20));
+        app.record(6, 200, None, 1);
+        app.sample_memory(6, sample(15));
+        let minutes = app.last(6, 60);
+        assert_eq!(minutes[0].memory, Some(sample(30)));
+        assert_eq!(minutes[0].requests, 0);
+        assert_eq!(minutes[1].memory, Some(sample(15)));
+        assert_eq!(Minute::sum(&minutes).memory, Some(sample(30)));
+        app.record(7, 200, None, 1);
+        assert_eq!(app.last(7, 1)[0].memory, None);
     }
 }

@@ -9,7 +9,7 @@
 
 mod minutes;
 
-pub use minutes::{AppMinutes, KEPT_MINUTES, Minute};
+pub use minutes::{AppMinutes, KEPT_MINUTES, Memory, Minute};
 
 use prometheus::{
     Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -195,6 +195,18 @@ impl Metrics {
         let mut minutes = self.minutes.lock().expect("metrics lock poisoned");
         if let Some(kept) = minutes.remove(old) {
             minutes.insert(new.to_string(), kept);
+        }
+    }
+
+    /// Notes a sample of the memory `app`'s dynos hold together now.
+    pub fn memory(&self, app: &str, sample: Memory) {
+        let mut minutes = self.minutes.lock().expect("metrics lock poisoned");
+        match minutes.get_mut(app) {
+            Some(kept) => kept.sample_memory(now_minute(), sample),
+            None => minutes
+                .entry(app.to_string())
+                .or_default()
+                .sample_memory(now_minute(), sample),
         }
     }
 

@@ -135,3 +135,53 @@ async fn scaling_a_worker_down_stops_it() {
     .await;
     assert!(kumo.manager.dynos("scaled").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_worker_logs_its_runtime_metrics() {
+    let kumo = Kumo::start().await;
+    let slug = kumo.slug(&[Process {
+        name: "worker",
+        wasm: components::ONESHOT,
+        kind: ProcessKind::Command,
+        args: &["sleep-env=NAP"],
+    }]);
+    kumo.deploy(
+        "sampled",
+        1,
+        &slug,
+        &[("NAP", "120")],
+        &[("worker", 1, Standard1X)],
+    )
+    .await;
+    // Every 20 s, as a web dyno's: its linear memory and its load.
+    let memory = kumo
+        .wait_for_log(
+            "sampled",
+            "kumo[worker.1]: source=worker.1 dyno=kumo.sampled.worker.1 sample#memory_total=",
+            Duration::from_secs(40),
+        )
+        .await;
+    assert!(memory.ends_with("sample#memory_quota=512.00MB"), "{memory}");
+    let used: f64 = memory
+        .split("sample#memory_total=")
+        .nth(1)
+        .and_then(|rest| rest.split("MB").next())
+        .and_then(|mb| mb.parse().ok())
+        .unwrap();
+    assert!(used > 0.0, "{memory}");
+    let load = kumo
+        .wait_for_log(
+            "sampled",
+            "kumo[worker.1]: source=worker.1 dyno=kumo.sampled.worker.1 sample#load_avg_1m=",
+            Duration::from_secs(10),
+        )
+        .await;
+    // A worker asleep in `thread::sleep` runs nothing: its load stays near 0.
+    let one_minute: f64 = load
+        .split("sample#load_avg_1m=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(one_minute < 0.5, "{load}");
+}
