@@ -55,6 +55,11 @@ impl Client {
         &self.token
     }
 
+    /// The API's URL, as `KUMO_HOST` gives it.
+    pub fn base_url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
     /// A client for the API at `url` with `token`.
     pub fn for_url(url: &str, token: &str) -> anyhow::Result<Client> {
         let (host, port) = Client::parse_endpoint(url)?;

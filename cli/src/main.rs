@@ -57,6 +57,12 @@ enum Command {
     /// Print the API key you are using.
     #[command(name = "auth:token")]
     AuthToken,
+    /// Print the dashboard's address and a link that logs your browser in.
+    Dashboard {
+        /// Open this app's page.
+        #[arg(short, long)]
+        app: Option<String>,
+    },
     /// List every account (admin only).
     Accounts {
         #[arg(long)]
@@ -559,6 +565,7 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
                 commands::auth::token(&client);
                 Ok(())
             }
+            Command::Dashboard { app } => commands::auth::dashboard(&client, app.as_deref()).await,
             Command::Accounts { json } => commands::auth::accounts(&client, json).await,
             Command::AccountsCreate { email } => {
                 commands::auth::create_account(&client, &email).await

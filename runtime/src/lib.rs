@@ -11,6 +11,7 @@
 
 pub mod addons;
 pub mod api;
+pub mod dashboard;
 pub mod drains;
 pub mod dynos;
 pub mod engine;

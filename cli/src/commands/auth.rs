@@ -1,5 +1,5 @@
-//! `kumo login`, `logout`, `auth:whoami`, `auth:token`, and the admin's
-//! `accounts` and `accounts:create`.
+//! `kumo login`, `logout`, `auth:whoami`, `auth:token`, `dashboard`, and the
+//! admin's `accounts` and `accounts:create`.
 
 use crate::client::Client;
 use crate::netrc;
@@ -51,6 +51,25 @@ pub async fn whoami(client: &Client) -> anyhow::Result<()> {
 
 pub fn token(client: &Client) {
     println!("{}", client.token());
+}
+
+/// Prints the dashboard's address, and a link that logs the browser in with
+/// the token this CLI uses: in the URL's fragment, which browsers never send.
+pub async fn dashboard(client: &Client, app: Option<&str>) -> anyhow::Result<()> {
+    let account = client.call("GET", "/account", None).await?;
+    let url = format!("{}/dashboard/", client.base_url());
+    let mut link = format!("{url}#token={}", client.token());
+    if let Some(app) = app {
+        client.call("GET", &format!("/apps/{app}"), None).await?;
+        link.push_str(&format!("&app={app}"));
+    }
+    println!("Dashboard: {url} (log in with your API key, `kumo auth:token`)");
+    println!(
+        "Or open this link, which logs you in as {} (it holds your API key: do not share it):",
+        account["email"].as_str().unwrap_or_default()
+    );
+    println!("  {link}");
+    Ok(())
 }
 
 pub async fn accounts(client: &Client, json_out: bool) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ mod builds;
 mod clojure;
 mod commands;
 mod crash;
+mod dashboard;
 mod drains;
 mod heroku;
 mod heroku3;

@@ -366,6 +366,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             get(promotions::targets),
         )
         .route("/filters/apps", axum::routing::post(pipelines::filter_apps))
+        .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::not_found("The requested API endpoint was not found.") })
         .layer(middleware::from_fn(rate_limit::headers))
         .layer(middleware::from_fn(method_not_allowed))
@@ -423,8 +424,9 @@ async fn request_id(request: Request<axum::body::Body>, next: Next) -> Response 
 }
 
 /// Refuses a request whose `Accept` names no version 3 of the API, as Heroku
-/// does. The health check and the log, attach, release-output and build-output streams,
-/// which clients fetch as they are, are exempt.
+/// does. The health check, the dashboard's files and the log, attach,
+/// release-output and build-output streams, which clients fetch as they are,
+/// are exempt.
 async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Response {
     let path = request.uri().path();
     let git = path
@@ -433,6 +435,7 @@ async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Respons
         .is_some_and(|repo| repo.ends_with(".git"));
     if git
         || path == "/health"
+        || crate::dashboard::serves(path)
         || path.starts_with("/log-sessions/")
         || path.starts_with("/attach/")
         || path.starts_with("/release-output/")
