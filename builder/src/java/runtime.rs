@@ -3,7 +3,7 @@
 //! server of the machine, under `~/.cache/kumo/jvm-runtime`):
 //! - `java.wasm`, Kumo's JVM runtime component (`builder/jvm/runtime`): the
 //!   `ristretto_vm` interpreter built for `wasm32-wasip2` with Rust 1.97.1
-//!   (installed with rustup when missing), with the two patches in
+//!   (installed with rustup when missing), with the patches in
 //!   `builder/jvm/runtime/patches` applied to copies of the registry's crates;
 //! - Kumo's bridge classes (`builder/jvm/java/kumo`), compiled with `javac`;
 //! - the class library: a JDK 21+ image linked with `jlink` to the modules JVM

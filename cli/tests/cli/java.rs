@@ -103,8 +103,20 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
         String::from_utf8_lossy(&run.stdout),
         "worker: args=stdin\nworker: read a line from stdin\n"
     );
+    // System.exit's status reaches the caller whole.
+    let run = worker(&server, &["exit", "42"], None);
+    assert_eq!(
+        run.status.code(),
+        Some(42),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "worker: args=exit,42\n"
+    );
     let run = worker(&server, &["fail"], None);
-    assert_ne!(run.status.code(), Some(0));
+    assert_eq!(run.status.code(), Some(1));
     let output = format!(
         "{}{}",
         String::from_utf8_lossy(&run.stdout),

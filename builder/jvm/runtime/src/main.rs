@@ -311,7 +311,7 @@ fn main() {
         Ok(launch) => launch,
         Err(e) => {
             eprintln!("Error: {e}");
-            std::process::exit(2);
+            exit(2);
         }
     };
     let status = match start(&launch) {
@@ -331,7 +331,16 @@ fn main() {
         },
     };
     let _ = std::io::stdout().flush();
-    std::process::exit(status);
+    exit(status);
+}
+
+/// Ends the command with `status`, whole: WASI 0.2's `exit` (what
+/// `std::process::exit` calls) carries only success or failure, its
+/// `exit-with-code` the status. `System.exit` goes the same way (the
+/// intrinsics patch's `Shutdown.halt0`).
+fn exit(status: u8) -> ! {
+    wasip2::cli::exit::exit_with_code(status);
+    std::process::exit(i32::from(status))
 }
 
 thread_local! {
