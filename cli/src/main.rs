@@ -417,6 +417,8 @@ enum Command {
     Drains(commands::drains::DrainsCommand),
     #[command(flatten)]
     Metrics(commands::metrics::MetricsCommand),
+    #[command(flatten)]
+    Nodes(commands::nodes::NodesCommand),
 }
 
 #[derive(clap::Args)]
@@ -440,6 +442,14 @@ struct ServerArgs {
     /// AWS_SECRET_ACCESS_KEY). Default: a folder in the data folder.
     #[arg(long, env = "KUMO_SLUG_STORE")]
     slug_store: Option<String>,
+    /// This server's name among the nodes sharing its database (`kumo nodes`).
+    /// Default: the machine's host name.
+    #[arg(long, env = "KUMO_NODE")]
+    node: Option<String>,
+    /// The URL other nodes reach this server's API at. Default: http:// and the
+    /// address --api-listen bound (127.0.0.1 for an unspecified address).
+    #[arg(long, env = "KUMO_ADVERTISE")]
+    advertise: Option<String>,
     /// Apps are served at `<app>.<domain>`. Default: localhost, so `http://myapp.localhost:8080/` works in a browser.
     #[arg(long, default_value = "localhost")]
     domain: String,
@@ -716,6 +726,7 @@ fn run_user_command(command: Command) -> anyhow::Result<()> {
             Command::Addons(command) => commands::addons::run(&client, command).await,
             Command::Drains(command) => commands::drains::run(&client, command).await,
             Command::Metrics(command) => commands::metrics::run(&client, command).await,
+            Command::Nodes(command) => commands::nodes::run(&client, command).await,
             Command::Pg(command) => commands::pg::run(&client, command).await,
         }
     })

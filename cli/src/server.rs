@@ -55,6 +55,10 @@ pub struct Settings {
     pub drain_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Where automated certificates come from (`--acme-directory`, `--acme-ca-file`).
     pub acme: kumo_runtime::api::AcmeSettings,
+    /// This server's node name (`--node`).
+    pub node: String,
+    /// Where other nodes reach its API (`--advertise`); else from the API's address.
+    pub advertise: Option<String>,
 }
 
 /// Checks the raw flags.
@@ -124,6 +128,21 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
             args.addons_s3_listen
         )
     })?;
+    let node = match args.node {
+        Some(name) => {
+            kumo_runtime::nodes::check_node_name(&name)
+                .map_err(|e| anyhow::anyhow!("{e} (--node)"))?;
+            name
+        }
+        None => default_node_name(),
+    };
+    if let Some(url) = &args.advertise
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        anyhow::bail!(
+            "invalid --advertise `{url}`: use the URL other nodes reach this server's API at, like http://10.0.0.2:5000"
+        );
+    }
     let domain = args.domain.trim_matches('.').to_ascii_lowercase();
     if domain.is_empty() || domain.contains(['/', ':', ' ']) {
         anyhow::bail!(
@@ -175,7 +194,20 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
             directory: args.acme_directory,
             ca_file: args.acme_ca_file,
         },
+        node,
+        advertise: args
+            .advertise
+            .map(|url| url.trim_end_matches('/').to_string()),
     })
+}
+
+/// The machine's host name as a node name, or `local` if it makes none.
+fn default_node_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_ascii_lowercase())
+        .ok()
+        .filter(|name| kumo_runtime::nodes::check_node_name(name).is_ok())
+        .unwrap_or_else(|| "local".to_string())
 }
 
 pub fn run(settings: Settings) -> anyhow::Result<()> {
@@ -296,7 +328,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the API to {}", settings.api_listen))?;
     let api_addr = api_listener.local_addr()?;
+    let advertise = settings.advertise.clone().unwrap_or_else(|| {
+        let ip = if api_addr.ip().is_unspecified() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            api_addr.ip()
+        };
+        format!("http://{}", SocketAddr::new(ip, api_addr.port()))
+    });
+    kumo_runtime::nodes::join(
+        &state,
+        kumo_runtime::nodes::NodeIdentity {
+            name: settings.node.clone(),
+            advertise,
+        },
+        &manager,
+    )
+    .await?;
     let platform = Arc::new(Platform {
+        node: settings.node.clone(),
         state: state.clone(),
         slugs: slugs.clone(),
         manager: manager.clone(),

@@ -162,6 +162,11 @@ impl Engine {
         })
     }
 
+    /// The pool's component-instance slots.
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances
+    }
+
     /// The pool's component instances in use now (0 without the pooling allocator).
     pub fn instances_in_use(&self) -> u64 {
         self.engine

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod logplex;
 pub mod manager;
 pub mod metrics;
+pub mod nodes;
 pub mod router;
 pub mod sizes;
 pub mod slugs;

@@ -2,6 +2,7 @@
 //! provisioning, attaching to more apps, plan changes and destroying, named
 //! and printed as Heroku's CLI names and prints them.
 
+use super::columns::{print_row, table, widths};
 use crate::client::Client;
 use serde_json::{Value, json};
 
@@ -220,37 +221,6 @@ pub fn state(addon: &Value) -> &'static str {
         Some("deprovisioned") => "errored",
         _ => "",
     }
-}
-
-/// Prints rows as left-aligned columns two spaces apart.
-fn table(rows: &[Vec<String>]) {
-    let widths = widths(rows);
-    for row in rows {
-        print_row(row, &widths);
-    }
-}
-
-/// The width of each column of `rows`, in characters.
-fn widths(rows: &[Vec<String>]) -> Vec<usize> {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    (0..columns)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect()
-}
-
-fn print_row(row: &[String], widths: &[usize]) {
-    let line = row
-        .iter()
-        .zip(widths)
-        .map(|(cell, width)| format!("{cell:<width$}"))
-        .collect::<Vec<_>>()
-        .join("  ");
-    println!("{}", line.trim_end());
 }
 
 async fn list(client: &Client, app: Option<&str>, json_out: bool) -> anyhow::Result<()> {

@@ -31,6 +31,7 @@ mod hostile_uploads;
 mod interrupted;
 mod java;
 mod metrics;
+mod nodes;
 mod php;
 mod program_names;
 mod release_phase;

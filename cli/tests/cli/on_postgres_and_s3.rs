@@ -18,6 +18,10 @@ mod heroku_acm;
 mod heroku_pipelines;
 #[path = "heroku_tls.rs"]
 mod heroku_tls;
+#[path = "nodes.rs"]
+mod nodes;
+#[path = "nodes_shared.rs"]
+mod nodes_shared;
 #[path = "release_phase.rs"]
 mod release_phase;
 #[path = "run.rs"]

@@ -22,6 +22,7 @@ mod git;
 mod listen;
 mod logs;
 mod metrics;
+mod nodes;
 mod output;
 mod paging;
 mod pipelines;
@@ -56,6 +57,8 @@ use std::sync::Arc;
 
 /// What the API works on.
 pub struct Platform {
+    /// This server's name among the nodes sharing the ledger (`--node`).
+    pub node: String,
     pub state: State,
     pub slugs: SlugStore,
     pub manager: Arc<DynoManager>,
@@ -366,6 +369,8 @@ pub fn router(platform: Arc<Platform>) -> Router {
             get(promotions::targets),
         )
         .route("/filters/apps", axum::routing::post(pipelines::filter_apps))
+        .route("/nodes", get(nodes::list))
+        .route("/nodes/{node}", get(nodes::info).delete(nodes::forget))
         .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::not_found("The requested API endpoint was not found.") })
         .layer(middleware::from_fn(rate_limit::headers))

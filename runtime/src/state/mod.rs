@@ -12,6 +12,7 @@ mod builds;
 mod certificates;
 mod collaborators;
 mod drains;
+mod nodes;
 mod pipelines;
 mod releases;
 mod source;
@@ -25,6 +26,7 @@ pub use builds::{Build, BuildOutcome};
 pub use certificates::{LocalCaPem, SniEndpoint};
 pub use collaborators::Collaborator;
 pub use drains::Drain;
+pub use nodes::Node;
 pub use pipelines::{Coupling, Pipeline, Promotion, PromotionTarget};
 pub use releases::{MAX_CONFIG_BYTES, Release, ReleaseStatus, check_config};
 pub use source::LedgerSource;
@@ -258,6 +260,17 @@ const MIGRATIONS: &[&str] = &[
         release_id TEXT,
         error_message TEXT,
         created_at TEXT NOT NULL
+    )",
+    // The servers sharing this ledger, each writing its own row every few
+    // seconds (`nodes::HEARTBEAT`): a node is up while its row is fresh.
+    "CREATE TABLE nodes (
+        name TEXT PRIMARY KEY,
+        advertise TEXT NOT NULL,
+        instance_slots BIGINT NOT NULL,
+        memory_bytes BIGINT NOT NULL,
+        dynos BIGINT NOT NULL,
+        started_at TEXT NOT NULL,
+        seen_at_ms BIGINT NOT NULL
     )",
 ];
 

@@ -45,6 +45,18 @@ impl Server {
     /// Starts `kumo server` on free ports with its data in `data`, plus `extra` flags;
     /// waits until it prints `until` (default: the router line).
     pub fn start(data: &std::path::Path, extra: &[&str], until: &str) -> Server {
+        Server::start_on(data, data, extra, until)
+    }
+
+    /// Starts another node of the platform whose first server has its data
+    /// in `ledger_of`: its own data in `data`, the same database and slug
+    /// store, and that server's admin token.
+    pub fn start_on(
+        data: &std::path::Path,
+        ledger_of: &std::path::Path,
+        extra: &[&str],
+        until: &str,
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
             .args([
                 "server",
@@ -55,7 +67,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data)
-            .args(backend_flags(data))
+            .args(backend_flags(ledger_of))
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -86,7 +98,7 @@ impl Server {
                 server.router_port = port.parse().unwrap();
             }
         }
-        server.token = std::fs::read_to_string(data.join("admin-token"))
+        server.token = std::fs::read_to_string(ledger_of.join("admin-token"))
             .unwrap()
             .trim()
             .to_string();
@@ -202,7 +214,7 @@ pub const ON_POSTGRES_AND_S3: &str = "on_postgres_and_s3::";
 /// Postgres database and an S3 bucket of their own, one per data folder, so a
 /// restarted server finds its state again; the others use the embedded
 /// defaults, SQLite and a local slug folder.
-fn backend_flags(data: &std::path::Path) -> Vec<String> {
+pub fn backend_flags(data: &std::path::Path) -> Vec<String> {
     let test = std::thread::current()
         .name()
         .unwrap_or_default()

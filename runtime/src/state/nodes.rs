@@ -1,0 +1,81 @@
+//! The servers sharing this ledger (`kumo nodes`): each writes its own row —
+//! its address, capacity and how many dynos it runs — on every heartbeat, and
+//! a node is up while its row is fresh. Times are the writing node's clock in
+//! milliseconds since the Unix epoch, so nodes' clocks must agree to well
+//! within `crate::nodes::NODE_TTL`, as NTP keeps them.
+
+use super::{Result, State, text};
+use sqlx::Row as _;
+
+/// One node's row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    /// Where other nodes reach its API (`--advertise`).
+    pub advertise: String,
+    /// The engine's instance slots (`--max-instances`).
+    pub instance_slots: i64,
+    /// The machine's memory.
+    pub memory_bytes: i64,
+    /// The dynos it runs (formation dynos and one-offs).
+    pub dynos: i64,
+    /// When its process started (RFC 3339).
+    pub started_at: String,
+    pub seen_at_ms: i64,
+}
+
+impl State {
+    /// Writes `node`'s row, made or refreshed.
+    pub async fn node_heartbeat(&self, node: &Node) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO nodes (name, advertise, instance_slots, memory_bytes, dynos, started_at, seen_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (name) DO UPDATE SET advertise = $2, instance_slots = $3, memory_bytes = $4,
+                 dynos = $5, started_at = $6, seen_at_ms = $7",
+        )
+        .bind(&node.name)
+        .bind(&node.advertise)
+        .bind(node.instance_slots)
+        .bind(node.memory_bytes)
+        .bind(node.dynos)
+        .bind(&node.started_at)
+        .bind(node.seen_at_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Every node the ledger has seen, by name.
+    pub async fn nodes(&self) -> Result<Vec<Node>> {
+        let rows = sqlx::query(
+            "SELECT name, advertise, instance_slots, memory_bytes, dynos, started_at, seen_at_ms
+             FROM nodes ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Node {
+                    name: text(row, "name")?,
+                    advertise: text(row, "advertise")?,
+                    instance_slots: row.try_get("instance_slots")?,
+                    memory_bytes: row.try_get("memory_bytes")?,
+                    dynos: row.try_get("dynos")?,
+                    started_at: text(row, "started_at")?,
+                    seen_at_ms: row.try_get("seen_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes a node's row, if it was last seen before `seen_before_ms`
+    /// (a node that is up keeps its row).
+    pub async fn forget_node(&self, name: &str, seen_before_ms: i64) -> Result<bool> {
+        let removed = sqlx::query("DELETE FROM nodes WHERE name = $1 AND seen_at_ms < $2")
+            .bind(name)
+            .bind(seen_before_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(removed.rows_affected() == 1)
+    }
+}
