@@ -322,6 +322,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     router.use_tls(tls.clone());
     router.use_acme_answers(Arc::new(kumo_runtime::api::LedgerAnswers(state.clone())));
     kumo_runtime::api::spawn_issuer(state.clone(), settings.acme.clone());
+    // A ledger several nodes can share places formation dynos across them.
+    if let Some(leases) = state.lease_ledger() {
+        let placement = kumo_runtime::placement::Placement::new(&settings.node, Arc::new(leases));
+        manager
+            .use_placement(Arc::new(placement))
+            .await
+            .context("starting dyno placement")?;
+    }
     manager.start().await?;
 
     let api_listener = tokio::net::TcpListener::bind(settings.api_listen)
@@ -336,7 +344,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         };
         format!("http://{}", SocketAddr::new(ip, api_addr.port()))
     });
-    kumo_runtime::nodes::join(
+    kumo_runtime::api::join_platform(
         &state,
         kumo_runtime::nodes::NodeIdentity {
             name: settings.node.clone(),

@@ -19,6 +19,7 @@ pub mod logplex;
 pub mod manager;
 pub mod metrics;
 pub mod nodes;
+pub mod placement;
 pub mod router;
 pub mod sizes;
 pub mod slugs;

@@ -26,6 +26,7 @@
 //! 6. **Wake.** The next `pick` calls `wake` (`Unidling`), which converges from the state the app last applied, then rereads the source.
 
 mod oneoff;
+mod placed;
 mod samples;
 mod sleep;
 mod slot;
@@ -171,6 +172,8 @@ pub struct DynoManager {
     hosts: RwLock<HostTable>,
     router_port: AtomicU16,
     started: Instant,
+    /// Which formation dynos this node runs, when nodes share the ledger.
+    placement: std::sync::OnceLock<Arc<crate::placement::Placement>>,
 }
 
 /// The running side of one app.
@@ -192,6 +195,8 @@ pub struct AppRuntime {
     one_off_counter: AtomicU64,
     /// The desired state the last converge applied, which a wake starts from.
     applied: Mutex<Option<AppSpec>>,
+    /// Every formation dyno the last converge placed, here or on other nodes.
+    placed: Mutex<Vec<crate::placement::Placed>>,
 }
 
 /// What the router reads on every request.
@@ -223,6 +228,7 @@ impl DynoManager {
             hosts: RwLock::new(HostTable::new(domain)),
             router_port: AtomicU16::new(0),
             started: Instant::now(),
+            placement: std::sync::OnceLock::new(),
             config,
         })
     }
@@ -298,8 +304,15 @@ impl DynoManager {
     }
 
     /// Brings `app`'s dynos in line with what the source says now: starts, stops
-    /// and replaces dynos; tears everything down if the app is gone.
+    /// and replaces dynos; tears everything down if the app is gone. Other
+    /// nodes sharing the ledger are told to converge it too.
     pub async fn converge(self: &Arc<Self>, app: &str) {
+        self.converge_here(app).await;
+        self.announce(app);
+    }
+
+    /// [`DynoManager::converge`] on this node only.
+    async fn converge_here(self: &Arc<Self>, app: &str) {
         let runtime = self.runtime(app);
         let _guard = runtime.converging.lock().await;
         let spec = match self.source.app(app).await {
@@ -338,19 +351,7 @@ impl DynoManager {
     /// the source and converges again if it changed meanwhile, as a change made
     /// through another server over the same ledger would.
     async fn converge_on_wake(self: &Arc<Self>, app: &str) {
-        let runtime = self.runtime(app);
-        let applied = {
-            let _guard = runtime.converging.lock().await;
-            let applied = runtime
-                .applied
-                .lock()
-                .expect("applied lock poisoned")
-                .clone();
-            if let Some(spec) = &applied {
-                self.converge_runtime(&runtime, spec).await;
-            }
-            applied
-        };
+        let applied = self.converge_applied(app).await;
         match (applied, self.source.app(app).await) {
             (Some(applied), Ok(Some(now))) if now == applied => {}
             (_, Err(e)) => {
@@ -358,6 +359,23 @@ impl DynoManager {
             }
             _ => self.converge(app).await,
         }
+    }
+
+    /// Converges `app` from the desired state its last converge applied,
+    /// reading nothing from the source (a wake, and a fenced node stopping
+    /// its dynos); returns that state.
+    async fn converge_applied(self: &Arc<Self>, app: &str) -> Option<AppSpec> {
+        let runtime = self.runtime(app);
+        let _guard = runtime.converging.lock().await;
+        let applied = runtime
+            .applied
+            .lock()
+            .expect("applied lock poisoned")
+            .clone();
+        if let Some(spec) = &applied {
+            self.converge_runtime(&runtime, spec).await;
+        }
+        applied
     }
 
     /// Restarts the dynos of `app`: all of them, one process type (`web`) or one dyno (`web.1`).
@@ -505,6 +523,7 @@ impl DynoManager {
                     one_offs: Mutex::default(),
                     one_off_counter: AtomicU64::new(0),
                     applied: Mutex::default(),
+                    placed: Mutex::default(),
                 })
             })
             .clone()
@@ -532,6 +551,9 @@ impl DynoManager {
         for slot in slots {
             slot.stopped().await;
         }
+        if let Some(placement) = self.placement() {
+            placement.release_others(app, &Default::default()).await;
+        }
         self.logplex.forget(app);
     }
 
@@ -552,6 +574,7 @@ impl DynoManager {
         let sleeping = runtime.view.read().expect("view lock poisoned").sleeping;
 
         let mut wanted: Vec<(String, String, Want)> = Vec::new();
+        let mut placed = Vec::new();
         let mut slug = None;
         if let Some(release) = &spec.release {
             match self.slugs.get(&release.slug).await {
@@ -579,11 +602,16 @@ impl DynoManager {
                     {
                         continue;
                     }
-                    if process_type == "web" && sleeping {
-                        continue;
-                    }
                     for index in 1..=entry.quantity {
                         let name = format!("{process_type}.{index}");
+                        // Asleep, web dynos keep their place but do not run.
+                        placed.push(crate::placement::Placed {
+                            name: name.clone(),
+                            process_type: process_type.clone(),
+                        });
+                        if process_type == "web" && sleeping {
+                            continue;
+                        }
                         let restart = restarts.get("").copied().unwrap_or(0)
                             + restarts.get(process_type).copied().unwrap_or(0)
                             + restarts.get(&name).copied().unwrap_or(0);
@@ -600,6 +628,17 @@ impl DynoManager {
                 }
             }
         }
+
+        // With nodes sharing the ledger, this node runs the dynos it holds.
+        let mine = match self.placement() {
+            Some(placement) => {
+                let mine = placement.claim(app, &placed).await;
+                wanted.retain(|(name, _, _)| mine.contains(name));
+                Some(mine)
+            }
+            None => None,
+        };
+        *runtime.placed.lock().expect("placed lock poisoned") = placed;
 
         // Keep slots that already run what is wanted; start the rest.
         let fresh: Vec<(String, String, Want)> = {
@@ -663,6 +702,9 @@ impl DynoManager {
         };
         for slot in &retiring {
             slot.stop(false);
+        }
+        if let (Some(placement), Some(mine)) = (self.placement(), &mine) {
+            placement.release_others(app, mine).await;
         }
         tokio::spawn(async move {
             for slot in retiring {

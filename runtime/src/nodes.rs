@@ -4,12 +4,9 @@
 //! `GET /nodes`). A node is up while its row is younger than [`NODE_TTL`].
 //!
 //! Nodes coordinate only through the ledger they share; a node holds no
-//! state of the platform's, so one that dies takes nothing with it.
+//! state of the platform's, so one that dies takes nothing with it. The
+//! heartbeat itself is `api::join_platform`'s.
 
-use crate::manager::DynoManager;
-use crate::state::{Node, State};
-use anyhow::Context as _;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How often a node writes its row.
@@ -31,9 +28,9 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Whether `node` wrote its row within [`NODE_TTL`] of `now_ms`.
-pub fn is_up(node: &Node, now_ms: i64) -> bool {
-    now_ms - node.seen_at_ms < i64::try_from(NODE_TTL.as_millis()).unwrap_or(i64::MAX)
+/// Whether a node last seen at `seen_at_ms` is up at `now_ms`: seen within [`NODE_TTL`].
+pub fn is_up(seen_at_ms: i64, now_ms: i64) -> bool {
+    now_ms - seen_at_ms < i64::try_from(NODE_TTL.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Checks that a node name is one the operator can type and read.
@@ -53,79 +50,6 @@ pub fn check_node_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Joins the platform as `identity`: refuses a name a running node holds
-/// elsewhere, writes the first heartbeat, and keeps writing one every
-/// [`HEARTBEAT`] while the manager lives.
-pub async fn join(
-    state: &State,
-    identity: NodeIdentity,
-    manager: &Arc<DynoManager>,
-) -> anyhow::Result<()> {
-    let now = now_ms();
-    let nodes = state.nodes().await.context("reading the ledger's nodes")?;
-    if let Some(other) = nodes.iter().find(|n| n.name == identity.name)
-        && is_up(other, now)
-        && other.advertise != identity.advertise
-    {
-        // The same address is this node restarting: the old process no
-        // longer holds its port.
-        anyhow::bail!(
-            "node `{}` is already running at {} (seen {} s ago): give this server its own --node name, or stop that one",
-            identity.name,
-            other.advertise,
-            (now - other.seen_at_ms) / 1000
-        );
-    }
-    let started_at = crate::state::format_time(time::OffsetDateTime::now_utc());
-    state
-        .node_heartbeat(&report(&identity, &started_at, manager))
-        .await
-        .context("writing this node's row in the ledger")?;
-    let (state, manager) = (state.clone(), Arc::downgrade(manager));
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(HEARTBEAT).await;
-            let Some(manager) = manager.upgrade() else {
-                return;
-            };
-            if let Err(e) = state
-                .node_heartbeat(&report(&identity, &started_at, &manager))
-                .await
-            {
-                tracing::warn!(node = %identity.name, error = %e, "writing the node's heartbeat failed");
-            }
-        }
-    });
-    Ok(())
-}
-
-/// This node's row now.
-fn report(identity: &NodeIdentity, started_at: &str, manager: &DynoManager) -> Node {
-    let dynos = manager
-        .dyno_states()
-        .iter()
-        .filter(|(state, _)| matches!(*state, "up" | "starting"))
-        .map(|(_, count)| count)
-        .sum();
-    Node {
-        name: identity.name.clone(),
-        advertise: identity.advertise.clone(),
-        instance_slots: i64::from(manager.engine().max_instances()),
-        memory_bytes: machine_memory().unwrap_or(0),
-        dynos,
-        started_at: started_at.to_string(),
-        seen_at_ms: now_ms(),
-    }
-}
-
-/// The machine's memory, from `/proc/meminfo` (`None` where there is none).
-fn machine_memory() -> Option<i64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,16 +66,7 @@ mod tests {
 
     #[test]
     fn up_while_fresh() {
-        let node = |seen_at_ms| Node {
-            name: "a".into(),
-            advertise: "http://127.0.0.1:5000".into(),
-            instance_slots: 1000,
-            memory_bytes: 0,
-            dynos: 0,
-            started_at: String::new(),
-            seen_at_ms,
-        };
-        assert!(is_up(&node(1_000_000), 1_000_000 + 9_999));
-        assert!(!is_up(&node(1_000_000), 1_000_000 + 10_000));
+        assert!(is_up(1_000_000, 1_000_000 + 9_999));
+        assert!(!is_up(1_000_000, 1_000_000 + 10_000));
     }
 }

@@ -29,8 +29,13 @@ pub async fn list(client: &Client, app: &str, json_out: bool) -> anyhow::Result<
             dynos.len()
         );
         for dyno in &dynos {
+            // With several nodes, where each dyno runs.
+            let node = dyno["node"]
+                .as_str()
+                .map(|n| format!(" on {n}"))
+                .unwrap_or_default();
             println!(
-                "{}: {} {}",
+                "{}: {} {}{node}",
                 dyno["name"].as_str().unwrap_or_default(),
                 dyno["state"].as_str().unwrap_or_default(),
                 dyno["updated_at"]

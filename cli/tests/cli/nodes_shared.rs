@@ -72,3 +72,115 @@ fn servers_on_one_ledger_list_each_other_and_a_killed_one_goes_down() {
     assert!(!out.contains("beta"), "{out}");
     has(&out, "alpha *");
 }
+
+/// `kumo ps --json` from `server`: each dyno's (name, state, node).
+fn placed(server: &Server, app: &str) -> Vec<(String, String, String)> {
+    let out = stdout(&kumo(server, &["ps", "-a", app, "--json"]));
+    let dynos: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut list: Vec<(String, String, String)> = dynos
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap().to_string(),
+                d["state"].as_str().unwrap().to_string(),
+                d["node"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+/// Waits until `check` holds for `app`'s dynos as `server` lists them.
+fn wait_for_dynos(
+    server: &Server,
+    app: &str,
+    what: &str,
+    check: impl Fn(&[(String, String, String)]) -> bool,
+) -> Vec<(String, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let dynos = placed(server, app);
+        if check(&dynos) {
+            return dynos;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {dynos:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn formation_dynos_spread_over_the_nodes_and_a_killed_nodes_move() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alpha = Server::start(dirs[0].path(), &["--node", "alpha"], "Router listening on");
+    let beta = Server::start_on(
+        dirs[1].path(),
+        dirs[0].path(),
+        &["--node", "beta"],
+        "Router listening on",
+    );
+    let gamma = Server::start_on(
+        dirs[2].path(),
+        dirs[0].path(),
+        &["--node", "gamma"],
+        "Router listening on",
+    );
+    // Placement uses the nodes that are up: wait for all three.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stdout(&kumo(&alpha, &["nodes"])).matches("  up  ").count() < 3 {
+        assert!(Instant::now() < deadline, "the three nodes never came up");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    stdout(&kumo(&alpha, &["apps:create", "spread"]));
+    stdout(&kumo(
+        &alpha,
+        &[
+            "deploy",
+            "-a",
+            "spread",
+            "--wasm",
+            kumo_tests::components::HELLO,
+        ],
+    ));
+    // Scaled through one node's API, the three web dynos run one per node,
+    // and every node's `ps` says where.
+    stdout(&kumo(&alpha, &["ps:scale", "web=3", "-a", "spread"]));
+    let up_on_three = |dynos: &[(String, String, String)]| {
+        let nodes: std::collections::BTreeSet<&str> =
+            dynos.iter().map(|(_, _, n)| n.as_str()).collect();
+        dynos.len() == 3 && dynos.iter().all(|(_, s, _)| s == "up") && nodes.len() == 3
+    };
+    let dynos = wait_for_dynos(&gamma, "spread", "up on three nodes", up_on_three);
+    eprintln!("placed: {dynos:?}");
+    assert_eq!(placed(&alpha, "spread"), dynos);
+    let on_beta = dynos
+        .iter()
+        .find(|(_, _, n)| n == "beta")
+        .map(|(name, _, _)| name.clone())
+        .unwrap();
+    has(
+        &stdout(&kumo(&alpha, &["ps", "-a", "spread"])),
+        &format!("{on_beta}: up"),
+    );
+
+    // kill -9 of beta: its dyno starts on a survivor, within the lease's life.
+    let killed = Instant::now();
+    drop(beta);
+    let dynos = wait_for_dynos(&alpha, "spread", "moved off beta", |dynos| {
+        dynos.len() == 3
+            && dynos.iter().all(|(_, s, n)| s == "up" && n != "beta")
+            && dynos.iter().any(|(name, _, _)| *name == on_beta)
+    });
+    eprintln!(
+        "{on_beta} up again after {:.1?}: {dynos:?}",
+        killed.elapsed()
+    );
+
+    // Scaled down through another node, the extra dynos stop wherever they run.
+    stdout(&kumo(&gamma, &["ps:scale", "web=1", "-a", "spread"]));
+    wait_for_dynos(&alpha, "spread", "scaled down to one", |dynos| {
+        dynos.len() == 1 && dynos[0].0 == "web.1"
+    });
+}

@@ -56,11 +56,29 @@ pub async fn list(
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    let dynos = platform.manager.dynos(&app.name);
     let releases = release_ids(&platform, &app).await?;
+    let mut dynos: Vec<(DynoStatus, Option<String>)> = platform
+        .manager
+        .dynos(&app.name)
+        .into_iter()
+        .map(|d| (d, platform.manager.node().map(str::to_string)))
+        .collect();
+    // With nodes sharing the ledger, the dynos the others run too, each
+    // with its node (a Kumo extension field).
+    for (dyno, node) in platform.manager.dynos_elsewhere(&app.name).await {
+        if !dynos.iter().any(|(d, _)| d.name == dyno.name) {
+            dynos.push((dyno, Some(node)));
+        }
+    }
     let items = dynos
         .iter()
-        .map(|d| dyno_json(&app, d, &releases))
+        .map(|(d, node)| {
+            let mut json = dyno_json(&app, d, &releases);
+            if let Some(node) = node {
+                json["node"] = json!(node);
+            }
+            json
+        })
         .collect();
     Ok(super::paging::page(&headers, items, &["name", "id"]))
 }

@@ -40,6 +40,7 @@ pub use drains::keep_drains;
 pub use error::ApiError;
 pub use listen::{ApiListener, listen};
 pub use logs::LogSessions;
+pub use nodes::join_platform;
 pub use output::LiveOutputs;
 pub use rate_limit::RateLimit;
 pub use run::AttachSessions;

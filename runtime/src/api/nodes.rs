@@ -1,11 +1,13 @@
 //! `GET /nodes`, `GET /nodes/{node}` and `DELETE /nodes/{node}` (a Kumo
 //! extension, operators only; `kumo nodes`): the servers sharing this ledger,
 //! each with its state, address, capacity and dynos, from the rows their
-//! heartbeats keep fresh.
+//! heartbeats keep fresh; and [`join_platform`], which writes them.
 
 use super::{ApiError, Caller, Platform};
-use crate::nodes::{NODE_TTL, is_up, now_ms};
+use crate::manager::DynoManager;
+use crate::nodes::{HEARTBEAT, NODE_TTL, NodeIdentity, now_ms};
 use crate::state::Node;
+use anyhow::Context as _;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -44,7 +46,7 @@ pub async fn forget(
     let node = find(&platform, &name).await?;
     let now = now_ms();
     let fresh_since = now - i64::try_from(NODE_TTL.as_millis()).unwrap_or(i64::MAX);
-    if is_up(&node, now) || !platform.state.forget_node(&name, fresh_since).await? {
+    if node.is_up(now) || !platform.state.forget_node(&name, fresh_since).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "node_up",
@@ -87,7 +89,7 @@ fn node_json(platform: &Platform, node: &Node, now: i64) -> Value {
         .unwrap_or_default();
     json!({
         "name": node.name,
-        "state": if is_up(node, now) { "up" } else { "down" },
+        "state": if node.is_up(now) { "up" } else { "down" },
         "advertise": node.advertise,
         "capacity": {
             "instance_slots": node.instance_slots,
@@ -99,4 +101,77 @@ fn node_json(platform: &Platform, node: &Node, now: i64) -> Value {
         "seen_seconds_ago": (now - node.seen_at_ms).max(0) / 1000,
         "this_node": node.name == platform.node,
     })
+}
+
+/// Joins the platform as node `identity` (see `crate::nodes`): refuses a name a running node holds
+/// elsewhere, writes the first heartbeat, and keeps writing one every
+/// [`HEARTBEAT`] while the manager lives.
+pub async fn join_platform(
+    state: &crate::state::State,
+    identity: NodeIdentity,
+    manager: &Arc<DynoManager>,
+) -> anyhow::Result<()> {
+    let now = now_ms();
+    let nodes = state.nodes().await.context("reading the ledger's nodes")?;
+    if let Some(other) = nodes.iter().find(|n| n.name == identity.name)
+        && other.is_up(now)
+        && other.advertise != identity.advertise
+    {
+        // The same address is this node restarting: the old process no
+        // longer holds its port.
+        anyhow::bail!(
+            "node `{}` is already running at {} (seen {} s ago): give this server its own --node name, or stop that one",
+            identity.name,
+            other.advertise,
+            (now - other.seen_at_ms) / 1000
+        );
+    }
+    let started_at = crate::state::format_time(time::OffsetDateTime::now_utc());
+    state
+        .node_heartbeat(&report(&identity, &started_at, manager))
+        .await
+        .context("writing this node's row in the ledger")?;
+    let (state, manager) = (state.clone(), Arc::downgrade(manager));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(HEARTBEAT).await;
+            let Some(manager) = manager.upgrade() else {
+                return;
+            };
+            if let Err(e) = state
+                .node_heartbeat(&report(&identity, &started_at, &manager))
+                .await
+            {
+                tracing::warn!(node = %identity.name, error = %e, "writing the node's heartbeat failed");
+            }
+        }
+    });
+    Ok(())
+}
+
+/// This node's row now.
+fn report(identity: &NodeIdentity, started_at: &str, manager: &DynoManager) -> Node {
+    let dynos = manager
+        .dyno_states()
+        .iter()
+        .filter(|(state, _)| matches!(*state, "up" | "starting"))
+        .map(|(_, count)| count)
+        .sum();
+    Node {
+        name: identity.name.clone(),
+        advertise: identity.advertise.clone(),
+        instance_slots: i64::from(manager.engine().max_instances()),
+        memory_bytes: machine_memory().unwrap_or(0),
+        dynos,
+        started_at: started_at.to_string(),
+        seen_at_ms: now_ms(),
+    }
+}
+
+/// The machine's memory, from `/proc/meminfo` (`None` where there is none).
+fn machine_memory() -> Option<i64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

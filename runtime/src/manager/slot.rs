@@ -404,6 +404,8 @@ impl Supervisor {
         };
         if previous != state {
             self.log(&format!("State changed from {previous} to {state}"));
+            self.manager
+                .report_status(&self.runtime.name, &self.status.get());
         }
         if state != DynoState::Starting {
             self.status.settled.send_replace(true);

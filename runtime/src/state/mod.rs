@@ -12,6 +12,7 @@ mod builds;
 mod certificates;
 mod collaborators;
 mod drains;
+mod leases;
 mod nodes;
 mod pipelines;
 mod releases;
@@ -26,6 +27,7 @@ pub use builds::{Build, BuildOutcome};
 pub use certificates::{LocalCaPem, SniEndpoint};
 pub use collaborators::Collaborator;
 pub use drains::Drain;
+pub use leases::LedgerLeases;
 pub use nodes::Node;
 pub use pipelines::{Coupling, Pipeline, Promotion, PromotionTarget};
 pub use releases::{MAX_CONFIG_BYTES, Release, ReleaseStatus, check_config};
@@ -62,6 +64,9 @@ pub type Result<T, E = StateError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct State {
     pool: AnyPool,
+    /// The database's URL when it is Postgres, which several nodes share
+    /// (`LISTEN` needs a connection of its own).
+    postgres_url: Option<std::sync::Arc<str>>,
 }
 
 /// Schema changes, applied in order, each once.
@@ -272,6 +277,16 @@ const MIGRATIONS: &[&str] = &[
         started_at TEXT NOT NULL,
         seen_at_ms BIGINT NOT NULL
     )",
+    // Which node runs each formation dyno: a lease its holder renews every
+    // second, taken over by another node once it expires (`placement.rs`).
+    "CREATE TABLE dyno_leases (
+        app TEXT NOT NULL,
+        dyno TEXT NOT NULL,
+        node TEXT NOT NULL,
+        expires_ms BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (app, dyno)
+    )",
 ];
 
 impl State {
@@ -303,7 +318,10 @@ impl State {
             .connect_with(options)
             .await
             .with_context(|| format!("opening the database {}", redact(&url)))?;
-        let state = State { pool };
+        let state = State {
+            pool,
+            postgres_url: (!sqlite).then(|| url.as_str().into()),
+        };
         state.migrate().await?;
         Ok(state)
     }

@@ -24,6 +24,13 @@ pub struct Node {
     pub seen_at_ms: i64,
 }
 
+impl Node {
+    /// Whether the node is up at `now_ms` (its row is fresh).
+    pub fn is_up(&self, now_ms: i64) -> bool {
+        crate::nodes::is_up(self.seen_at_ms, now_ms)
+    }
+}
+
 impl State {
     /// Writes `node`'s row, made or refreshed.
     pub async fn node_heartbeat(&self, node: &Node) -> Result<()> {

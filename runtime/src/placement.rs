@@ -1,0 +1,432 @@
+//! Placement: which node runs each formation dyno when several nodes share a
+//! ledger. Every formation dyno (`web.1`, `worker.2`) has a lease in the
+//! ledger naming its node; a node runs exactly the dynos it holds leases for,
+//! renews them all every [`TICK`], and a lease not renewed for [`LEASE_TTL`]
+//! may be taken by another node. So a killed node's dynos start elsewhere
+//! within about `LEASE_TTL` plus a tick, and a node cut off from the ledger
+//! stops its dynos ([`Placement::fenced`], at [`FENCE`]) before any other
+//! node could take them.
+//!
+//! A free dyno goes to the live node [`choose`] names: the one running the
+//! fewest dynos of its process type, ties broken by a hash of the app, the
+//! process type and the node, so two dynos of one type land on different
+//! nodes where possible and apps start on different nodes. Every node
+//! computes the same choice; if two disagree for a moment, the ledger's
+//! conditional claim lets one win. A node keeps what it holds: a node that
+//! joins takes new and orphaned dynos, not running ones.
+//!
+//! The ledger is reached through [`LeaseLedger`], so the data plane holds no
+//! SQL. An embedded (SQLite) ledger is one node's alone and has no placement.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// How often a node renews its leases and looks for dynos to take.
+pub const TICK: Duration = Duration::from_secs(1);
+/// How long a lease lasts past its last renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(6);
+/// A node that has not renewed its leases for this long stops its dynos: it
+/// is before `LEASE_TTL`, so they stop before another node may take them.
+pub const FENCE: Duration = Duration::from_secs(4);
+
+/// One dyno's lease as the ledger holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub app: String,
+    pub dyno: String,
+    pub node: String,
+    pub expires_ms: i64,
+    /// What its node last said of the dyno (`ps`): JSON, `{}` before it starts.
+    pub status: String,
+}
+
+/// The ledger's side of placement.
+#[async_trait::async_trait]
+pub trait LeaseLedger: Send + Sync + 'static {
+    /// The leases of `app`, or of every app.
+    async fn leases(&self, app: Option<&str>) -> anyhow::Result<Vec<Lease>>;
+    /// Takes `dyno` for `node` until `until_ms` if nobody holds it, its lease
+    /// expired before `now_ms`, or `node` holds it already.
+    async fn claim(
+        &self,
+        app: &str,
+        dyno: &str,
+        node: &str,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> anyhow::Result<bool>;
+    /// Extends every lease `node` still holds to `until_ms`; returns them.
+    async fn renew(&self, node: &str, until_ms: i64) -> anyhow::Result<Vec<(String, String)>>;
+    /// Gives up `node`'s lease of `dyno`.
+    async fn release(&self, app: &str, dyno: &str, node: &str) -> anyhow::Result<()>;
+    /// Records what `node` says of a dyno it holds.
+    async fn set_status(
+        &self,
+        app: &str,
+        dyno: &str,
+        node: &str,
+        status: &str,
+    ) -> anyhow::Result<()>;
+    /// The nodes up at `now_ms`.
+    async fn live_nodes(&self, now_ms: i64) -> anyhow::Result<Vec<String>>;
+    /// Tells the other nodes that `app`'s desired state changed.
+    async fn announce(&self, node: &str, app: &str) -> anyhow::Result<()>;
+    /// The apps other nodes announce, as they come.
+    async fn announcements(
+        &self,
+        node: &str,
+    ) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<String>>;
+}
+
+/// One formation dyno of an app, as placement sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub name: String,
+    pub process_type: String,
+}
+
+/// This node's side of placement.
+pub struct Placement {
+    node: String,
+    ledger: Arc<dyn LeaseLedger>,
+    /// The leases this node holds, as far as it knows: `(app, dyno)`.
+    held: Mutex<HashSet<(String, String)>>,
+    renewed: Mutex<Instant>,
+    live: RwLock<Vec<String>>,
+    /// Dyno statuses for the ledger, written in the order they changed.
+    statuses: tokio::sync::mpsc::UnboundedSender<(String, String, String)>,
+}
+
+impl Placement {
+    /// Must be called within a tokio runtime: it starts the task that
+    /// writes dyno statuses.
+    pub fn new(node: &str, ledger: Arc<dyn LeaseLedger>) -> Placement {
+        let (statuses, mut pending) =
+            tokio::sync::mpsc::unbounded_channel::<(String, String, String)>();
+        let (writer, name) = (ledger.clone(), node.to_string());
+        tokio::spawn(async move {
+            while let Some((app, dyno, status)) = pending.recv().await {
+                if let Err(e) = writer.set_status(&app, &dyno, &name, &status).await {
+                    tracing::warn!(app, dyno, error = %format!("{e:#}"), "recording a dyno's status failed");
+                }
+            }
+        });
+        Placement {
+            node: node.to_string(),
+            ledger,
+            held: Mutex::default(),
+            renewed: Mutex::new(Instant::now()),
+            live: RwLock::new(vec![node.to_string()]),
+            statuses,
+        }
+    }
+
+    /// Records what this node says of `dyno` in its lease, after every
+    /// status reported before it (one writer, so the last change wins).
+    pub fn report(&self, app: &str, dyno: &str, status: String) {
+        let _ = self
+            .statuses
+            .send((app.to_string(), dyno.to_string(), status));
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn ledger(&self) -> &Arc<dyn LeaseLedger> {
+        &self.ledger
+    }
+
+    /// Whether this node has gone [`FENCE`] without renewing its leases: it
+    /// must run no formation dyno.
+    pub fn fenced(&self) -> bool {
+        self.renewed
+            .lock()
+            .expect("renewed lock poisoned")
+            .elapsed()
+            >= FENCE
+    }
+
+    /// Of `placed` dynos of `app`, those this node runs: those it holds, and
+    /// free ones [`choose`] gives it, claimed now. A fenced node runs none; if
+    /// the ledger cannot be read, a node keeps what it holds.
+    pub async fn claim(&self, app: &str, placed: &[Placed]) -> HashSet<String> {
+        if self.fenced() {
+            return HashSet::new();
+        }
+        let leases = match self.ledger.leases(Some(app)).await {
+            Ok(leases) => leases,
+            Err(e) => {
+                tracing::warn!(app, error = %format!("{e:#}"), "reading the app's dyno leases failed");
+                let held = self.held.lock().expect("held lock poisoned");
+                return placed
+                    .iter()
+                    .filter(|p| held.contains(&(app.to_string(), p.name.clone())))
+                    .map(|p| p.name.clone())
+                    .collect();
+            }
+        };
+        let now = crate::nodes::now_ms();
+        let live = self.live_now(now).await;
+        let Sorted {
+            mut mine,
+            free,
+            mut running,
+        } = sort(&self.node, &leases, placed, now);
+        for dyno in free {
+            let Some(node) = choose(app, &dyno.process_type, &live, &running) else {
+                continue;
+            };
+            *running
+                .entry((dyno.process_type.clone(), node.clone()))
+                .or_default() += 1;
+            if node != self.node {
+                continue;
+            }
+            let until = now + LEASE_TTL.as_millis() as i64;
+            match self
+                .ledger
+                .claim(app, &dyno.name, &self.node, until, now)
+                .await
+            {
+                Ok(true) => {
+                    mine.insert(dyno.name.clone());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(app, dyno = %dyno.name, error = %format!("{e:#}"), "claiming a dyno failed");
+                }
+            }
+        }
+        let mut held = self.held.lock().expect("held lock poisoned");
+        for name in &mine {
+            held.insert((app.to_string(), name.clone()));
+        }
+        mine
+    }
+
+    /// Gives up this node's leases of `app`'s dynos other than `keep`.
+    pub async fn release_others(&self, app: &str, keep: &HashSet<String>) {
+        let gone: Vec<String> = {
+            let mut held = self.held.lock().expect("held lock poisoned");
+            let gone: Vec<String> = held
+                .iter()
+                .filter(|(a, d)| a == app && !keep.contains(d))
+                .map(|(_, d)| d.clone())
+                .collect();
+            for dyno in &gone {
+                held.remove(&(app.to_string(), dyno.clone()));
+            }
+            gone
+        };
+        for dyno in gone {
+            if let Err(e) = self.ledger.release(app, &dyno, &self.node).await {
+                tracing::warn!(app, dyno, error = %format!("{e:#}"), "releasing a dyno lease failed");
+            }
+        }
+    }
+
+    /// Renews every lease this node holds and reads which nodes are up.
+    /// Returns the apps whose leases this node lost, which must converge.
+    pub async fn renew(&self) -> anyhow::Result<HashSet<String>> {
+        let now = crate::nodes::now_ms();
+        let still = self
+            .ledger
+            .renew(&self.node, now + LEASE_TTL.as_millis() as i64)
+            .await?;
+        *self.renewed.lock().expect("renewed lock poisoned") = Instant::now();
+        let still: HashSet<(String, String)> = still.into_iter().collect();
+        let lost: HashSet<String> = {
+            let mut held = self.held.lock().expect("held lock poisoned");
+            let lost: Vec<(String, String)> = held.difference(&still).cloned().collect();
+            for lease in &lost {
+                held.remove(lease);
+            }
+            lost.into_iter().map(|(app, _)| app).collect()
+        };
+        self.live_now(now).await;
+        Ok(lost)
+    }
+
+    /// The nodes up now, this one always among them, read from the ledger
+    /// (a node that just joined counts at once); the last list if the
+    /// ledger cannot be read.
+    async fn live_now(&self, now: i64) -> Vec<String> {
+        match self.ledger.live_nodes(now).await {
+            Ok(mut live) => {
+                if !live.contains(&self.node) {
+                    live.push(self.node.clone());
+                }
+                *self.live.write().expect("live lock poisoned") = live.clone();
+                live
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "reading the nodes that are up failed");
+                self.live.read().expect("live lock poisoned").clone()
+            }
+        }
+    }
+
+    /// The apps with a free dyno that [`choose`] gives this node, among the
+    /// `placed` dynos of each app, against the ledger's `leases`.
+    pub fn apps_to_take(
+        &self,
+        leases: &[Lease],
+        placed: &HashMap<String, Vec<Placed>>,
+    ) -> Vec<String> {
+        if self.fenced() {
+            return Vec::new();
+        }
+        let now = crate::nodes::now_ms();
+        let live = self.live.read().expect("live lock poisoned").clone();
+        let mut by_app: HashMap<&str, Vec<Lease>> = HashMap::new();
+        for lease in leases {
+            by_app.entry(&lease.app).or_default().push(lease.clone());
+        }
+        placed
+            .iter()
+            .filter(|(app, dynos)| {
+                let leases = by_app.get(app.as_str()).map_or(&[][..], Vec::as_slice);
+                let Sorted {
+                    free, mut running, ..
+                } = sort(&self.node, leases, dynos, now);
+                free.iter().any(|dyno| {
+                    let node = choose(app, &dyno.process_type, &live, &running);
+                    if let Some(node) = &node {
+                        *running
+                            .entry((dyno.process_type.clone(), node.clone()))
+                            .or_default() += 1;
+                    }
+                    node.as_deref() == Some(self.node.as_str())
+                })
+            })
+            .map(|(app, _)| app.clone())
+            .collect()
+    }
+}
+
+/// `placed` dynos sorted against the ledger's leases.
+struct Sorted<'a> {
+    /// The dynos this node holds.
+    mine: HashSet<String>,
+    /// Those nobody holds: no lease, or an expired one.
+    free: Vec<&'a Placed>,
+    /// How many dynos of each process type each node runs: `(type, node)`.
+    running: HashMap<(String, String), usize>,
+}
+
+/// Sorts `placed` against `leases` as `node` sees them at `now_ms`.
+fn sort<'a>(node: &str, leases: &[Lease], placed: &'a [Placed], now_ms: i64) -> Sorted<'a> {
+    let mut mine = HashSet::new();
+    let mut free = Vec::new();
+    let mut running: HashMap<(String, String), usize> = HashMap::new();
+    for dyno in placed {
+        match leases
+            .iter()
+            .find(|l| l.dyno == dyno.name && l.expires_ms >= now_ms)
+        {
+            Some(lease) if lease.node == node => {
+                mine.insert(dyno.name.clone());
+                *running
+                    .entry((dyno.process_type.clone(), node.to_string()))
+                    .or_default() += 1;
+            }
+            Some(lease) => {
+                *running
+                    .entry((dyno.process_type.clone(), lease.node.clone()))
+                    .or_default() += 1;
+            }
+            None => free.push(dyno),
+        }
+    }
+    Sorted {
+        mine,
+        free,
+        running,
+    }
+}
+
+/// The live node a free dyno of `process_type` goes to: the one running the
+/// fewest of that type (`running`), ties broken by a hash of the app, the
+/// process type and the node's name. `None` with no live node.
+pub fn choose(
+    app: &str,
+    process_type: &str,
+    live: &[String],
+    running: &HashMap<(String, String), usize>,
+) -> Option<String> {
+    live.iter()
+        .min_by_key(|node| {
+            let count = running
+                .get(&(process_type.to_string(), (*node).clone()))
+                .copied()
+                .unwrap_or(0);
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            (app, process_type, node.as_str()).hash(&mut hasher);
+            (count, hasher.finish())
+        })
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placed(names: &[&str]) -> Vec<Placed> {
+        names
+            .iter()
+            .map(|n| Placed {
+                name: n.to_string(),
+                process_type: n.split('.').next().unwrap().to_string(),
+            })
+            .collect()
+    }
+
+    fn lease(dyno: &str, node: &str, expires_ms: i64) -> Lease {
+        Lease {
+            app: "app".into(),
+            dyno: dyno.into(),
+            node: node.into(),
+            expires_ms,
+            status: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn dynos_of_a_type_spread_over_the_nodes() {
+        let live: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let mut running = HashMap::new();
+        let mut chosen = Vec::new();
+        for _ in 0..3 {
+            let node = choose("app", "web", &live, &running).unwrap();
+            *running.entry(("web".into(), node.clone())).or_default() += 1;
+            chosen.push(node);
+        }
+        chosen.sort();
+        assert_eq!(chosen, ["a", "b", "c"]);
+        // The same inputs give the same node on every node.
+        assert_eq!(
+            choose("app", "worker", &live, &HashMap::new()),
+            choose("app", "worker", &live, &HashMap::new())
+        );
+        assert_eq!(choose("app", "web", &[], &HashMap::new()), None);
+    }
+
+    #[test]
+    fn a_dyno_is_free_when_its_lease_expired() {
+        let dynos = placed(&["web.1", "web.2", "web.3"]);
+        let leases = [lease("web.1", "a", 2000), lease("web.2", "b", 500)];
+        let Sorted {
+            mine,
+            free,
+            running,
+        } = sort("a", &leases, &dynos, 1000);
+        assert_eq!(mine, HashSet::from(["web.1".to_string()]));
+        let free: Vec<&str> = free.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(free, ["web.2", "web.3"]);
+        assert_eq!(running.get(&("web".into(), "a".into())), Some(&1));
+        assert_eq!(running.get(&("web".into(), "b".into())), None);
+    }
+}
