@@ -1,14 +1,13 @@
 """Part 16: log drains. One server, one Rust hello app under wrk c=16: first with
 no drains, then with three attached to it, two syslog receivers that read and
-discard (one Python thread each) and one whose endpoint is down (nothing
+discard (benches/syslog-sink, native) and one whose endpoint is down (nothing
 listens on its port, so it keeps reconnecting and its queue overflows). Each
 request writes one router line, which every drain is offered. Runs without and
 with the drains alternate, round after round (the drains are added and removed
 through the CLI between runs); the figures are medians."""
 
-import socket
 import statistics
-import threading
+import subprocess
 import time
 
 from . import report
@@ -23,52 +22,34 @@ APP = "drained"
 
 
 class SyslogSink:
-    """A syslog receiver on loopback that reads everything and keeps only a byte count."""
+    """A syslog receiver on loopback (benches/syslog-sink, native: large reads, nothing kept) that counts the
+    bytes it gets, so that what the part measures is the server's drains, not the receiver."""
 
-    def __init__(self):
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self.bytes = 0
-        self.stopping = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        self.listener.settimeout(1.0)
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
-
-    def _read(self, conn):
-        conn.settimeout(1.0)
-        for _ in range(36000):  # a second a pass, ten hours at most
-            if self.stopping.is_set():
-                break
-            try:
-                data = conn.recv(1 << 16)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not data:
-                break
-            self.bytes += len(data)
-        conn.close()
+    def __init__(self, program):
+        self.port = free_port()
+        self.child = subprocess.Popen([str(program), str(self.port)], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True, start_new_session=True)
+        ready = self.child.stdout.readline()
+        if not ready.startswith("listening"):
+            self.child.kill()
+            raise SystemExit(f"syslog-sink did not start on port {self.port}: {ready!r}")
 
     def stop(self):
-        self.stopping.set()
-        self.listener.close()
+        """Stops the receiver; returns the bytes it got."""
+        try:
+            out, _ = self.child.communicate(input="", timeout=10)
+            return int(out.strip() or 0)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            self.child.wait()
+            return 0
 
 
 def run(ctx):
     kumo = Kumo(ctx.bins, ctx.servers, ctx.tmp / "drains")
     deploy_hello(kumo, APP, ctx.bins.hello)
     host = f"{APP}.localhost"
-    sinks = [SyslogSink(), SyslogSink()]
+    sinks = [SyslogSink(ctx.bins.syslog_sink), SyslogSink(ctx.bins.syslog_sink)]
     down = free_port()
     urls = [f"syslog://127.0.0.1:{s.port}" for s in sinks] + [f"syslog://127.0.0.1:{down}"]
     rounds = 1 if ctx.quick else 5
@@ -91,10 +72,8 @@ def run(ctx):
         for url in urls:
             kumo.cli("drains:remove", url, "-a", APP)
         time.sleep(1.0)
-    received = [s.bytes for s in sinks]
-    for sink in sinks:
-        sink.stop()
     kumo.stop()
+    received = [sink.stop() for sink in sinks]
 
     def med(kind, key):
         return statistics.median(r[key] for r in samples[kind])
@@ -110,8 +89,8 @@ def run(ctx):
                      "and with the drains alternating, medians"),
         "",
         f"Server: `{kumo.command}`. App: `kumo deploy --wasm rust-hello.wasm` as `{APP}`, one standard-1X web "
-        "dyno. Drains: `kumo drains:add` of two `syslog://127.0.0.1:PORT` receivers (Python threads reading and "
-        "discarding) and one `syslog://127.0.0.1:PORT` where nothing listens.",
+        "dyno. Drains: `kumo drains:add` of two `syslog://127.0.0.1:PORT` receivers (benches/syslog-sink: native, "
+        "reading and discarding) and one `syslog://127.0.0.1:PORT` where nothing listens.",
         f"Load: `{wrk_command(CONNECTIONS, ctx.duration, host=host)}`; each request's router line is offered "
         "to every drain's queue.",
         "",
