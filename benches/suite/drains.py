@@ -11,6 +11,7 @@ import subprocess
 import time
 
 from . import report
+from .cpu import cpu_seconds
 from .load import wrk, wrk_command
 from .servers import Kumo, free_port
 from .throughput import deploy_hello
@@ -55,20 +56,22 @@ def run(ctx):
     rounds = 1 if ctx.quick else 5
     samples = {"none": [], "drains": []}
 
-    def show(kind, r):
+    def measure(kind):
+        """One wrk run, with the server's CPU (user + system, all threads) per request over it: a figure
+        that, unlike req/s, other work on the machine hardly moves."""
+        before = cpu_seconds(kumo.pid)
+        r = wrk(kumo.router_url(), CONNECTIONS, ctx.duration, host)
+        r["cpu_us"] = 1e6 * (cpu_seconds(kumo.pid) - before) / (r["rps"] * ctx.duration)
+        samples[kind].append(r)
         print(f"drains {kind:7} {r['rps']:>8.0f} req/s p50 {r['p50']:.3f} p99 {r['p99']:.3f} ms "
-              f"non-2xx {r['non2xx']}", flush=True)
+              f"server CPU {r['cpu_us']:.1f} µs/request non-2xx {r['non2xx']}", flush=True)
 
     for _ in range(rounds):
-        r = wrk(kumo.router_url(), CONNECTIONS, ctx.duration, host)
-        samples["none"].append(r)
-        show("none", r)
+        measure("none")
         for url in urls:
             kumo.cli("drains:add", url, "-a", APP)
         time.sleep(1.0)
-        r = wrk(kumo.router_url(), CONNECTIONS, ctx.duration, host)
-        samples["drains"].append(r)
-        show("drains", r)
+        measure("drains")
         for url in urls:
             kumo.cli("drains:remove", url, "-a", APP)
         time.sleep(1.0)
@@ -79,8 +82,11 @@ def run(ctx):
         return statistics.median(r[key] for r in samples[kind])
 
     ratio = med("drains", "rps") / med("none", "rps")
+    # Each round's two runs are next to each other in time, so their ratio is little moved by load that
+    # comes and goes on the machine over the part's minute.
+    paired = [d["rps"] / n["rps"] for n, d in zip(samples["none"], samples["drains"])]
     rows = [[label, len(samples[kind]), f"{med(kind, 'rps'):.0f}", report.ms(med(kind, "p50")),
-             report.ms(med(kind, "p99")), sum(r["non2xx"] for r in samples[kind])]
+             report.ms(med(kind, "p99")), f"{med(kind, 'cpu_us'):.1f}", sum(r["non2xx"] for r in samples[kind])]
             for kind, label in (("none", "no drains"), ("drains", "3 drains (2 receiving, 1 down)"))]
     lines = [
         f"## {TITLE}",
@@ -94,7 +100,15 @@ def run(ctx):
         f"Load: `{wrk_command(CONNECTIONS, ctx.duration, host=host)}`; each request's router line is offered "
         "to every drain's queue.",
         "",
-        report.table(["drains", "runs", "req/s", "p50 ms", "p99 ms", "non-2xx"], rows),
+        report.table(["drains", "runs", "req/s", "p50 ms", "p99 ms", "server CPU µs/request", "non-2xx"], rows),
+        "",
+        "Server CPU: user plus system time of the server's process (every thread) over a run, from /proc, "
+        f"divided by the requests it answered; with drains it is {med('drains', 'cpu_us') / med('none', 'cpu_us'):.2f}× "
+        "that without. The kernel's work for the drains' loopback connections is partly counted in the "
+        "receivers' processes, not here.",
+        "",
+        f"Each round's req/s with drains ÷ without: {', '.join(f'{p:.2f}' for p in paired)} (median "
+        f"{statistics.median(paired):.2f}).",
         "",
         f"Bytes the two receivers got over all runs: {received[0]:,} and {received[1]:,}.",
         "",
