@@ -160,21 +160,27 @@ def categories(dump):
     return counts
 
 
+def kumo_serving_hello(ctx, name, router):
+    """Deploys the Rust hello app as `bench` on a normal server with data folder `name`, stops it, and returns
+    the arguments of a `kumo server` serving it from that folder with its router on `router` (to be run under
+    callgrind)."""
+    data = ctx.tmp / name
+    kumo = Kumo(ctx.bins, ctx.servers, data)
+    kumo.cli("apps:create", "bench")
+    kumo.cli("deploy", "-a", "bench", "--wasm", ctx.bins.hello)
+    wait_http(kumo.router_url(), host="bench.localhost")
+    kumo.stop()
+    return [ctx.bins.kumo, "server", "--data-dir", data, "--api-listen", f"127.0.0.1:{free_port()}",
+            "--router-listen", f"127.0.0.1:{router}"]
+
+
 def run(ctx):
     if not shutil.which("valgrind"):
         raise SystemExit("profile needs valgrind: apt-get install valgrind")
     bins, servers = ctx.bins, ctx.servers
     total = REQUESTS
-    # Kumo: deploy the hello app on a normal server, then serve it under callgrind from the same data folder.
-    data = ctx.tmp / "profile"
-    kumo = Kumo(bins, servers, data)
-    kumo.cli("apps:create", "bench")
-    kumo.cli("deploy", "-a", "bench", "--wasm", bins.hello)
-    wait_http(kumo.router_url(), host="bench.localhost")
-    kumo.stop()
     router, direct = free_port(), free_port()
-    kumo_args = [bins.kumo, "server", "--data-dir", data, "--api-listen", f"127.0.0.1:{free_port()}",
-                 "--router-listen", f"127.0.0.1:{router}", "--direct-listen", f"127.0.0.1:{direct}"]
+    kumo_args = kumo_serving_hello(ctx, "profile", router) + ["--direct-listen", f"127.0.0.1:{direct}"]
     # The router port, then the direct listener of the same server (same dyno, no router).
     kumo_dump, direct_dump = callgrind(servers, kumo_args, ctx.tmp / "cg-kumo", router, "bench.localhost",
                                        ctx.tmp / "cg-kumo.log", more=[(direct, "bench.localhost")])

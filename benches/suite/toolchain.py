@@ -2,8 +2,9 @@
 (cargo install into ~/.cache/kumo/tools), PostgreSQL, redis-server and
 redis-benchmark (Debian, for `addons`), and release builds of Kumo, the bare
 hyper server, examples/rust-hello, the misbehaving test guests of
-tests/components (`faults`), and the add-on guest and native Postgres client of
-benches/ (`addons`) in ~/.cache/kumo/bench-target."""
+tests/components (`faults`), the add-on guest and native Postgres client of
+benches/ (`addons`) and the syslog receiver benches/syslog-sink (`drains`) in
+~/.cache/kumo/bench-target."""
 
 import os
 import re
@@ -38,6 +39,8 @@ class Bins:
         # `addons`: the timed-loop guest (benches/addons-guest) and its native Postgres peer (benches/pg-native).
         self.addons_guest = TARGET / "wasm32-wasip2/release/addons_guest.wasm"
         self.pg_native = TARGET / "release/pg-native"
+        # `drains`: the native syslog receiver (benches/syslog-sink).
+        self.syslog_sink = TARGET / "release/syslog-sink"
 
 
 def install(build=True, wasmtime=True):
@@ -73,6 +76,8 @@ def install(build=True, wasmtime=True):
         run("cargo", "build", "--release", "--locked", "--target", "wasm32-wasip2", "--manifest-path",
             ROOT / "benches/addons-guest/Cargo.toml", env=env)
         run("cargo", "build", "--release", "--locked", "--manifest-path", ROOT / "benches/pg-native/Cargo.toml",
+            env=env)
+        run("cargo", "build", "--release", "--locked", "--manifest-path", ROOT / "benches/syslog-sink/Cargo.toml",
             env=env)
     return bins
 

@@ -4,6 +4,11 @@
 //! Each app keeps its last [`HISTORY`] lines; tail subscribers get every new line
 //! through a bounded queue. A subscriber that falls behind never blocks a dyno:
 //! its lines are dropped and, once it catches up, it is told how many with an L11 line.
+//!
+//! A line is made once: the history and every drain's queue hold the same
+//! `Arc<LogLine>`, so a line costs a writer the same whatever the number of
+//! drains (a tail, which gets its own copy, is rare and short-lived). Nothing
+//! is copied for a queue that is full.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -52,7 +57,7 @@ impl fmt::Display for LogLine {
         write!(
             f,
             "{} {}[{}]: {}",
-            timestamp(self.at),
+            Timestamp(self.at),
             self.source.as_str(),
             self.dyno,
             self.text
@@ -62,8 +67,53 @@ impl fmt::Display for LogLine {
 
 /// RFC 3339 with microseconds and an explicit `+00:00`, as Heroku prints.
 pub fn timestamp(at: OffsetDateTime) -> String {
+    Timestamp(at).to_string()
+}
+
+/// [`timestamp`] written where it is wanted, without a `String` of its own
+/// and, for any year from 0 to 9999, without the formatting machinery: a
+/// drain writes one per line per drain, so its digits are put by hand.
+pub struct Timestamp(pub OffsetDateTime);
+
+impl Timestamp {
+    /// The timestamp's 32 bytes, or `None` for a year outside 0–9999, which
+    /// only its [`Display`](fmt::Display) writes.
+    pub fn digits(&self) -> Option<[u8; 32]> {
+        let t = self.0.to_offset(time::UtcOffset::UTC);
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let mut out = *b"0000-00-00T00:00:00.000000+00:00";
+        let mut put = |end: usize, mut n: u32, width: usize| {
+            for digit in out[end - width..end].iter_mut().rev() {
+                *digit = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(4, year, 4);
+        put(7, u32::from(u8::from(t.month())), 2);
+        put(10, u32::from(t.day()), 2);
+        put(13, u32::from(t.hour()), 2);
+        put(16, u32::from(t.minute()), 2);
+        put(19, u32::from(t.second()), 2);
+        put(26, t.microsecond(), 6);
+        Some(out)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.digits() {
+            Some(digits) => f.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?),
+            None => formatted(f, self.0),
+        }
+    }
+}
+
+/// [`timestamp`] by the formatting machinery: any year, and the reference
+/// the digits put by hand are tested against.
+fn formatted(out: &mut impl fmt::Write, at: OffsetDateTime) -> fmt::Result {
     let t = at.to_offset(time::UtcOffset::UTC);
-    format!(
+    write!(
+        out,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
         t.year(),
         u8::from(t.month()),
@@ -151,17 +201,63 @@ pub struct AppLog {
 #[derive(Default)]
 struct AppLogInner {
     next_seq: u64,
-    history: VecDeque<LogLine>,
+    history: VecDeque<Arc<LogLine>>,
     subscribers: Vec<Subscriber>,
 }
 
 struct Subscriber {
-    tx: mpsc::Sender<LogLine>,
+    queue: Queue,
     filter: Filter,
     dropped: u64,
     dropped_since: Option<OffsetDateTime>,
-    /// A drain's queue says L10 when it overflows; a tail's, L11.
-    drain: bool,
+}
+
+/// A subscriber's queue. A drain's shares the line with the history and
+/// the other drains, and says L10 when it overflows; a tail's gets a copy
+/// and says L11.
+enum Queue {
+    Tail(mpsc::Sender<LogLine>),
+    Drain(mpsc::Sender<Arc<LogLine>>),
+}
+
+/// Why a queue took no line.
+enum Refused {
+    Full,
+    Closed,
+}
+
+impl Queue {
+    fn is_closed(&self) -> bool {
+        match self {
+            Queue::Tail(tx) => tx.is_closed(),
+            Queue::Drain(tx) => tx.is_closed(),
+        }
+    }
+
+    /// Lines the queue has room for now.
+    fn capacity(&self) -> usize {
+        match self {
+            Queue::Tail(tx) => tx.capacity(),
+            Queue::Drain(tx) => tx.capacity(),
+        }
+    }
+
+    /// Hands `line` over without waiting, copying it (for a tail) only once
+    /// there is room.
+    fn offer(&self, line: &Arc<LogLine>) -> Result<(), Refused> {
+        let refused = |e| match e {
+            mpsc::error::TrySendError::Full(()) => Refused::Full,
+            mpsc::error::TrySendError::Closed(()) => Refused::Closed,
+        };
+        match self {
+            Queue::Tail(tx) => tx
+                .try_reserve()
+                .map_err(refused)?
+                .send(LogLine::clone(line)),
+            Queue::Drain(tx) => tx.try_reserve().map_err(refused)?.send(line.clone()),
+        }
+        Ok(())
+    }
 }
 
 impl AppLog {
@@ -204,11 +300,10 @@ impl AppLog {
         let mut inner = self.inner.lock().expect("log lock poisoned");
         let lines = inner.backlog(backlog, &filter);
         inner.subscribers.push(Subscriber {
-            tx,
+            queue: Queue::Tail(tx),
             filter,
             dropped: 0,
             dropped_since: None,
-            drain: false,
         });
         (lines, rx)
     }
@@ -216,15 +311,14 @@ impl AppLog {
     /// Every new line from now on, for a drain: a queue of [`SUBSCRIBER_QUEUE`]
     /// lines that never blocks a writer; past it lines are dropped and the
     /// drain is told how many with an L10 line once it has room.
-    pub fn drain(&self) -> mpsc::Receiver<LogLine> {
+    pub fn drain(&self) -> mpsc::Receiver<Arc<LogLine>> {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let mut inner = self.inner.lock().expect("log lock poisoned");
         inner.subscribers.push(Subscriber {
-            tx,
+            queue: Queue::Drain(tx),
             filter: Filter::default(),
             dropped: 0,
             dropped_since: None,
-            drain: true,
         });
         rx
     }
@@ -242,30 +336,31 @@ pub enum Backlog {
 impl AppLogInner {
     fn backlog(&self, backlog: Backlog, filter: &Filter) -> Vec<LogLine> {
         let matching = self.history.iter().filter(|l| filter.matches(l));
+        let copy = |l: &Arc<LogLine>| LogLine::clone(l);
         match backlog {
             Backlog::Last(n) => {
-                let mut lines: Vec<LogLine> = matching.rev().take(n).cloned().collect();
+                let mut lines: Vec<LogLine> = matching.rev().take(n).map(copy).collect();
                 lines.reverse();
                 lines
             }
-            Backlog::After(seq) => matching.filter(|l| l.seq > seq).cloned().collect(),
+            Backlog::After(seq) => matching.filter(|l| l.seq > seq).map(copy).collect(),
         }
     }
 
     /// Numbers a line and adds it to the history and the tails.
     fn append(&mut self, at: OffsetDateTime, source: Source, dyno: &str, text: String) {
         self.next_seq += 1;
-        let line = LogLine {
+        let line = Arc::new(LogLine {
             seq: self.next_seq,
             at,
             source,
             dyno: dyno.to_string(),
             text,
-        };
+        });
         self.push(line);
     }
 
-    fn push(&mut self, line: LogLine) {
+    fn push(&mut self, line: Arc<LogLine>) {
         self.subscribers.retain_mut(|sub| sub.offer(&line));
         if self.history.len() == HISTORY {
             self.history.pop_front();
@@ -276,57 +371,71 @@ impl AppLogInner {
 
 impl Subscriber {
     /// Hands `line` over without waiting; returns false once the reader has gone.
-    fn offer(&mut self, line: &LogLine) -> bool {
-        if self.tx.is_closed() {
+    fn offer(&mut self, line: &Arc<LogLine>) -> bool {
+        if self.queue.is_closed() {
             return false;
         }
         if !self.filter.matches(line) {
             return true;
         }
+        // A full queue costs the writer a count, nothing built or copied: a
+        // drain that is down meets this on every line.
+        if self.queue.capacity() == 0 {
+            self.lose(line);
+            return true;
+        }
         if self.dropped > 0 {
             // Tell the reader what it missed before anything new, when there is room.
-            let since = timestamp(self.dropped_since.unwrap_or(line.at));
-            let text = if self.drain {
-                format!(
-                    "Error L10 (output buffer overflow): {} messages dropped since {since}",
-                    self.dropped
-                )
-            } else {
-                format!(
-                    "Error L11 (Tail buffer overflow) -> This tail session dropped {} messages since {since}",
-                    self.dropped
-                )
-            };
-            let notice = LogLine {
-                seq: 0,
-                at: line.at,
-                source: Source::Kumo,
-                dyno: "logplex".to_string(),
-                text,
-            };
-            match self.tx.try_send(notice) {
+            match self.queue.offer(&Arc::new(self.notice(line.at))) {
                 Ok(()) => {
                     self.dropped = 0;
                     self.dropped_since = None;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => return false,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    self.dropped += 1;
+                Err(Refused::Closed) => return false,
+                Err(Refused::Full) => {
+                    self.lose(line);
                     return true;
                 }
             }
         }
-        match self.tx.try_send(line.clone()) {
+        match self.queue.offer(line) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.dropped += 1;
-                self.dropped_since.get_or_insert(line.at);
-                if self.drain {
-                    crate::metrics::global().drain_dropped.inc();
-                }
+            Err(Refused::Full) => {
+                self.lose(line);
                 true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(Refused::Closed) => false,
+        }
+    }
+
+    /// Counts `line` as dropped (a drain's, in the metrics too).
+    fn lose(&mut self, line: &LogLine) {
+        self.dropped += 1;
+        self.dropped_since.get_or_insert(line.at);
+        if matches!(self.queue, Queue::Drain(_)) {
+            crate::metrics::global().drain_dropped.inc();
+        }
+    }
+
+    /// The L10 (drain) or L11 (tail) line saying what was dropped.
+    fn notice(&self, at: OffsetDateTime) -> LogLine {
+        let since = Timestamp(self.dropped_since.unwrap_or(at));
+        let text = match self.queue {
+            Queue::Drain(_) => format!(
+                "Error L10 (output buffer overflow): {} messages dropped since {since}",
+                self.dropped
+            ),
+            Queue::Tail(_) => format!(
+                "Error L11 (Tail buffer overflow) -> This tail session dropped {} messages since {since}",
+                self.dropped
+            ),
+        };
+        LogLine {
+            seq: 0,
+            at,
+            source: Source::Kumo,
+            dyno: "logplex".to_string(),
+            text,
         }
     }
 }
@@ -389,6 +498,21 @@ mod tests {
         assert_eq!(
             line.to_string(),
             "2026-11-24T10:00:00.000042+00:00 app[web.1]: hello"
+        );
+        // The digits put by hand and the formatter's agree, padding and all.
+        for at in [
+            time::macros::datetime!(0007-01-02 03:04:05.000006 UTC),
+            time::macros::datetime!(9999-12-31 23:59:59.999999 UTC),
+            time::macros::datetime!(2026-11-24 10:00:00.5 +02:00),
+        ] {
+            let mut reference = String::new();
+            formatted(&mut reference, at).unwrap();
+            assert_eq!(timestamp(at), reference);
+            assert_eq!(Timestamp(at).digits().unwrap(), reference.as_bytes());
+        }
+        assert_eq!(
+            timestamp(time::macros::datetime!(-0001-01-01 00:00 UTC)),
+            "-001-01-01T00:00:00.000000+00:00"
         );
     }
 

@@ -4,7 +4,7 @@
 //! [`RETRIES`] times, then dropped, as Logplex does; while the endpoint cannot
 //! be reached at all the frame is held and sent when it can.
 
-use super::{backoff, frame};
+use super::{backoff, frame, gather};
 use crate::logplex::LogLine;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ const POST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends `lines` to `url` until the drain is removed.
 pub async fn deliver(
-    mut lines: mpsc::Receiver<LogLine>,
+    mut lines: mpsc::Receiver<Arc<LogLine>>,
     url: String,
     tls: Arc<rustls::ClientConfig>,
     token: String,
@@ -44,20 +44,12 @@ pub async fn deliver(
         }
     };
     loop {
-        let Some(line) = lines.recv().await else {
+        let mut body = Vec::new();
+        let Some(count) = gather(&mut lines, &mut body, FRAME_BYTES, frame::https).await else {
             return;
         };
-        let mut body = frame::https(&line);
-        let mut count = 1;
-        while body.len() < FRAME_BYTES {
-            match lines.try_recv() {
-                Ok(line) => {
-                    body.push_str(&frame::https(&line));
-                    count += 1;
-                }
-                Err(_) => break,
-            }
-        }
+        // Shared by the frame's retries, not copied for each.
+        let body = bytes::Bytes::from(body);
         let frame_id = uuid::Uuid::new_v4().simple().to_string();
         let mut refused = 0;
         let mut unreachable = 0;

@@ -10,20 +10,31 @@
 //! line or frame in hand and reconnects with backoff, so nothing is skipped
 //! or sent twice, except an HTTPS frame retried after a failed answer (same
 //! `Logplex-Frame-Id`).
+//!
+//! A drain wakes for a line, then waits [`LINGER`] for the lines that follow
+//! it and sends them together ([`gather`]): one write (or `POST`) and one wake
+//! of the receiver for a busy app's many lines rather than one per line. The
+//! wait is short beside the queue: at [`SUBSCRIBER_QUEUE`](crate::logplex::SUBSCRIBER_QUEUE)
+//! lines in [`LINGER`] an app writes faster than a drain could send anyway.
+//! The line itself is shared with the history and the app's other drains;
+//! each drain writes its own frame of it (the frame holds the drain's token).
 
 pub mod frame;
 mod https;
 mod syslog;
 
-use crate::logplex::Logplex;
+use crate::logplex::{LogLine, Logplex};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Drains an app may have, as on Heroku.
 pub const MAX_DRAINS_PER_APP: usize = 5;
 /// The longest wait between two attempts to reach a drain.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How long a drain woken by a line waits for more before sending.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// Where a drain sends lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +156,38 @@ impl Drains {
             };
             running.insert(spec.id.clone(), Running { spec, task });
         }
+    }
+}
+
+/// Waits for the next line, then appends to `out` its frame (written by
+/// `frame`) and those of the lines queued within [`LINGER`] after it, in
+/// order, until `out` holds `limit` bytes. Returns how many lines it took, or
+/// `None` once the drain's queue has closed.
+async fn gather(
+    lines: &mut mpsc::Receiver<Arc<LogLine>>,
+    out: &mut Vec<u8>,
+    limit: usize,
+    mut frame: impl FnMut(&mut Vec<u8>, &LogLine),
+) -> Option<usize> {
+    let first = lines.recv().await?;
+    frame(out, &first);
+    let mut count = 1;
+    let mut lingered = false;
+    loop {
+        while out.len() < limit {
+            let Ok(line) = lines.try_recv() else {
+                break;
+            };
+            frame(out, &line);
+            count += 1;
+        }
+        if lingered || out.len() >= limit {
+            return Some(count);
+        }
+        // While it sleeps the drain is not waiting on its queue, so the lines
+        // written meanwhile wake nothing.
+        tokio::time::sleep(LINGER).await;
+        lingered = true;
     }
 }
 

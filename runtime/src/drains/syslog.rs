@@ -1,7 +1,7 @@
 //! Syslog drains: one TCP (or TLS) connection per drain, frames written as
 //! lines arrive, the connection made again with backoff when it drops.
 
-use super::{backoff, frame};
+use super::{backoff, frame, gather};
 use crate::logplex::LogLine;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt as _;
@@ -72,7 +72,7 @@ async fn connect(
 
 /// Sends `lines` to `host:port` until the drain is removed.
 pub async fn deliver(
-    mut lines: mpsc::Receiver<LogLine>,
+    mut lines: mpsc::Receiver<Arc<LogLine>>,
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -94,15 +94,12 @@ pub async fn deliver(
         attempt = 0;
         loop {
             if held.is_empty() {
-                let Some(line) = lines.recv().await else {
+                let write = |out: &mut Vec<u8>, line: &LogLine| frame::syslog(out, line, &token);
+                if gather(&mut lines, &mut held, BATCH_BYTES, write)
+                    .await
+                    .is_none()
+                {
                     return;
-                };
-                held.extend_from_slice(frame::syslog(&line, &token).as_bytes());
-                while held.len() < BATCH_BYTES {
-                    match lines.try_recv() {
-                        Ok(line) => held.extend_from_slice(frame::syslog(&line, &token).as_bytes()),
-                        Err(_) => break,
-                    }
                 }
             }
             if conn.hung_up() || conn.write(&held).await.is_err() {
