@@ -348,6 +348,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         &state,
         kumo_runtime::nodes::NodeIdentity {
             name: settings.node.clone(),
+            instance: kumo_runtime::nodes::instance_id(&settings.data_dir)
+                .context("keeping this node's id in the data folder")?,
             advertise,
         },
         &manager,

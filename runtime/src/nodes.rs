@@ -18,7 +18,25 @@ pub const NODE_TTL: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct NodeIdentity {
     pub name: String,
+    /// Which server this is, whatever its name: an id kept in its data
+    /// folder ([`instance_id`]), so a restart is known for one.
+    pub instance: String,
     pub advertise: String,
+}
+
+/// This server's instance id, kept in `<data_dir>/node-id` (made the first time).
+pub fn instance_id(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => {
+            let id = uuid::Uuid::new_v4().to_string();
+            let partial = data_dir.join("node-id.partial");
+            std::fs::write(&partial, format!("{id}\n"))?;
+            std::fs::rename(&partial, &path)?;
+            Ok(id)
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch on this node's clock.

@@ -115,10 +115,9 @@ pub async fn join_platform(
     let nodes = state.nodes().await.context("reading the ledger's nodes")?;
     if let Some(other) = nodes.iter().find(|n| n.name == identity.name)
         && other.is_up(now)
-        && other.advertise != identity.advertise
+        && other.instance != identity.instance
     {
-        // The same address is this node restarting: the old process no
-        // longer holds its port.
+        // The same instance is this server restarting, its row still fresh.
         anyhow::bail!(
             "node `{}` is already running at {} (seen {} s ago): give this server its own --node name, or stop that one",
             identity.name,
@@ -159,6 +158,7 @@ fn report(identity: &NodeIdentity, started_at: &str, manager: &DynoManager) -> N
         .sum();
     Node {
         name: identity.name.clone(),
+        instance: identity.instance.clone(),
         advertise: identity.advertise.clone(),
         instance_slots: i64::from(manager.engine().max_instances()),
         memory_bytes: machine_memory().unwrap_or(0),

@@ -270,6 +270,7 @@ const MIGRATIONS: &[&str] = &[
     // seconds (`nodes::HEARTBEAT`): a node is up while its row is fresh.
     "CREATE TABLE nodes (
         name TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
         advertise TEXT NOT NULL,
         instance_slots BIGINT NOT NULL,
         memory_bytes BIGINT NOT NULL,

@@ -11,6 +11,9 @@ use sqlx::Row as _;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     pub name: String,
+    /// The server behind the name: an id kept in its data folder, the same
+    /// across its restarts.
+    pub instance: String,
     /// Where other nodes reach its API (`--advertise`).
     pub advertise: String,
     /// The engine's instance slots (`--max-instances`).
@@ -35,10 +38,10 @@ impl State {
     /// Writes `node`'s row, made or refreshed.
     pub async fn node_heartbeat(&self, node: &Node) -> Result<()> {
         sqlx::query(
-            "INSERT INTO nodes (name, advertise, instance_slots, memory_bytes, dynos, started_at, seen_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO nodes (name, advertise, instance_slots, memory_bytes, dynos, started_at, seen_at_ms, instance)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (name) DO UPDATE SET advertise = $2, instance_slots = $3, memory_bytes = $4,
-                 dynos = $5, started_at = $6, seen_at_ms = $7",
+                 dynos = $5, started_at = $6, seen_at_ms = $7, instance = $8",
         )
         .bind(&node.name)
         .bind(&node.advertise)
@@ -47,6 +50,7 @@ impl State {
         .bind(node.dynos)
         .bind(&node.started_at)
         .bind(node.seen_at_ms)
+        .bind(&node.instance)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -55,7 +59,7 @@ impl State {
     /// Every node the ledger has seen, by name.
     pub async fn nodes(&self) -> Result<Vec<Node>> {
         let rows = sqlx::query(
-            "SELECT name, advertise, instance_slots, memory_bytes, dynos, started_at, seen_at_ms
+            "SELECT name, instance, advertise, instance_slots, memory_bytes, dynos, started_at, seen_at_ms
              FROM nodes ORDER BY name",
         )
         .fetch_all(self.pool())
@@ -64,6 +68,7 @@ impl State {
             .map(|row| {
                 Ok(Node {
                     name: text(row, "name")?,
+                    instance: text(row, "instance")?,
                     advertise: text(row, "advertise")?,
                     instance_slots: row.try_get("instance_slots")?,
                     memory_bytes: row.try_get("memory_bytes")?,
