@@ -77,26 +77,26 @@ pub enum ClientFault {
 }
 
 impl ClientFault {
-    /// hyper reports a body cut short as an I/O error of kind `UnexpectedEof`
-    /// (or a reset), and a broken chunk as `InvalidInput`/`InvalidData`.
+    /// hyper reports a broken chunk as an I/O error of kind `InvalidInput` or
+    /// `InvalidData` (or a parse error); anything else that ends a request
+    /// body early — `UnexpectedEof`, a reset, a connection closed while the
+    /// response was still going out — is the client leaving.
     fn of(error: &hyper::Error) -> ClientFault {
-        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+        use std::io::ErrorKind::{InvalidData, InvalidInput};
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(e) = source {
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
                 return match io.kind() {
-                    UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => {
-                        ClientFault::Vanished
-                    }
-                    _ => ClientFault::BadChunk,
+                    InvalidInput | InvalidData => ClientFault::BadChunk,
+                    _ => ClientFault::Vanished,
                 };
             }
             source = e.source();
         }
-        if error.is_incomplete_message() || error.is_closed() {
-            ClientFault::Vanished
-        } else {
+        if error.is_parse() {
             ClientFault::BadChunk
+        } else {
+            ClientFault::Vanished
         }
     }
 
