@@ -169,22 +169,17 @@ impl Placement {
             }
         };
         let now = crate::nodes::now_ms();
-        let live = self.live_now(now).await;
-        let Sorted {
-            mut mine,
-            free,
-            mut running,
-        } = sort(&self.node, &leases, placed, now);
-        for dyno in free {
-            let Some(node) = choose(app, &dyno.process_type, &live, &running) else {
-                continue;
-            };
-            *running
-                .entry((dyno.process_type.clone(), node.clone()))
-                .or_default() += 1;
-            if node != self.node {
-                continue;
-            }
+        let mut sorted = sort(&self.node, &leases, placed, now);
+        let mut mine = std::mem::take(&mut sorted.mine);
+        // Which nodes are up matters only for a free dyno: a wake of an app
+        // whose dynos this node holds reads the leases alone.
+        let ours = if sorted.free.is_empty() {
+            Vec::new()
+        } else {
+            let live = self.live_now(now).await;
+            sorted.falling_to(app, &live, &self.node)
+        };
+        for dyno in ours {
             let until = now + LEASE_TTL.as_millis() as i64;
             match self
                 .ledger
@@ -273,7 +268,7 @@ impl Placement {
     /// `placed` dynos of each app, against the ledger's `leases`.
     pub fn apps_to_take(
         &self,
-        leases: &[Lease],
+        leases: Vec<Lease>,
         placed: &HashMap<String, Vec<Placed>>,
     ) -> Vec<String> {
         if self.fenced() {
@@ -281,26 +276,17 @@ impl Placement {
         }
         let now = crate::nodes::now_ms();
         let live = self.live.read().expect("live lock poisoned").clone();
-        let mut by_app: HashMap<&str, Vec<Lease>> = HashMap::new();
+        let mut by_app: HashMap<String, Vec<Lease>> = HashMap::new();
         for lease in leases {
-            by_app.entry(&lease.app).or_default().push(lease.clone());
+            by_app.entry(lease.app.clone()).or_default().push(lease);
         }
         placed
             .iter()
             .filter(|(app, dynos)| {
                 let leases = by_app.get(app.as_str()).map_or(&[][..], Vec::as_slice);
-                let Sorted {
-                    free, mut running, ..
-                } = sort(&self.node, leases, dynos, now);
-                free.iter().any(|dyno| {
-                    let node = choose(app, &dyno.process_type, &live, &running);
-                    if let Some(node) = &node {
-                        *running
-                            .entry((dyno.process_type.clone(), node.clone()))
-                            .or_default() += 1;
-                    }
-                    node.as_deref() == Some(self.node.as_str())
-                })
+                !sort(&self.node, leases, dynos, now)
+                    .falling_to(app, &live, &self.node)
+                    .is_empty()
             })
             .map(|(app, _)| app.clone())
             .collect()
@@ -315,6 +301,27 @@ struct Sorted<'a> {
     free: Vec<&'a Placed>,
     /// How many dynos of each process type each node runs: `(type, node)`.
     running: HashMap<(String, String), usize>,
+}
+
+impl<'a> Sorted<'a> {
+    /// The free dynos [`choose`] gives `node`, each free dyno placed in turn
+    /// (so a second dyno of a type goes to another node).
+    fn falling_to(mut self, app: &str, live: &[String], node: &str) -> Vec<&'a Placed> {
+        let mut ours = Vec::new();
+        for dyno in std::mem::take(&mut self.free) {
+            let Some(chosen) = choose(app, &dyno.process_type, live, &self.running) else {
+                continue;
+            };
+            if chosen == node {
+                ours.push(dyno);
+            }
+            *self
+                .running
+                .entry((dyno.process_type.clone(), chosen))
+                .or_default() += 1;
+        }
+        ours
+    }
 }
 
 /// Sorts `placed` against `leases` as `node` sees them at `now_ms`.

@@ -95,6 +95,25 @@ fn bad_flags_are_refused_with_the_fix() {
         String::from_utf8_lossy(&output.stderr).contains("invalid value '0' for '--max-instances")
     );
 
+    // A node name that is not one, an address other nodes cannot use.
+    for (flag, value, message) in [
+        (
+            "--node",
+            "Node_1",
+            "invalid node name `Node_1`: use up to 63 lowercase letters, digits, dots and dashes",
+        ),
+        (
+            "--advertise",
+            "10.0.0.2:5000",
+            "invalid --advertise `10.0.0.2:5000`: use the URL other nodes reach this server's API at",
+        ),
+    ] {
+        let output = kumo().args(["server", flag, value]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+    }
+
     // A slug store that is no S3 URL, or one that cannot be reached, stops the start.
     let data = tempfile::tempdir().unwrap();
     let output = kumo()

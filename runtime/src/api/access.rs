@@ -20,22 +20,15 @@ fn account_json(account: &Account) -> Value {
     })
 }
 
-fn admin_only(caller: &Caller) -> Result<(), ApiError> {
-    if caller.0.admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "Only an admin can manage accounts: ask the admin of this Kumo to run `kumo accounts:create`.",
-        ))
-    }
-}
+const ADMINS_ONLY: &str =
+    "Only an admin can manage accounts: ask the admin of this Kumo to run `kumo accounts:create`.";
 
 pub async fn accounts(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    admin_only(&caller)?;
+    caller.admin_only(ADMINS_ONLY)?;
     let items = platform
         .state
         .accounts()
@@ -57,7 +50,7 @@ pub async fn create_account(
     caller: Caller,
     body: Result<Json<CreateAccount>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    admin_only(&caller)?;
+    caller.admin_only(ADMINS_ONLY)?;
     let Json(body) = body?;
     let (account, token) = platform.state.create_account(&body.email, false).await?;
     let mut json = account_json(&account);

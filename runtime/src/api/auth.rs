@@ -14,6 +14,17 @@ use std::sync::Arc;
 /// rate limit (`rate_limit.rs`).
 pub struct Caller(pub Account, pub Authorization);
 
+impl Caller {
+    /// Refuses (403, `message`) a caller that is not an admin.
+    pub fn admin_only(&self, message: &str) -> Result<(), ApiError> {
+        if self.0.admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(message))
+        }
+    }
+}
+
 impl FromRequestParts<Arc<Platform>> for Caller {
     type Rejection = ApiError;
 

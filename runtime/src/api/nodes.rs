@@ -18,7 +18,7 @@ pub async fn list(
     State(platform): State<Arc<Platform>>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    operators_only(&caller)?;
+    caller.admin_only(OPERATORS_ONLY)?;
     let now = now_ms();
     let nodes = platform.state.nodes().await?;
     Ok(Json(Value::Array(
@@ -31,7 +31,7 @@ pub async fn info(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    operators_only(&caller)?;
+    caller.admin_only(OPERATORS_ONLY)?;
     let node = find(&platform, &name).await?;
     Ok(Json(node_json(&platform, &node, now_ms())))
 }
@@ -42,7 +42,7 @@ pub async fn forget(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    operators_only(&caller)?;
+    caller.admin_only(OPERATORS_ONLY)?;
     let node = find(&platform, &name).await?;
     let now = now_ms();
     let fresh_since = now - i64::try_from(NODE_TTL.as_millis()).unwrap_or(i64::MAX);
@@ -73,15 +73,7 @@ async fn find(platform: &Platform, name: &str) -> Result<Node, ApiError> {
         })
 }
 
-fn operators_only(caller: &Caller) -> Result<(), ApiError> {
-    if caller.0.admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "Only an operator (an admin account) can see the platform's nodes.",
-        ))
-    }
-}
+const OPERATORS_ONLY: &str = "Only an operator (an admin account) can see the platform's nodes.";
 
 fn node_json(platform: &Platform, node: &Node, now: i64) -> Value {
     let seen = time::OffsetDateTime::from_unix_timestamp(node.seen_at_ms.div_euclid(1000))
@@ -125,9 +117,20 @@ pub async fn join_platform(
             (now - other.seen_at_ms) / 1000
         );
     }
-    let started_at = crate::state::format_time(time::OffsetDateTime::now_utc());
+    // What does not change while the process runs is read once.
+    let mut row = Node {
+        name: identity.name.clone(),
+        instance: identity.instance.clone(),
+        advertise: identity.advertise.clone(),
+        instance_slots: i64::from(manager.engine().max_instances()),
+        memory_bytes: machine_memory().unwrap_or(0),
+        dynos: 0,
+        started_at: crate::state::format_time(time::OffsetDateTime::now_utc()),
+        seen_at_ms: 0,
+    };
+    refresh(&mut row, manager);
     state
-        .node_heartbeat(&report(&identity, &started_at, manager))
+        .node_heartbeat(&row)
         .await
         .context("writing this node's row in the ledger")?;
     let (state, manager) = (state.clone(), Arc::downgrade(manager));
@@ -137,35 +140,24 @@ pub async fn join_platform(
             let Some(manager) = manager.upgrade() else {
                 return;
             };
-            if let Err(e) = state
-                .node_heartbeat(&report(&identity, &started_at, &manager))
-                .await
-            {
-                tracing::warn!(node = %identity.name, error = %e, "writing the node's heartbeat failed");
+            refresh(&mut row, &manager);
+            if let Err(e) = state.node_heartbeat(&row).await {
+                tracing::warn!(node = %row.name, error = %e, "writing the node's heartbeat failed");
             }
         }
     });
     Ok(())
 }
 
-/// This node's row now.
-fn report(identity: &NodeIdentity, started_at: &str, manager: &DynoManager) -> Node {
-    let dynos = manager
+/// Sets this node's row to now: its running dynos and the time it was seen.
+fn refresh(row: &mut Node, manager: &DynoManager) {
+    row.dynos = manager
         .dyno_states()
         .iter()
         .filter(|(state, _)| matches!(*state, "up" | "starting"))
         .map(|(_, count)| count)
         .sum();
-    Node {
-        name: identity.name.clone(),
-        instance: identity.instance.clone(),
-        advertise: identity.advertise.clone(),
-        instance_slots: i64::from(manager.engine().max_instances()),
-        memory_bytes: machine_memory().unwrap_or(0),
-        dynos,
-        started_at: started_at.to_string(),
-        seen_at_ms: now_ms(),
-    }
+    row.seen_at_ms = now_ms();
 }
 
 /// The machine's memory, from `/proc/meminfo` (`None` where there is none).

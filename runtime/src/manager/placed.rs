@@ -82,7 +82,7 @@ impl DynoManager {
         match placement.ledger().leases(None).await {
             Ok(leases) => {
                 let placed = self.placed_dynos();
-                for app in placement.apps_to_take(&leases, &placed) {
+                for app in placement.apps_to_take(leases, &placed) {
                     self.converge_soon(app);
                 }
             }
