@@ -450,6 +450,11 @@ struct ServerArgs {
     /// address --api-listen bound (127.0.0.1 for an unspecified address).
     #[arg(long, env = "KUMO_ADVERTISE")]
     advertise: Option<String>,
+    /// The URL other nodes forward requests for this node's dynos to: its
+    /// router, over plain HTTP on the nodes' private network. Default: http://
+    /// and the address --router-listen bound (127.0.0.1 for an unspecified address).
+    #[arg(long, env = "KUMO_ADVERTISE_ROUTER")]
+    advertise_router: Option<String>,
     /// Apps are served at `<app>.<domain>`. Default: localhost, so `http://myapp.localhost:8080/` works in a browser.
     #[arg(long, default_value = "localhost")]
     domain: String,

@@ -59,6 +59,9 @@ pub struct Settings {
     pub node: String,
     /// Where other nodes reach its API (`--advertise`); else from the API's address.
     pub advertise: Option<String>,
+    /// Where other nodes forward requests to its router (`--advertise-router`);
+    /// else from the router's address.
+    pub advertise_router: Option<String>,
 }
 
 /// Checks the raw flags.
@@ -143,6 +146,13 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
             "invalid --advertise `{url}`: use the URL other nodes reach this server's API at, like http://10.0.0.2:5000"
         );
     }
+    if let Some(url) = &args.advertise_router
+        && !url.starts_with("http://")
+    {
+        anyhow::bail!(
+            "invalid --advertise-router `{url}`: use the http:// URL other nodes reach this server's router at, like http://10.0.0.2:8080"
+        );
+    }
     let domain = args.domain.trim_matches('.').to_ascii_lowercase();
     if domain.is_empty() || domain.contains(['/', ':', ' ']) {
         anyhow::bail!(
@@ -198,7 +208,20 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
         advertise: args
             .advertise
             .map(|url| url.trim_end_matches('/').to_string()),
+        advertise_router: args
+            .advertise_router
+            .map(|url| url.trim_end_matches('/').to_string()),
     })
+}
+
+/// `http://` and a bound address other nodes can dial (loopback for an unspecified one).
+fn reachable_url(addr: SocketAddr) -> String {
+    let ip = if addr.ip().is_unspecified() {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        addr.ip()
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 /// The machine's host name as a node name, or `local` if it makes none.
@@ -329,6 +352,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .use_placement(Arc::new(placement))
             .await
             .context("starting dyno placement")?;
+        let secret = state
+            .platform_secret(kumo_runtime::router::hop::SECRET)
+            .await
+            .context("reading the nodes' shared token from the ledger")?;
+        router.use_channel(Arc::new(kumo_runtime::router::hop::NodeChannel::new(
+            &settings.node,
+            &secret,
+        )?));
     }
     manager.start().await?;
 
@@ -336,14 +367,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the API to {}", settings.api_listen))?;
     let api_addr = api_listener.local_addr()?;
-    let advertise = settings.advertise.clone().unwrap_or_else(|| {
-        let ip = if api_addr.ip().is_unspecified() {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        } else {
-            api_addr.ip()
-        };
-        format!("http://{}", SocketAddr::new(ip, api_addr.port()))
-    });
+    let advertise = settings
+        .advertise
+        .clone()
+        .unwrap_or_else(|| reachable_url(api_addr));
+    let advertise_router = settings
+        .advertise_router
+        .clone()
+        .unwrap_or_else(|| reachable_url(router_addr));
     kumo_runtime::api::join_platform(
         &state,
         kumo_runtime::nodes::NodeIdentity {
@@ -351,6 +382,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             instance: kumo_runtime::nodes::instance_id(&settings.data_dir)
                 .context("keeping this node's id in the data folder")?,
             advertise,
+            router: advertise_router,
         },
         &manager,
     )

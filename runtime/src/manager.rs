@@ -26,15 +26,17 @@
 //! 6. **Wake.** The next `pick` calls `wake` (`Unidling`), which converges from the state the app last applied, then rereads the source.
 
 mod oneoff;
+mod pick;
 mod placed;
 mod samples;
 mod sleep;
 mod slot;
 
 pub use oneoff::{MAX_TIME_TO_LIVE, OneOffRequest, Started};
+pub use pick::{DispatchFailure, Served, Target, serve_here};
 
+use crate::dynos::DynoState;
 use crate::dynos::web::WebDyno;
-use crate::dynos::{DispatchError, DynoState, RequestBody, ResponseBody};
 use crate::engine::Engine;
 use crate::logplex::{Logplex, Source};
 use crate::router::hosts::HostTable;
@@ -433,77 +435,6 @@ impl DynoManager {
         list
     }
 
-    /// Picks a web dyno of `app` for one request: the less busy of two chosen at
-    /// random. Wakes a sleeping app and waits for starting dynos, up to the boot timeout.
-    pub async fn pick(self: &Arc<Self>, app: &str) -> Result<Arc<WebDyno>, RouteError> {
-        let runtime = self
-            .apps
-            .read()
-            .expect("apps lock poisoned")
-            .get(app)
-            .cloned()
-            .ok_or(RouteError::NoSuchApp)?;
-        runtime
-            .last_request_us
-            .store(self.now_us(), Ordering::Relaxed);
-        let deadline = tokio::time::Instant::now() + self.config.boot_timeout;
-        // When this request woke the app: the wake's latency is measured once, by it.
-        let mut woke: Option<Instant> = None;
-        loop {
-            let changed = runtime.changed.notified();
-            {
-                let view = runtime.view.read().expect("view lock poisoned");
-                if view.maintenance {
-                    return Err(RouteError::Maintenance);
-                }
-                if !view.deployed {
-                    return Err(RouteError::NothingDeployed);
-                }
-                if view.web_quantity == 0 {
-                    return Err(RouteError::NoWebDynos);
-                }
-                if let Some(dyno) = choose(&view.dynos) {
-                    if let Some(woke) = woke {
-                        crate::metrics::global()
-                            .wake_seconds
-                            .observe(woke.elapsed().as_secs_f64());
-                    }
-                    return Ok(dyno);
-                }
-                if view.sleeping {
-                    drop(view);
-                    if self.wake(&runtime) {
-                        woke = Some(Instant::now());
-                    }
-                } else if runtime.web_all_crashed() {
-                    return Err(RouteError::Crashed);
-                }
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(RouteError::BootTimeout);
-            }
-        }
-    }
-
-    /// Sends `request` to a web dyno of `app`, trying another if the chosen one is stopping.
-    pub async fn dispatch(
-        self: &Arc<Self>,
-        app: &str,
-        mut request: http::Request<RequestBody>,
-    ) -> Result<(Arc<str>, http::Response<ResponseBody>), DispatchFailure> {
-        loop {
-            let dyno = self.pick(app).await.map_err(DispatchFailure::Route)?;
-            match dyno.handle(request).await {
-                Ok(response) => return Ok((dyno.name().clone(), response)),
-                Err(DispatchError::Closed(back)) => {
-                    request = *back;
-                    tokio::task::yield_now().await;
-                }
-                Err(e) => return Err(DispatchFailure::Dyno(dyno.name().clone(), e)),
-            }
-        }
-    }
-
     fn runtime(&self, app: &str) -> Arc<AppRuntime> {
         if let Some(runtime) = self.apps.read().expect("apps lock poisoned").get(app) {
             return runtime.clone();
@@ -714,24 +645,7 @@ impl DynoManager {
     }
 }
 
-/// A request that no web dyno answered.
-#[derive(Debug)]
-pub enum DispatchFailure {
-    Route(RouteError),
-    /// The named dyno took the request and failed it.
-    Dyno(Arc<str>, DispatchError),
-}
-
 impl AppRuntime {
-    fn web_all_crashed(&self) -> bool {
-        let slots = self.slots.lock().expect("slots lock poisoned");
-        let mut web = slots
-            .iter()
-            .filter(|s| s.process_type() == "web")
-            .peekable();
-        web.peek().is_some() && web.all(|s| s.status().get().state == DynoState::Crashed)
-    }
-
     fn publish(&self, dyno: Arc<WebDyno>) {
         self.view
             .write()
@@ -752,22 +666,6 @@ impl AppRuntime {
 
     fn state_changed(&self) {
         self.changed.notify_waiters();
-    }
-}
-
-fn choose(dynos: &[Arc<WebDyno>]) -> Option<Arc<WebDyno>> {
-    match dynos.len() {
-        0 => None,
-        1 => Some(dynos[0].clone()),
-        n => {
-            let a = &dynos[rand::random_range(0..n)];
-            let b = &dynos[rand::random_range(0..n)];
-            Some(if b.in_flight() < a.in_flight() {
-                b.clone()
-            } else {
-                a.clone()
-            })
-        }
     }
 }
 

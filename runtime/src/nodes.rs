@@ -22,6 +22,8 @@ pub struct NodeIdentity {
     /// folder ([`instance_id`]), so a restart is known for one.
     pub instance: String,
     pub advertise: String,
+    /// Where other nodes' routers forward requests for this node's dynos.
+    pub router: String,
 }
 
 /// This server's instance id, kept in `<data_dir>/node-id` (made the first time).

@@ -70,7 +70,7 @@ pub trait LeaseLedger: Send + Sync + 'static {
         status: &str,
     ) -> anyhow::Result<()>;
     /// The nodes up at `now_ms`.
-    async fn live_nodes(&self, now_ms: i64) -> anyhow::Result<Vec<String>>;
+    async fn live_nodes(&self, now_ms: i64) -> anyhow::Result<Vec<LiveNode>>;
     /// Tells the other nodes that `app`'s desired state changed.
     async fn announce(&self, node: &str, app: &str) -> anyhow::Result<()>;
     /// The apps other nodes announce, as they come.
@@ -78,6 +78,25 @@ pub trait LeaseLedger: Send + Sync + 'static {
         &self,
         node: &str,
     ) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<String>>;
+}
+
+/// A node that is up, and where its router takes forwarded requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveNode {
+    pub name: String,
+    /// The base URL of its router (`--advertise-router`), empty if unknown.
+    pub router: String,
+}
+
+/// A web dyno another node runs, as the routers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Elsewhere {
+    pub dyno: String,
+    pub node: String,
+    /// The base URL of that node's router.
+    pub router: String,
+    /// Whether its node last said it is up (else starting, asleep or unknown).
+    pub up: bool,
 }
 
 /// One formation dyno of an app, as placement sees it.
@@ -95,6 +114,10 @@ pub struct Placement {
     held: Mutex<HashSet<(String, String)>>,
     renewed: Mutex<Instant>,
     live: RwLock<Vec<String>>,
+    /// Each live node's router, by node name.
+    routers: RwLock<HashMap<String, String>>,
+    /// The leases of every app as last read, for routing to other nodes.
+    seen: RwLock<HashMap<String, Vec<Lease>>>,
     /// Dyno statuses for the ledger, written in the order they changed.
     statuses: tokio::sync::mpsc::UnboundedSender<(String, String, String)>,
 }
@@ -119,6 +142,8 @@ impl Placement {
             held: Mutex::default(),
             renewed: Mutex::new(Instant::now()),
             live: RwLock::new(vec![node.to_string()]),
+            routers: RwLock::default(),
+            seen: RwLock::default(),
             statuses,
         }
     }
@@ -250,10 +275,16 @@ impl Placement {
     /// ledger cannot be read.
     async fn live_now(&self, now: i64) -> Vec<String> {
         match self.ledger.live_nodes(now).await {
-            Ok(mut live) => {
+            Ok(nodes) => {
+                let mut live: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
                 if !live.contains(&self.node) {
                     live.push(self.node.clone());
                 }
+                *self.routers.write().expect("routers lock poisoned") = nodes
+                    .into_iter()
+                    .filter(|n| !n.router.is_empty())
+                    .map(|n| (n.name, n.router))
+                    .collect();
                 *self.live.write().expect("live lock poisoned") = live.clone();
                 live
             }
@@ -280,7 +311,7 @@ impl Placement {
         for lease in leases {
             by_app.entry(lease.app.clone()).or_default().push(lease);
         }
-        placed
+        let taken = placed
             .iter()
             .filter(|(app, dynos)| {
                 let leases = by_app.get(app.as_str()).map_or(&[][..], Vec::as_slice);
@@ -289,7 +320,49 @@ impl Placement {
                     .is_empty()
             })
             .map(|(app, _)| app.clone())
+            .collect();
+        *self.seen.write().expect("seen lock poisoned") = by_app;
+        taken
+    }
+
+    /// The web dynos of `app` that other live nodes hold, but those on the
+    /// `avoid` nodes, from the leases as last read (every [`TICK`], or
+    /// [`Placement::reread`]).
+    pub fn web_elsewhere(&self, app: &str, avoid: &[String]) -> Vec<Elsewhere> {
+        let now = crate::nodes::now_ms();
+        let seen = self.seen.read().expect("seen lock poisoned");
+        let Some(leases) = seen.get(app) else {
+            return Vec::new();
+        };
+        let routers = self.routers.read().expect("routers lock poisoned");
+        leases
+            .iter()
+            .filter(|l| l.dyno.starts_with("web.") && l.node != self.node && l.expires_ms >= now)
+            .filter(|l| !avoid.contains(&l.node))
+            .filter_map(|l| {
+                Some(Elsewhere {
+                    dyno: l.dyno.clone(),
+                    node: l.node.clone(),
+                    router: routers.get(&l.node)?.clone(),
+                    up: l.status.contains(r#""state":"up""#),
+                })
+            })
             .collect()
+    }
+
+    /// Reads `app`'s leases again, for a request waiting for a web dyno.
+    pub async fn reread(&self, app: &str) {
+        match self.ledger.leases(Some(app)).await {
+            Ok(leases) => {
+                self.seen
+                    .write()
+                    .expect("seen lock poisoned")
+                    .insert(app.to_string(), leases);
+            }
+            Err(e) => {
+                tracing::warn!(app, error = %format!("{e:#}"), "reading the app's dyno leases failed");
+            }
+        }
     }
 }
 

@@ -83,6 +83,7 @@ fn node_json(platform: &Platform, node: &Node, now: i64) -> Value {
         "name": node.name,
         "state": if node.is_up(now) { "up" } else { "down" },
         "advertise": node.advertise,
+        "router": node.router,
         "capacity": {
             "instance_slots": node.instance_slots,
             "memory_mb": node.memory_bytes / (1024 * 1024),
@@ -122,6 +123,7 @@ pub async fn join_platform(
         name: identity.name.clone(),
         instance: identity.instance.clone(),
         advertise: identity.advertise.clone(),
+        router: identity.router.clone(),
         instance_slots: i64::from(manager.engine().max_instances()),
         memory_bytes: machine_memory().unwrap_or(0),
         dynos: 0,

@@ -34,6 +34,8 @@ use std::time::Instant;
 pub enum RouterBody {
     Dyno(Counted),
     Page(Full<Bytes>),
+    /// A dyno's body on its way to the router that forwarded its request.
+    Hop(ResponseBody),
 }
 
 impl Body for RouterBody {
@@ -49,6 +51,7 @@ impl Body for RouterBody {
             RouterBody::Page(page) => Pin::new(page)
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
+            RouterBody::Hop(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -56,6 +59,7 @@ impl Body for RouterBody {
         match self {
             RouterBody::Dyno(body) => body.inner.is_end_stream(),
             RouterBody::Page(page) => page.is_end_stream(),
+            RouterBody::Hop(body) => body.is_end_stream(),
         }
     }
 
@@ -63,6 +67,7 @@ impl Body for RouterBody {
         match self {
             RouterBody::Dyno(body) => body.inner.size_hint(),
             RouterBody::Page(page) => page.size_hint(),
+            RouterBody::Hop(body) => body.size_hint(),
         }
     }
 }

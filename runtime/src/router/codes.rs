@@ -37,6 +37,29 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, for [`Code::named`].
+    pub const ALL: [Code; 14] = [
+        Code::H10,
+        Code::H12,
+        Code::H13,
+        Code::H14,
+        Code::H15,
+        Code::H17,
+        Code::H18,
+        Code::H20,
+        Code::H26,
+        Code::H27,
+        Code::H28,
+        Code::H80,
+        Code::H81,
+        Code::H99,
+    ];
+
+    /// The code written `name` (`H13`).
+    pub fn named(name: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Code::H10 => "H10",
@@ -237,6 +260,14 @@ fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_read_back_from_their_names() {
+        for code in Code::ALL {
+            assert_eq!(Code::named(code.as_str()), Some(code));
+        }
+        assert_eq!(Code::named("H11"), None);
+    }
 
     fn check(line: RouterLine, expected: &str) {
         assert_eq!(line.render(), expected);

@@ -17,11 +17,12 @@
 pub mod bodies;
 pub mod codes;
 pub mod direct;
+pub mod hop;
 pub mod hosts;
 pub mod idle;
 
-use crate::dynos::{DispatchError, RequestBody};
-use crate::manager::{DispatchFailure, DynoManager, RouteError};
+use crate::dynos::RequestBody;
+use crate::manager::DynoManager;
 use crate::tls::{Conn, Tls};
 use bodies::{ClientBody, ClientFault, Counted, PendingLine, RouterBody};
 use bytes::Bytes;
@@ -201,6 +202,8 @@ pub struct Router {
     tls: OnceLock<Arc<Tls>>,
     /// The platform's answers to ACME HTTP-01 challenges (`use_acme_answers`).
     acme: OnceLock<Arc<dyn AcmeAnswers>>,
+    /// The channel to other nodes' routers, when nodes share the ledger (`use_channel`).
+    channel: OnceLock<Arc<hop::NodeChannel>>,
 }
 
 /// Where ACME's HTTP-01 validation asks for a token's answer.
@@ -222,7 +225,14 @@ impl Router {
             port: HeaderValue::from(port),
             tls: OnceLock::new(),
             acme: OnceLock::new(),
+            channel: OnceLock::new(),
         })
+    }
+
+    /// Forwards requests for dynos other nodes run through `channel`, and
+    /// serves the requests other nodes forward here ([`hop`]).
+    pub fn use_channel(&self, channel: Arc<hop::NodeChannel>) {
+        let _ = self.channel.set(channel);
     }
 
     /// Answers ACME HTTP-01 challenges for the platform's automated
@@ -297,6 +307,11 @@ impl Router {
         peer: &Peer,
         activity: Arc<Activity>,
     ) -> Response<RouterBody> {
+        if let Some(channel) = self.channel.get()
+            && request.headers().contains_key("kumo-node-token")
+        {
+            return self.route_hop(channel, request, peer).await;
+        }
         let started = Instant::now();
         let request_start_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -352,7 +367,7 @@ impl Router {
             line: Some(line),
             started,
         };
-        let dispatch = self.manager.dispatch(&pending.app, forwarded);
+        let dispatch = self.dispatch(&pending.app, forwarded, Some(Vec::new()), 0);
         let outcome = tokio::time::timeout(self.config.request_timeout, dispatch).await;
         let mut line = pending.line.take().expect("the line is taken only here");
         let app = pending.app.clone();
@@ -372,24 +387,14 @@ impl Router {
                 let body = Counted::new(body, has_body, client_fault, activity, log);
                 return Response::from_parts(parts, RouterBody::Dyno(body));
             }
-            Ok(Err(DispatchFailure::Route(e))) => match e {
-                RouteError::NoSuchApp => {
-                    return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
+            Ok(Err(hop::Failed::NoSuchApp)) => {
+                return html(StatusCode::NOT_FOUND, codes::no_such_app_page());
+            }
+            Ok(Err(hop::Failed::Code(dyno, code))) => {
+                if let Some(dyno) = dyno {
+                    line.dyno = dyno;
                 }
-                RouteError::Maintenance => Code::H80,
-                RouteError::NothingDeployed => Code::H81,
-                RouteError::NoWebDynos => Code::H14,
-                RouteError::Crashed => Code::H10,
-                RouteError::BootTimeout => Code::H20,
-            },
-            Ok(Err(DispatchFailure::Dyno(dyno, e))) => {
-                line.dyno = dyno;
-                match e {
-                    DispatchError::Crashed(_) => Code::H13,
-                    DispatchError::Deadline => Code::H12,
-                    DispatchError::BadResponse(_) => Code::H17,
-                    DispatchError::Closed(_) | DispatchError::Platform(_) => Code::H99,
-                }
+                code
             }
             Err(_) => Code::H12,
         };

@@ -5,7 +5,7 @@
 //! share, has them.
 
 use super::{State, text};
-use crate::placement::{Lease, LeaseLedger};
+use crate::placement::{Lease, LeaseLedger, LiveNode};
 use anyhow::Context as _;
 use sqlx::Row as _;
 
@@ -124,14 +124,17 @@ impl LeaseLedger for LedgerLeases {
         Ok(())
     }
 
-    async fn live_nodes(&self, now_ms: i64) -> anyhow::Result<Vec<String>> {
+    async fn live_nodes(&self, now_ms: i64) -> anyhow::Result<Vec<LiveNode>> {
         Ok(self
             .state
             .nodes()
             .await?
             .into_iter()
             .filter(|n| n.is_up(now_ms))
-            .map(|n| n.name)
+            .map(|n| LiveNode {
+                name: n.name,
+                router: n.router,
+            })
             .collect())
     }
 

@@ -288,6 +288,15 @@ const MIGRATIONS: &[&str] = &[
         status TEXT NOT NULL,
         PRIMARY KEY (app, dyno)
     )",
+    // Where other nodes' routers forward requests for this node's dynos.
+    "ALTER TABLE nodes ADD COLUMN router TEXT NOT NULL DEFAULT ''",
+    // Secrets the nodes share, made once by whichever node comes first: the
+    // token of the internal channel between nodes (`crate::hop`).
+    "CREATE TABLE platform_secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )",
 ];
 
 impl State {

@@ -16,6 +16,8 @@ pub struct Node {
     pub instance: String,
     /// Where other nodes reach its API (`--advertise`).
     pub advertise: String,
+    /// Where other nodes' routers forward requests for its dynos (`--advertise-router`).
+    pub router: String,
     /// The engine's instance slots (`--max-instances`).
     pub instance_slots: i64,
     /// The machine's memory.
@@ -38,10 +40,10 @@ impl State {
     /// Writes `node`'s row, made or refreshed.
     pub async fn node_heartbeat(&self, node: &Node) -> Result<()> {
         sqlx::query(
-            "INSERT INTO nodes (name, advertise, instance_slots, memory_bytes, dynos, started_at, seen_at_ms, instance)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO nodes (name, advertise, instance_slots, memory_bytes, dynos, started_at, seen_at_ms, instance, router)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (name) DO UPDATE SET advertise = $2, instance_slots = $3, memory_bytes = $4,
-                 dynos = $5, started_at = $6, seen_at_ms = $7, instance = $8",
+                 dynos = $5, started_at = $6, seen_at_ms = $7, instance = $8, router = $9",
         )
         .bind(&node.name)
         .bind(&node.advertise)
@@ -51,6 +53,7 @@ impl State {
         .bind(&node.started_at)
         .bind(node.seen_at_ms)
         .bind(&node.instance)
+        .bind(&node.router)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -59,7 +62,7 @@ impl State {
     /// Every node the ledger has seen, by name.
     pub async fn nodes(&self) -> Result<Vec<Node>> {
         let rows = sqlx::query(
-            "SELECT name, instance, advertise, instance_slots, memory_bytes, dynos, started_at, seen_at_ms
+            "SELECT name, instance, advertise, router, instance_slots, memory_bytes, dynos, started_at, seen_at_ms
              FROM nodes ORDER BY name",
         )
         .fetch_all(self.pool())
@@ -70,6 +73,7 @@ impl State {
                     name: text(row, "name")?,
                     instance: text(row, "instance")?,
                     advertise: text(row, "advertise")?,
+                    router: text(row, "router")?,
                     instance_slots: row.try_get("instance_slots")?,
                     memory_bytes: row.try_get("memory_bytes")?,
                     dynos: row.try_get("dynos")?,
@@ -89,5 +93,27 @@ impl State {
             .execute(self.pool())
             .await?;
         Ok(removed.rows_affected() == 1)
+    }
+}
+
+impl State {
+    /// The shared secret `name`, made of 32 random bytes (hex) by the first
+    /// node that asks; every node gets the same.
+    pub async fn platform_secret(&self, name: &str) -> Result<String> {
+        let fresh = hex::encode(rand::random::<[u8; 32]>());
+        sqlx::query(
+            "INSERT INTO platform_secrets (name, value, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(&fresh)
+        .bind(super::format_time(time::OffsetDateTime::now_utc()))
+        .execute(self.pool())
+        .await?;
+        let row = sqlx::query("SELECT value FROM platform_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(self.pool())
+            .await?;
+        text(&row, "value")
     }
 }

@@ -1,0 +1,221 @@
+//! Any node's router serves any app: a request reaching a node that runs none
+//! of the app's web dynos is forwarded to one that does, with the first
+//! router's headers, limits and router line; a killed node's GETs go to the
+//! dyno's new node without the client seeing a failure.
+
+use crate::support::{Server, http, kumo, stdout};
+use std::time::{Duration, Instant};
+
+/// Three nodes on one ledger, once all are up.
+pub fn three_nodes(dirs: &[tempfile::TempDir]) -> Vec<Server> {
+    let ledger = dirs[0].path();
+    let servers: Vec<Server> = ["alpha", "beta", "gamma"]
+        .iter()
+        .zip(dirs)
+        .map(|(name, dir)| {
+            Server::start_on(dir.path(), ledger, &["--node", name], "Router listening on")
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stdout(&kumo(&servers[0], &["nodes"]))
+        .matches("  up  ")
+        .count()
+        < 3
+    {
+        assert!(Instant::now() < deadline, "the three nodes never came up");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    servers
+}
+
+/// The node `app`'s `dyno` runs on, once it is up, as `server`'s `ps` says.
+pub fn node_of(server: &Server, app: &str, dyno: &str) -> String {
+    node_of_but(server, app, dyno, "")
+}
+
+/// [`node_of`], once that is not `not`.
+pub fn node_of_but(server: &Server, app: &str, dyno: &str, not: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = stdout(&kumo(server, &["ps", "-a", app, "--json"]));
+        let dynos: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if let Some(d) = dynos.as_array().unwrap().iter().find(|d| {
+            d["name"] == dyno && d["state"] == "up" && d["node"].as_str().is_some_and(|n| n != not)
+        }) {
+            return d["node"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "{dyno} never came up: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
+
+#[test]
+fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut servers = three_nodes(&dirs);
+    stdout(&kumo(&servers[0], &["apps:create", "routed"]));
+    stdout(&kumo(
+        &servers[1],
+        &[
+            "deploy",
+            "-a",
+            "routed",
+            "--wasm",
+            kumo_tests::components::HELLO,
+        ],
+    ));
+    let holder = node_of(&servers[2], "routed", "web.1");
+    let held = NAMES.iter().position(|n| *n == holder).unwrap();
+    eprintln!("web.1 runs on {holder}");
+
+    // Through each node's router, with that router's forwarding headers and
+    // nothing of the hop for the dyno or the client to see.
+    for (name, server) in NAMES.iter().zip(&servers) {
+        let reply = http(
+            server.router_port,
+            "routed.localhost",
+            "GET",
+            "/headers",
+            &[(
+                "X-Request-Id".to_string(),
+                format!("through-{name}-0123456789abcdef"),
+            )],
+            "",
+        );
+        assert_eq!(reply.status, 200, "through {name}: {}", reply.body);
+        let body = &reply.body;
+        assert!(
+            body.contains(&format!("x-forwarded-port: {}\n", server.router_port)),
+            "through {name}: {body}"
+        );
+        assert!(body.contains("x-forwarded-for: 127.0.0.1\n"), "{body}");
+        assert!(body.contains("x-forwarded-proto: http\n"), "{body}");
+        assert!(
+            body.contains(&format!("x-request-id: through-{name}-0123456789abcdef\n")),
+            "{body}"
+        );
+        assert!(
+            !body.contains("kumo-"),
+            "the hop's headers reached the dyno: {body}"
+        );
+        let head = reply.head.to_ascii_lowercase();
+        assert!(
+            !head.contains("kumo-"),
+            "the hop's headers reached the client: {head}"
+        );
+        assert_eq!(head.matches("via: 1.1 kumo").count(), 1, "{head}");
+        // A body streams across the hop both ways.
+        let echoed = http(
+            server.router_port,
+            "routed.localhost",
+            "POST",
+            "/echo",
+            &[],
+            "across the hop",
+        );
+        assert_eq!(
+            (echoed.status, echoed.body.as_str()),
+            (200, "across the hop"),
+            "through {name}"
+        );
+    }
+    // The router line is the first router's, naming the dyno that answered.
+    let edge = (held + 1) % 3;
+    let logs = stdout(&kumo(
+        &servers[edge],
+        &["logs", "-a", "routed", "-n", "1500"],
+    ));
+    let line = logs
+        .lines()
+        .find(|l| l.contains(&format!("request_id=through-{}-", NAMES[edge])))
+        .unwrap_or_else(|| {
+            panic!(
+                "no router line for the request through {}: {logs}",
+                NAMES[edge]
+            )
+        });
+    assert!(
+        line.contains("kumo[router]: at=info method=GET path=\"/headers\""),
+        "{line}"
+    );
+    assert!(
+        line.contains("dyno=web.1") && line.contains("status=200"),
+        "{line}"
+    );
+
+    // A forged node token is refused, and never reaches a dyno.
+    let forged = http(
+        servers[edge].router_port,
+        "routed.localhost",
+        "GET",
+        "/headers",
+        &[("kumo-node-token".to_string(), "guessed".to_string())],
+        "",
+    );
+    assert_eq!(forged.status, 403, "{}", forged.body);
+
+    // kill -9 of the dyno's node under a client sending GETs through another
+    // node: the dyno comes up elsewhere and no GET fails.
+    let killed_at = Instant::now();
+    let port = servers[edge].router_port;
+    let client = std::thread::spawn(move || {
+        let mut failures = Vec::new();
+        let mut slowest = Duration::ZERO;
+        let mut served = 0;
+        let until = Instant::now() + Duration::from_secs(25);
+        while Instant::now() < until && served < 20_000 {
+            let sent = Instant::now();
+            let reply = http(port, "routed.localhost", "GET", "/", &[], "");
+            slowest = slowest.max(sent.elapsed());
+            if reply.status == 200 {
+                served += 1;
+            } else {
+                failures.push((reply.status, reply.body));
+            }
+        }
+        (served, failures, slowest)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = servers.remove(held);
+    drop(killed);
+    let survivor = &servers[0];
+    let new_holder = node_of_but(survivor, "routed", "web.1", &holder);
+    eprintln!(
+        "web.1 up on {new_holder} {:.1?} after the kill",
+        killed_at.elapsed()
+    );
+    let (served, failures, slowest) = client.join().unwrap();
+    eprintln!("{served} GETs served, slowest {slowest:.1?}, failures {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "GETs failed during the failover: {failures:?}"
+    );
+    assert!(served > 100, "only {served} GETs were served");
+
+    // The killed node comes back under its name and starts no second web.1.
+    let back = Server::start_on(
+        dirs[held].path(),
+        dirs[0].path(),
+        &["--node", &holder],
+        "Router listening on",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let out = stdout(&kumo(&back, &["ps", "-a", "routed", "--json"]));
+    let dynos: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let web: Vec<_> = dynos
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["type"] == "web")
+        .collect();
+    assert_eq!(web.len(), 1, "{out}");
+    assert_eq!(web[0]["node"], new_holder.as_str(), "{out}");
+    let reply = back.get("routed", "/");
+    assert_eq!(
+        reply.status, 200,
+        "through the node that came back: {}",
+        reply.body
+    );
+}
