@@ -346,6 +346,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     router.use_acme_answers(Arc::new(kumo_runtime::api::LedgerAnswers(state.clone())));
     kumo_runtime::api::spawn_issuer(state.clone(), settings.acme.clone());
     // A ledger several nodes can share places formation dynos across them.
+    let mut node_channel = None;
     if let Some(leases) = state.lease_ledger() {
         let placement = kumo_runtime::placement::Placement::new(&settings.node, Arc::new(leases));
         manager
@@ -356,10 +357,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .platform_secret(kumo_runtime::router::hop::SECRET)
             .await
             .context("reading the nodes' shared token from the ledger")?;
-        router.use_channel(Arc::new(kumo_runtime::router::hop::NodeChannel::new(
+        let channel = Arc::new(kumo_runtime::router::hop::NodeChannel::new(
             &settings.node,
             &secret,
-        )?));
+        )?);
+        router.use_channel(channel.clone());
+        node_channel = Some(channel);
     }
     manager.start().await?;
 
@@ -406,6 +409,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         addon_providers: addon_providers.clone(),
         local_ca_pem: tls.ca_pem().to_string(),
         drains: kumo_runtime::drains::Drains::new(manager.logplex().clone(), &settings.drain_roots),
+        node_channel,
     });
     kumo_runtime::api::keep_drains(platform.clone());
     if let Err(e) = platform.clean_stale_addons(STALE_PROVISIONING_SECS).await {

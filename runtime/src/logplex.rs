@@ -331,6 +331,9 @@ pub enum Backlog {
     Last(usize),
     /// Every kept line after the one numbered `seq` (a reader resuming).
     After(u64),
+    /// Every kept line written after this time (a reader resuming a stream
+    /// collated from several nodes, whose numbers are their own).
+    Since(OffsetDateTime),
 }
 
 impl AppLogInner {
@@ -344,6 +347,7 @@ impl AppLogInner {
                 lines
             }
             Backlog::After(seq) => matching.filter(|l| l.seq > seq).map(copy).collect(),
+            Backlog::Since(at) => matching.filter(|l| l.at > at).map(copy).collect(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! router's headers, limits and router line; a killed node's GETs go to the
 //! dyno's new node without the client seeing a failure.
 
-use crate::support::{Server, http, kumo, stdout};
+use crate::support::{Server, has, http, kumo, stdout};
 use std::time::{Duration, Instant};
 
 /// Three nodes on one ledger, once all are up.
@@ -144,6 +144,71 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
         line.contains("dyno=web.1") && line.contains("status=200"),
         "{line}"
     );
+
+    // Every node's `kumo logs` is one stream of all three nodes' lines: the
+    // router lines each edge wrote and the holder's dyno lines, in time
+    // order, none twice.
+    for server in &servers {
+        let logs = stdout(&kumo(server, &["logs", "-a", "routed", "-n", "1500"]));
+        for name in NAMES {
+            assert_eq!(
+                logs.matches(&format!("request_id=through-{name}-")).count(),
+                1,
+                "the router line through {name}, once: {logs}"
+            );
+        }
+        has(&logs, "kumo[web.1]: State changed from starting to up");
+        let times: Vec<&str> = logs.lines().filter_map(|l| l.split(' ').next()).collect();
+        let mut sorted = times.clone();
+        sorted.sort();
+        assert_eq!(times, sorted, "lines out of time order: {logs}");
+        let mut seen = std::collections::HashSet::new();
+        for line in logs.lines() {
+            assert!(seen.insert(line), "a line twice: {line}");
+        }
+    }
+    // A tail on one node shows requests routed by the two others as they come.
+    let watcher = &servers[held];
+    let mut tail = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args([
+            "logs", "-a", "routed", "--tail", "-n", "0", "--source", "kumo",
+        ])
+        .env(
+            "KUMO_HOST",
+            format!("http://127.0.0.1:{}", watcher.api_port),
+        )
+        .env("KUMO_API_KEY", &watcher.token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut tailed = std::io::BufRead::lines(std::io::BufReader::new(tail.stdout.take().unwrap()));
+    std::thread::sleep(Duration::from_millis(1500));
+    for (name, server) in NAMES.iter().zip(&servers) {
+        let id = format!("tailed-{name}-0123456789abcdef");
+        let reply = http(
+            server.router_port,
+            "routed.localhost",
+            "GET",
+            "/",
+            &[("X-Request-Id".to_string(), id)],
+            "",
+        );
+        assert_eq!(reply.status, 200);
+    }
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let line = tailed.next().expect("the tail ended").unwrap();
+        if let Some(name) = NAMES
+            .iter()
+            .find(|n| line.contains(&format!("request_id=tailed-{n}-")))
+        {
+            got.push(*name);
+        }
+    }
+    let _ = tail.kill();
+    let _ = tail.wait();
+    got.sort();
+    assert_eq!(got, NAMES, "each node's router line once in the tail");
 
     // A forged node token is refused, and never reaches a dyno.
     let forged = http(

@@ -164,39 +164,72 @@ pub async fn stream(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
-    let backlog = match headers
+    let several = super::collate::several_nodes(&platform).await;
+    let last_event = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    // Collated from several nodes, a stream's event ids are the lines' times.
+    let backlog = match last_event {
+        Some(us) if several => Backlog::Since(super::collate::from_micros(us as i64)),
         Some(seq) => Backlog::After(seq),
         None => Backlog::Last(session.lines),
     };
-    let render = if sse { sse_event } else { plain_line };
-    let log = platform.manager.logplex().app(&session.app);
+    let render = move |line: LogLine| {
+        let mut line = line;
+        if several {
+            line.seq = super::collate::micros(line.at).max(1) as u64;
+        }
+        if sse {
+            sse_event(&line)
+        } else {
+            plain_line(&line)
+        }
+    };
     let body = if session.tail {
         use futures::StreamExt as _;
-        let (recent, rx) = log.tail(backlog, session.filter);
-        let head = futures::stream::iter(recent.into_iter().map(move |l| Ok(render(&l))));
+        let (recent, rx) = if several {
+            (
+                Vec::new(),
+                super::collate::tail(
+                    platform.clone(),
+                    session.app.clone(),
+                    backlog,
+                    session.filter,
+                ),
+            )
+        } else {
+            platform
+                .manager
+                .logplex()
+                .app(&session.app)
+                .tail(backlog, session.filter)
+        };
+        let head = futures::stream::iter(recent.into_iter().map(move |l| Ok(render(l))));
         let tail = futures::stream::unfold(rx, move |mut rx| async move {
             let next = if sse {
                 tokio::select! {
-                    line = rx.recv() => line.map(|l| render(&l)),
+                    line = rx.recv() => line.map(render),
                     () = tokio::time::sleep(KEEPALIVE) => Some(Bytes::from_static(b": keepalive\n\n")),
                 }
             } else {
-                rx.recv().await.map(|l| render(&l))
+                rx.recv().await.map(render)
             };
             next.map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), rx))
         });
         let ended = until_unauthorized(platform.clone(), session.made_with);
         Body::from_stream(head.chain(tail).take_until(Box::pin(ended)))
     } else {
-        let text: Vec<u8> = log
-            .lines(backlog, &session.filter)
-            .iter()
-            .flat_map(|l| render(l).to_vec())
-            .collect();
+        let lines = if several {
+            super::collate::backlog(&platform, &session.app, backlog, &session.filter).await
+        } else {
+            platform
+                .manager
+                .logplex()
+                .app(&session.app)
+                .lines(backlog, &session.filter)
+        };
+        let text: Vec<u8> = lines.into_iter().flat_map(|l| render(l).to_vec()).collect();
         Body::from(text)
     };
     let content_type = if sse {

@@ -13,6 +13,7 @@ mod authorizations;
 mod body;
 mod builds;
 mod catalog;
+mod collate;
 mod domains;
 mod drains;
 mod dynos;
@@ -89,6 +90,9 @@ pub struct Platform {
     pub local_ca_pem: String,
     /// The log drains this server delivers.
     pub drains: Arc<crate::drains::Drains>,
+    /// The channel between nodes, when several share the ledger: it
+    /// authenticates the lines one node reads from another (`collate`).
+    pub node_channel: Option<Arc<crate::router::hop::NodeChannel>>,
 }
 
 impl Platform {
@@ -198,6 +202,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             axum::routing::post(logs::create),
         )
         .route("/log-sessions/{id}", get(logs::stream))
+        .route("/node-logs/{app}", get(collate::serve))
         .route("/attach/{secret}", get(run::attach))
         .route("/release-output/{release}", get(release_phase::stream))
         .route("/build-output/{build}", get(builds::output))
@@ -443,6 +448,7 @@ async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Respons
         || path == "/health"
         || crate::dashboard::serves(path)
         || path.starts_with("/log-sessions/")
+        || path.starts_with("/node-logs/")
         || path.starts_with("/attach/")
         || path.starts_with("/release-output/")
         || path.starts_with("/build-output/")

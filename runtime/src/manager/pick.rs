@@ -65,6 +65,8 @@ impl DynoManager {
         let deadline = tokio::time::Instant::now() + self.config.boot_timeout;
         // When this request woke the app: the wake's latency is measured once, by it.
         let mut woke: Option<Instant> = None;
+        // A first miss reads the leases at once: the sweep's copy may predate the app.
+        let mut reread = placement.is_some();
         loop {
             let changed = runtime.changed.notified();
             {
@@ -99,6 +101,11 @@ impl DynoManager {
                 } else if runtime.web_all_crashed() {
                     return Err(RouteError::Crashed);
                 }
+            }
+            if let (true, Some(placement)) = (reread, placement) {
+                reread = false;
+                placement.reread(app).await;
+                continue;
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
