@@ -284,3 +284,110 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
         reply.body
     );
 }
+
+/// The ids of `app`'s builds whose status is `status`.
+fn builds(server: &Server, app: &str, status: &str) -> Vec<String> {
+    let builds = server
+        .api("GET", &format!("/apps/{app}/builds"), None, None)
+        .json();
+    builds
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["status"] == status)
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_restarted_node_fails_only_its_own_cut_short_builds_and_a_dead_nodes_fail_later() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alpha = Server::start_on(
+        dirs[0].path(),
+        dirs[0].path(),
+        &["--node", "alpha"],
+        "Router listening on",
+    );
+    let beta = Server::start_on(
+        dirs[1].path(),
+        dirs[0].path(),
+        &["--node", "beta"],
+        "Router listening on",
+    );
+    stdout(&kumo(&alpha, &["apps:create", "slowbuild"]));
+
+    // A C app whose make sleeps, built by beta.
+    let sources = tempfile::tempdir().unwrap();
+    let sleep = format!("sleep 3600.{}", std::process::id());
+    std::fs::write(
+        sources.path().join("Makefile"),
+        format!("app.wasm:\n\t{sleep}\n"),
+    )
+    .unwrap();
+    std::fs::write(sources.path().join("Procfile"), "web: app.wasm\n").unwrap();
+    let mut deploy = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args([
+            "deploy",
+            "-a",
+            "slowbuild",
+            &sources.path().display().to_string(),
+        ])
+        .env("KUMO_HOST", format!("http://127.0.0.1:{}", beta.api_port))
+        .env("KUMO_API_KEY", &beta.token)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let kill_sleep = || {
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-f", &sleep])
+            .status();
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while builds(&alpha, "slowbuild", "pending").is_empty() {
+        assert!(Instant::now() < deadline, "the build never started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let [id] = &builds(&alpha, "slowbuild", "pending")[..] else {
+        panic!("one build runs")
+    };
+    let id = id.clone();
+
+    // alpha restarts: beta's build still runs.
+    drop(alpha);
+    let alpha = Server::start_on(
+        dirs[0].path(),
+        dirs[0].path(),
+        &["--node", "alpha"],
+        "Router listening on",
+    );
+    assert_eq!(
+        builds(&alpha, "slowbuild", "pending"),
+        [id.clone()],
+        "alpha's restart failed beta's build"
+    );
+    assert!(
+        !alpha.lines.iter().any(|l| l.contains(&id)),
+        "{:?}",
+        alpha.lines
+    );
+
+    // beta dies: once it is down, a live node fails its build.
+    drop(beta);
+    kill_sleep();
+    let _ = deploy.kill();
+    let _ = deploy.wait();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while builds(&alpha, "slowbuild", "failed") != [id.clone()] {
+        assert!(
+            Instant::now() < deadline,
+            "the dead node's build was never failed"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let build = alpha
+        .api("GET", &format!("/apps/slowbuild/builds/{id}"), None, None)
+        .json();
+    eprintln!("{build}");
+}

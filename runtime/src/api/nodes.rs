@@ -137,7 +137,7 @@ pub async fn join_platform(
         .context("writing this node's row in the ledger")?;
     let (state, manager) = (state.clone(), Arc::downgrade(manager));
     tokio::spawn(async move {
-        loop {
+        for beat in 1u64.. {
             tokio::time::sleep(HEARTBEAT).await;
             let Some(manager) = manager.upgrade() else {
                 return;
@@ -146,8 +146,37 @@ pub async fn join_platform(
             if let Err(e) = state.node_heartbeat(&row).await {
                 tracing::warn!(node = %row.name, error = %e, "writing the node's heartbeat failed");
             }
+            if beat % ORPHAN_SWEEP == 0
+                && let Err(e) = fail_dead_nodes_work(&state).await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "failing a dead node's builds failed");
+            }
         }
     });
+    Ok(())
+}
+
+/// Every how many heartbeats a node fails the builds and release phases of
+/// nodes that are down, which no one else would finish.
+const ORPHAN_SWEEP: u64 = 5;
+
+/// Fails the pending builds and release phases of nodes that are down.
+async fn fail_dead_nodes_work(state: &crate::state::State) -> anyhow::Result<()> {
+    let now = now_ms();
+    let up: Vec<String> = state
+        .nodes()
+        .await?
+        .into_iter()
+        .filter(|n| n.is_up(now))
+        .map(|n| n.name)
+        .collect();
+    let interrupted = |node: &str| state.interrupted(node, &up, false);
+    for build in state.fail_interrupted_builds(&interrupted).await? {
+        tracing::warn!(build = %build.id, "a build's node is down: marked failed");
+    }
+    for release in state.fail_interrupted_releases(&interrupted).await? {
+        tracing::warn!(release = %release.id, "a release phase's node is down: marked failed");
+    }
     Ok(())
 }
 

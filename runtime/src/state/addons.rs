@@ -338,6 +338,7 @@ impl State {
             &description,
             new.user_email,
             new.status,
+            &self.node,
         )
         .await?;
         tx.commit().await?;
@@ -395,6 +396,7 @@ impl State {
             &description,
             user_email,
             status,
+            &self.node,
         )
         .await?;
         tx.commit().await?;
@@ -445,6 +447,7 @@ impl State {
                 &description,
                 user_email,
                 status,
+                &self.node,
             )
             .await?;
             releases.push((app, release));

@@ -80,7 +80,7 @@ impl State {
             updated_at: at,
         };
         sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO builds ({COLUMNS}, output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '')"
+            "INSERT INTO builds ({COLUMNS}, output, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', $12)"
         )))
         .bind(&build.id)
         .bind(&build.app_id)
@@ -93,6 +93,7 @@ impl State {
         .bind(&build.user_email)
         .bind(&build.created_at)
         .bind(&build.updated_at)
+        .bind(&*self.node)
         .execute(self.pool())
         .await?;
         Ok(build)
@@ -148,14 +149,23 @@ impl State {
         row.as_ref().map(|r| text(r, "output")).transpose()
     }
 
-    /// Builds a stop of the server cut short: they fail. Returns them.
-    pub async fn fail_interrupted_builds(&self) -> Result<Vec<Build>> {
+    /// Pending builds whose node `interrupted` names — a stop of it cut them
+    /// short — fail. Returns them.
+    pub async fn fail_interrupted_builds(
+        &self,
+        interrupted: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<Build>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM builds WHERE status = 'pending'"
+            "SELECT {COLUMNS}, node FROM builds WHERE status = 'pending'"
         )))
         .fetch_all(self.pool())
         .await?;
-        let pending: Vec<Build> = rows.iter().map(build_from_row).collect::<Result<_>>()?;
+        let mut pending = Vec::new();
+        for row in &rows {
+            if interrupted(&text(row, "node")?) {
+                pending.push(build_from_row(row)?);
+            }
+        }
         for build in &pending {
             self.finish_build(
                 build,
@@ -170,6 +180,16 @@ impl State {
             .await?;
         }
         Ok(pending)
+    }
+
+    /// Whether a pending build or release phase of `node` was cut short: at
+    /// start-up, this node's own and those of nodes not `up`; later, only
+    /// those of nodes not `up` (this one's are running).
+    pub fn interrupted(&self, node: &str, up: &[String], starting: bool) -> bool {
+        if node == &*self.node || node.is_empty() {
+            return starting;
+        }
+        !up.iter().any(|n| n == node)
     }
 
     /// The buildpack `app` is pinned to, if any.

@@ -67,6 +67,9 @@ pub struct State {
     /// The database's URL when it is Postgres, which several nodes share
     /// (`LISTEN` needs a connection of its own).
     postgres_url: Option<std::sync::Arc<str>>,
+    /// The node this server is (`--node`), written on the builds and release
+    /// phases it runs, so a node's restart fails only its own cut-short work.
+    node: std::sync::Arc<str>,
 }
 
 /// Schema changes, applied in order, each once.
@@ -292,6 +295,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE nodes ADD COLUMN router TEXT NOT NULL DEFAULT ''",
     // Secrets the nodes share, made once by whichever node comes first: the
     // token of the internal channel between nodes (`crate::hop`).
+    "ALTER TABLE builds ADD COLUMN node TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE releases ADD COLUMN node TEXT NOT NULL DEFAULT ''",
     "CREATE TABLE platform_secrets (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL,
@@ -300,6 +305,13 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 impl State {
+    /// This ledger as node `name` writes it: the builds and release phases it
+    /// starts name it.
+    pub fn for_node(mut self, name: &str) -> State {
+        self.node = name.into();
+        self
+    }
+
     /// Opens (creating if needed) the database at `url`: `sqlite:///path/kumo.db` or `postgres://…`.
     pub async fn open(url: &str) -> anyhow::Result<State> {
         sqlx::any::install_default_drivers();
@@ -331,6 +343,7 @@ impl State {
         let state = State {
             pool,
             postgres_url: (!sqlite).then(|| url.as_str().into()),
+            node: "".into(),
         };
         state.migrate().await?;
         Ok(state)

@@ -156,6 +156,7 @@ impl State {
             description,
             user_email,
             status,
+            &self.node,
         )
         .await?;
         tx.commit().await?;
@@ -316,12 +317,20 @@ impl State {
 
     /// Releases whose release phase was cut short by a stop of the server: they
     /// fail, and the release before them keeps serving. Returns them.
-    pub async fn fail_interrupted_releases(&self) -> Result<Vec<Release>> {
-        let sql = format!("SELECT {COLUMNS} FROM releases WHERE status = 'pending'");
+    pub async fn fail_interrupted_releases(
+        &self,
+        interrupted: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Vec<Release>> {
+        let sql = format!("SELECT {COLUMNS}, node FROM releases WHERE status = 'pending'");
         let rows = sqlx::query(AssertSqlSafe(sql))
             .fetch_all(self.pool())
             .await?;
-        let pending: Vec<Release> = rows.iter().map(release_from_row).collect::<Result<_>>()?;
+        let mut pending = Vec::new();
+        for row in &rows {
+            if interrupted(&text(row, "node")?) {
+                pending.push(release_from_row(row)?);
+            }
+        }
         for release in &pending {
             self.finish_release(
                 release,
@@ -345,6 +354,7 @@ pub(super) async fn insert_release(
     description: &str,
     user_email: &str,
     status: ReleaseStatus,
+    node: &str,
 ) -> Result<Release> {
     check_config(&config)?;
     let row = sqlx::query("SELECT MAX(version) AS v FROM releases WHERE app_id = $1")
@@ -365,7 +375,7 @@ pub(super) async fn insert_release(
         created_at: now(),
     };
     sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO releases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        "INSERT INTO releases ({COLUMNS}, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     )))
     .bind(&release.id)
     .bind(&release.app_id)
@@ -377,6 +387,7 @@ pub(super) async fn insert_release(
     .bind(&release.user_email)
     .bind(&release.created_at)
     .bind(json(&release.addons)?)
+    .bind(node)
     .execute(&mut **tx)
     .await?;
     Ok(release)
