@@ -522,11 +522,16 @@ impl DynoManager {
                 }
             }
             if let Some(slug) = &slug {
-                let restarts = runtime
+                // Restarts asked through the ledger (any node's API) and of
+                // this manager directly.
+                let mut restarts = runtime
                     .restarts
                     .lock()
                     .expect("restarts lock poisoned")
                     .clone();
+                for (which, count) in &spec.restarts {
+                    *restarts.entry(which.clone()).or_default() += count;
+                }
                 for (process_type, entry) in &spec.formation {
                     if process_type == "release"
                         || !slug.manifest.process_types.contains_key(process_type)

@@ -24,6 +24,9 @@ pub struct AppSpec {
     pub maintenance: bool,
     /// Custom domains routed to this app besides `<name>.<router domain>`.
     pub domains: Vec<String>,
+    /// How many times its dynos were restarted: all (``), a process type
+    /// (`web`) or one dyno (`web.1`). A dyno whose count rises is replaced.
+    pub restarts: BTreeMap<String, u64>,
 }
 
 impl AppSpec {
@@ -34,6 +37,7 @@ impl AppSpec {
             formation: BTreeMap::new(),
             maintenance: false,
             domains: Vec::new(),
+            restarts: BTreeMap::new(),
         }
     }
 

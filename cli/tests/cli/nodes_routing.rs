@@ -364,7 +364,7 @@ fn a_restarted_node_fails_only_its_own_cut_short_builds_and_a_dead_nodes_fail_la
     );
     assert_eq!(
         builds(&alpha, "slowbuild", "pending"),
-        [id.clone()],
+        std::slice::from_ref(&id),
         "alpha's restart failed beta's build"
     );
     assert!(

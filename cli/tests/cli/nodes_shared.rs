@@ -165,6 +165,39 @@ fn formation_dynos_spread_over_the_nodes_and_a_killed_nodes_move() {
         &format!("{on_beta}: up"),
     );
 
+    // ps:restart through one node restarts the dynos every node runs.
+    let since = |server: &Server| -> Vec<(String, String)> {
+        let out = stdout(&kumo(server, &["ps", "-a", "spread", "--json"]));
+        let dynos: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut list: Vec<(String, String)> = dynos
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let name = d["name"].as_str().unwrap().to_string();
+                (name, d["updated_at"].as_str().unwrap().to_string())
+            })
+            .collect();
+        list.sort();
+        list
+    };
+    let before = since(&alpha);
+    std::thread::sleep(Duration::from_millis(1100));
+    stdout(&kumo(&alpha, &["ps:restart", "-a", "spread"]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let after = since(&gamma);
+        let restarted = after.len() == 3 && after.iter().zip(&before).all(|(a, b)| a.1 > b.1);
+        if restarted && placed(&gamma, "spread").iter().all(|(_, s, _)| s == "up") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every node restarted its dyno: {before:?} → {after:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
     // kill -9 of beta: its dyno starts on a survivor, within the lease's life.
     let killed = Instant::now();
     drop(beta);

@@ -89,7 +89,7 @@ pub async fn restart_all(
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let app = platform.app_for(&caller, &name).await?;
-    restart(&platform, &app.name, None);
+    restart(&platform, &app, None).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
@@ -105,7 +105,7 @@ pub async fn restart_one(
             "Couldn't find dyno {dyno} on {name}."
         )));
     }
-    restart(&platform, &app.name, Some(dyno));
+    restart(&platform, &app, Some(dyno)).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
@@ -165,11 +165,18 @@ pub async fn stop(
             "Couldn't find dyno {dyno} on {name}."
         )));
     }
-    restart(&platform, &app.name, Some(dyno));
+    restart(&platform, &app, Some(dyno)).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
-fn restart(platform: &Platform, app: &str, which: Option<String>) {
-    let (manager, app) = (platform.manager.clone(), app.to_string());
-    tokio::spawn(async move { manager.restart(&app, which.as_deref()).await });
+/// Counts the restart in the ledger, where every node's manager reads it,
+/// then converges the app here and on the other nodes.
+async fn restart(platform: &Platform, app: &App, which: Option<String>) -> Result<(), ApiError> {
+    platform
+        .state
+        .bump_restart(app, which.as_deref().unwrap_or(""))
+        .await?;
+    let (manager, app) = (platform.manager.clone(), app.name.clone());
+    tokio::spawn(async move { manager.converge(&app).await });
+    Ok(())
 }

@@ -404,8 +404,12 @@ impl Supervisor {
         };
         if previous != state {
             self.log(&format!("State changed from {previous} to {state}"));
-            self.manager
-                .report_status(&self.runtime.name, &self.status.get());
+            // A dyno told to stop was replaced or scaled away: what it says
+            // now must not overwrite its successor's word in the lease.
+            if *self.run.borrow() != Run::Stop {
+                self.manager
+                    .report_status(&self.runtime.name, &self.status.get());
+            }
         }
         if state != DynoState::Starting {
             self.status.settled.send_replace(true);

@@ -221,6 +221,7 @@ impl State {
             "acm_apps",
             "acm_certificates",
             "log_drains",
+            "dyno_restarts",
         ] {
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE app_id = $1"

@@ -297,6 +297,13 @@ const MIGRATIONS: &[&str] = &[
     // token of the internal channel between nodes (`crate::hop`).
     "ALTER TABLE builds ADD COLUMN node TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE releases ADD COLUMN node TEXT NOT NULL DEFAULT ''",
+    // `ps:restart` counts, read by every node's dyno manager as desired state.
+    "CREATE TABLE dyno_restarts (
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        which TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (app_id, which)
+    )",
     "CREATE TABLE platform_secrets (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL,

@@ -117,3 +117,35 @@ impl State {
         text(&row, "value")
     }
 }
+
+impl State {
+    /// Counts a restart of `app`'s dynos: all (`""`), a process type or one dyno.
+    pub async fn bump_restart(&self, app: &super::App, which: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dyno_restarts (app_id, which, count) VALUES ($1, $2, 1)
+             ON CONFLICT (app_id, which) DO UPDATE SET count = dyno_restarts.count + 1",
+        )
+        .bind(&app.id)
+        .bind(which)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// `app`'s restart counts, by what was restarted.
+    pub async fn restarts(
+        &self,
+        app: &super::App,
+    ) -> Result<std::collections::BTreeMap<String, u64>> {
+        let rows = sqlx::query("SELECT which, count FROM dyno_restarts WHERE app_id = $1")
+            .bind(&app.id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let count: i64 = row.try_get("count")?;
+                Ok((text(row, "which")?, count.max(0) as u64))
+            })
+            .collect()
+    }
+}

@@ -19,6 +19,7 @@ impl LedgerSource {
         let mut spec = AppSpec::new(&app.name);
         spec.maintenance = app.maintenance;
         spec.domains = self.state.domains(&app).await?;
+        spec.restarts = self.state.restarts(&app).await?;
         if let Some(release) = self.state.current_release(&app).await?
             && let Some(digest) = &release.slug_digest
         {
