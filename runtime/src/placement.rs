@@ -86,6 +86,26 @@ pub struct LiveNode {
     pub name: String,
     /// The base URL of its router (`--advertise-router`), empty if unknown.
     pub router: String,
+    pub capacity: Capacity,
+}
+
+/// How full a node is, from its last heartbeat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capacity {
+    /// The dynos it runs.
+    pub dynos: i64,
+    /// Its engine's instance slots; 0 if unknown.
+    pub slots: i64,
+}
+
+impl Capacity {
+    /// Full nodes last, then the share of slots in use, in percent.
+    fn rank(self) -> (bool, i64) {
+        if self.slots <= 0 {
+            return (false, 0);
+        }
+        (self.dynos >= self.slots, self.dynos * 100 / self.slots)
+    }
 }
 
 /// A web dyno another node runs, as the routers see it.
@@ -116,6 +136,8 @@ pub struct Placement {
     live: RwLock<Vec<String>>,
     /// Each live node's router, by node name.
     routers: RwLock<HashMap<String, String>>,
+    /// Each live node's capacity, by node name.
+    capacity: RwLock<HashMap<String, Capacity>>,
     /// The leases of every app as last read, for routing to other nodes.
     seen: RwLock<HashMap<String, Vec<Lease>>>,
     /// Dyno statuses for the ledger, written in the order they changed.
@@ -143,6 +165,7 @@ impl Placement {
             renewed: Mutex::new(Instant::now()),
             live: RwLock::new(vec![node.to_string()]),
             routers: RwLock::default(),
+            capacity: RwLock::default(),
             seen: RwLock::default(),
             statuses,
         }
@@ -202,7 +225,12 @@ impl Placement {
             Vec::new()
         } else {
             let live = self.live_now(now).await;
-            sorted.falling_to(app, &live, &self.node)
+            let capacity = self
+                .capacity
+                .read()
+                .expect("capacity lock poisoned")
+                .clone();
+            sorted.falling_to(app, &live, capacity, &self.node)
         };
         for dyno in ours {
             let until = now + LEASE_TTL.as_millis() as i64;
@@ -280,6 +308,8 @@ impl Placement {
                 if !live.contains(&self.node) {
                     live.push(self.node.clone());
                 }
+                *self.capacity.write().expect("capacity lock poisoned") =
+                    nodes.iter().map(|n| (n.name.clone(), n.capacity)).collect();
                 *self.routers.write().expect("routers lock poisoned") = nodes
                     .into_iter()
                     .filter(|n| !n.router.is_empty())
@@ -307,6 +337,11 @@ impl Placement {
         }
         let now = crate::nodes::now_ms();
         let live = self.live.read().expect("live lock poisoned").clone();
+        let capacity = self
+            .capacity
+            .read()
+            .expect("capacity lock poisoned")
+            .clone();
         let mut by_app: HashMap<String, Vec<Lease>> = HashMap::new();
         for lease in leases {
             by_app.entry(lease.app.clone()).or_default().push(lease);
@@ -316,7 +351,7 @@ impl Placement {
             .filter(|(app, dynos)| {
                 let leases = by_app.get(app.as_str()).map_or(&[][..], Vec::as_slice);
                 !sort(&self.node, leases, dynos, now)
-                    .falling_to(app, &live, &self.node)
+                    .falling_to(app, &live, capacity.clone(), &self.node)
                     .is_empty()
             })
             .map(|(app, _)| app.clone())
@@ -379,15 +414,23 @@ struct Sorted<'a> {
 impl<'a> Sorted<'a> {
     /// The free dynos [`choose`] gives `node`, each free dyno placed in turn
     /// (so a second dyno of a type goes to another node).
-    fn falling_to(mut self, app: &str, live: &[String], node: &str) -> Vec<&'a Placed> {
+    fn falling_to(
+        mut self,
+        app: &str,
+        live: &[String],
+        mut capacity: HashMap<String, Capacity>,
+        node: &str,
+    ) -> Vec<&'a Placed> {
         let mut ours = Vec::new();
         for dyno in std::mem::take(&mut self.free) {
-            let Some(chosen) = choose(app, &dyno.process_type, live, &self.running) else {
+            let Some(chosen) = choose(app, &dyno.process_type, live, &self.running, &capacity)
+            else {
                 continue;
             };
             if chosen == node {
                 ours.push(dyno);
             }
+            capacity.entry(chosen.clone()).or_default().dynos += 1;
             *self
                 .running
                 .entry((dyno.process_type.clone(), chosen))
@@ -429,13 +472,15 @@ fn sort<'a>(node: &str, leases: &[Lease], placed: &'a [Placed], now_ms: i64) -> 
 }
 
 /// The live node a free dyno of `process_type` goes to: the one running the
-/// fewest of that type (`running`), ties broken by a hash of the app, the
-/// process type and the node's name. `None` with no live node.
+/// fewest of that type (`running`), then the one least full (`capacity`:
+/// a node with every instance slot taken last), ties broken by a hash of the
+/// app, the process type and the node's name. `None` with no live node.
 pub fn choose(
     app: &str,
     process_type: &str,
     live: &[String],
     running: &HashMap<(String, String), usize>,
+    capacity: &HashMap<String, Capacity>,
 ) -> Option<String> {
     live.iter()
         .min_by_key(|node| {
@@ -443,9 +488,10 @@ pub fn choose(
                 .get(&(process_type.to_string(), (*node).clone()))
                 .copied()
                 .unwrap_or(0);
+            let (full, used) = capacity.get(*node).copied().unwrap_or_default().rank();
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             (app, process_type, node.as_str()).hash(&mut hasher);
-            (count, hasher.finish())
+            (full, count, used, hasher.finish())
         })
         .cloned()
 }
@@ -480,18 +526,69 @@ mod tests {
         let mut running = HashMap::new();
         let mut chosen = Vec::new();
         for _ in 0..3 {
-            let node = choose("app", "web", &live, &running).unwrap();
+            let node = choose("app", "web", &live, &running, &HashMap::new()).unwrap();
             *running.entry(("web".into(), node.clone())).or_default() += 1;
             chosen.push(node);
         }
         chosen.sort();
         assert_eq!(chosen, ["a", "b", "c"]);
         // The same inputs give the same node on every node.
+        let none = HashMap::new();
         assert_eq!(
-            choose("app", "worker", &live, &HashMap::new()),
-            choose("app", "worker", &live, &HashMap::new())
+            choose("app", "worker", &live, &HashMap::new(), &none),
+            choose("app", "worker", &live, &HashMap::new(), &none)
         );
-        assert_eq!(choose("app", "web", &[], &HashMap::new()), None);
+        assert_eq!(choose("app", "web", &[], &HashMap::new(), &none), None);
+    }
+
+    #[test]
+    fn a_free_dyno_goes_to_the_least_full_node_and_a_full_one_last() {
+        let live: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let load = |a, b, c| {
+            HashMap::from([
+                (
+                    "a".to_string(),
+                    Capacity {
+                        dynos: a,
+                        slots: 100,
+                    },
+                ),
+                (
+                    "b".to_string(),
+                    Capacity {
+                        dynos: b,
+                        slots: 100,
+                    },
+                ),
+                (
+                    "c".to_string(),
+                    Capacity {
+                        dynos: c,
+                        slots: 100,
+                    },
+                ),
+            ])
+        };
+        let running = HashMap::new();
+        assert_eq!(
+            choose("app", "web", &live, &running, &load(50, 10, 90)).unwrap(),
+            "b"
+        );
+        // Fewer dynos of the type first, even on a fuller node...
+        let web_on_b = HashMap::from([(("web".to_string(), "b".to_string()), 1)]);
+        assert_eq!(
+            choose("app", "web", &live, &web_on_b, &load(50, 10, 90)).unwrap(),
+            "a"
+        );
+        // ...but a full node only when every node is full.
+        assert_eq!(
+            choose("app", "web", &live, &running, &load(100, 100, 90)).unwrap(),
+            "c"
+        );
+        assert_eq!(
+            choose("app", "web", &live, &web_on_b, &load(100, 10, 100)).unwrap(),
+            "b"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! share, has them.
 
 use super::{State, text};
-use crate::placement::{Lease, LeaseLedger, LiveNode};
+use crate::placement::{Capacity, Lease, LeaseLedger, LiveNode};
 use anyhow::Context as _;
 use sqlx::Row as _;
 
@@ -132,6 +132,10 @@ impl LeaseLedger for LedgerLeases {
             .into_iter()
             .filter(|n| n.is_up(now_ms))
             .map(|n| LiveNode {
+                capacity: Capacity {
+                    dynos: n.dynos,
+                    slots: n.instance_slots,
+                },
                 name: n.name,
                 router: n.router,
             })
