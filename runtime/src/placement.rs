@@ -279,12 +279,15 @@ impl Placement {
     /// Renews every lease this node holds and reads which nodes are up.
     /// Returns the apps whose leases this node lost, which must converge.
     pub async fn renew(&self) -> anyhow::Result<HashSet<String>> {
+        // The leases' new expiry counts from now, so the fence does too,
+        // however long the ledger takes to answer.
+        let asked = Instant::now();
         let now = crate::nodes::now_ms();
         let still = self
             .ledger
             .renew(&self.node, now + LEASE_TTL.as_millis() as i64)
             .await?;
-        *self.renewed.lock().expect("renewed lock poisoned") = Instant::now();
+        *self.renewed.lock().expect("renewed lock poisoned") = asked;
         let still: HashSet<(String, String)> = still.into_iter().collect();
         let lost: HashSet<String> = {
             let mut held = self.held.lock().expect("held lock poisoned");

@@ -20,6 +20,8 @@ mod heroku_pipelines;
 mod heroku_tls;
 #[path = "nodes.rs"]
 mod nodes;
+#[path = "nodes_partition.rs"]
+mod nodes_partition;
 #[path = "nodes_routing.rs"]
 mod nodes_routing;
 #[path = "nodes_shared.rs"]

@@ -47,7 +47,12 @@ impl DynoManager {
 
     /// One placement round; returns whether this node is fenced.
     async fn tick(self: &Arc<Self>, placement: &Placement, was_fenced: bool) -> bool {
-        match placement.renew().await {
+        // A ledger that does not answer (a partition: the pool waits for a
+        // connection for much longer) must not hold the fence back.
+        let renewed = tokio::time::timeout(TICK, placement.renew())
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the ledger did not answer within {TICK:?}")));
+        match renewed {
             Ok(_) if was_fenced => {
                 tracing::warn!(
                     node = placement.node(),
@@ -79,7 +84,10 @@ impl DynoManager {
             }
             return true;
         }
-        match placement.ledger().leases(None).await {
+        let leases = tokio::time::timeout(TICK, placement.ledger().leases(None))
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the ledger did not answer within {TICK:?}")));
+        match leases {
             Ok(leases) => {
                 let placed = self.placed_dynos();
                 for app in placement.apps_to_take(leases, &placed) {
