@@ -300,8 +300,7 @@ fn a_node_cut_off_from_the_ledger_stops_its_dynos_before_others_start_them() {
     );
     let stamp = |needle: &str| -> String {
         logs.lines()
-            .filter(|l| l.contains(&format!("kumo[{on_gamma}]: {needle}")))
-            .last()
+            .rfind(|l| l.contains(&format!("kumo[{on_gamma}]: {needle}")))
             .unwrap_or_else(|| panic!("no `{needle}` of {on_gamma}: {logs}"))
             .split(' ')
             .next()
