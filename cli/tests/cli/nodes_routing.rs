@@ -167,6 +167,14 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
             assert!(seen.insert(line), "a line twice: {line}");
         }
     }
+    // Every node's metrics count the six requests, whichever router served them.
+    for server in &servers {
+        let metrics = server
+            .api("GET", "/apps/routed/metrics?minutes=5", None, None)
+            .json();
+        assert_eq!(metrics["summary"]["requests"], 6, "{metrics}");
+        assert_eq!(metrics["summary"]["status"]["2xx"], 6, "{metrics}");
+    }
     // A tail on one node shows requests routed by the two others as they come.
     let watcher = &servers[held];
     let mut tail = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))

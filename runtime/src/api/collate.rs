@@ -136,18 +136,7 @@ pub async fn serve(
     Path(app): Path<String>,
     Query(query): Query<NodeQuery>,
 ) -> Result<Response, ApiError> {
-    let Some(channel) = &platform.node_channel else {
-        return Err(ApiError::not_found(
-            "This server is not one of several nodes.",
-        ));
-    };
-    if !channel.verifies(&headers) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Only another node of this platform may read a node's log lines.",
-        ));
-    }
+    from_a_node(&platform, &headers)?;
     let filter = query.filter();
     let backlog = match query.since_us {
         Some(us) => Backlog::Since(from_micros(us)),
@@ -215,6 +204,52 @@ async fn other_nodes(platform: &Platform) -> HashMap<String, String> {
             tracing::warn!(error = %e, "reading the nodes to collate logs from failed");
             HashMap::new()
         }
+    }
+}
+
+/// The JSON each other live node answers to `GET path` on its API (with the
+/// node token); a node that does not answer within [`BACKLOG_WAIT`] is left out.
+pub async fn ask_nodes(platform: &Platform, path: &str) -> Vec<serde_json::Value> {
+    let Some(channel) = platform.node_channel.clone() else {
+        return Vec::new();
+    };
+    let asks = other_nodes(platform).await.into_iter().map(|(node, url)| {
+        let mut headers = axum::http::HeaderMap::new();
+        channel.sign(&mut headers);
+        let request = client()
+            .get(format!("{url}{path}"))
+            .headers(headers)
+            .timeout(BACKLOG_WAIT);
+        async move {
+            let answer = async { request.send().await?.error_for_status()?.bytes().await };
+            match answer.await {
+                Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+                Err(e) => {
+                    tracing::warn!(node, path, error = %e, "asking another node failed");
+                    None
+                }
+            }
+        }
+    });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Whether a request carries the node token (the caller is another node).
+pub fn from_a_node(platform: &Platform, headers: &HeaderMap) -> Result<(), ApiError> {
+    match &platform.node_channel {
+        Some(channel) if channel.verifies(headers) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Only another node of this platform may ask this.",
+        )),
+        None => Err(ApiError::not_found(
+            "This server is not one of several nodes.",
+        )),
     }
 }
 

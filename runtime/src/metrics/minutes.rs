@@ -133,6 +133,79 @@ impl Minute {
     }
 }
 
+impl Minute {
+    /// The minute as one node sends it to another (`GET /node-metrics`).
+    pub fn wire(&self) -> Value {
+        json!({
+            "at": self.at,
+            "requests": self.requests,
+            "statuses": self.statuses,
+            "codes": self.codes,
+            "buckets": self.buckets,
+            "total_ms": self.total_ms,
+            "memory": self.memory.map(|m| [m.used, m.quota]),
+        })
+    }
+
+    /// A minute another node sent; its codes are those `code` knows.
+    pub fn from_wire(value: &Value, code: &dyn Fn(&str) -> Option<&'static str>) -> Option<Minute> {
+        let mut minute = Minute {
+            at: value["at"].as_i64()?,
+            requests: value["requests"].as_u64()?,
+            total_ms: value["total_ms"].as_u64()?,
+            ..Minute::default()
+        };
+        for (slot, count) in minute
+            .statuses
+            .iter_mut()
+            .zip(value["statuses"].as_array()?)
+        {
+            *slot = count.as_u64()?;
+        }
+        for (slot, count) in minute.buckets.iter_mut().zip(value["buckets"].as_array()?) {
+            *slot = u32::try_from(count.as_u64()?).ok()?;
+        }
+        for (name, count) in value["codes"].as_object()? {
+            *minute.codes.entry(code(name)?).or_default() += count.as_u64()?;
+        }
+        if let Some([used, quota]) = value["memory"].as_array().map(Vec::as_slice) {
+            minute.memory = Some(Memory {
+                used: used.as_u64()?,
+                quota: quota.as_u64()?,
+            });
+        }
+        Some(minute)
+    }
+
+    /// Adds another node's count of the same minute: requests and histograms
+    /// add, and so do the memory peaks (each node's dynos are its own).
+    pub fn add_node(&mut self, other: &Minute) {
+        let memory = match (self.memory, other.memory) {
+            (Some(a), Some(b)) => Some(Memory {
+                used: a.used + b.used,
+                quota: a.quota + b.quota,
+            }),
+            (a, b) => a.or(b),
+        };
+        *self = Minute::sum(&[self.clone(), other.clone()]);
+        self.memory = memory;
+    }
+}
+
+/// Minutes of several nodes merged by minute, oldest first.
+pub fn merge_nodes(nodes: Vec<Vec<Minute>>) -> Vec<Minute> {
+    let mut by_minute: BTreeMap<i64, Minute> = BTreeMap::new();
+    for minute in nodes.into_iter().flatten() {
+        match by_minute.get_mut(&minute.at) {
+            Some(kept) => kept.add_node(&minute),
+            None => {
+                by_minute.insert(minute.at, minute);
+            }
+        }
+    }
+    by_minute.into_values().collect()
+}
+
 /// Bytes in MB, to two places, as the runtime metrics lines give them.
 fn mb(bytes: u64) -> f64 {
     (bytes as f64 / (1024.0 * 1024.0) * 100.0).round() / 100.0
@@ -218,6 +291,52 @@ mod tests {
         app.record(1000 + KEPT_MINUTES, 200, None, 1);
         assert_eq!(app.last(1000 + KEPT_MINUTES, KEPT_MINUTES).len(), 2);
         assert_eq!(app.last(1000 + KEPT_MINUTES, 1).len(), 1);
+    }
+
+    #[test]
+    fn nodes_minutes_cross_the_wire_and_add_up() {
+        let mut here = AppMinutes::default();
+        let mut there = AppMinutes::default();
+        here.record(10, 200, None, 3);
+        here.record(10, 503, Some("H13"), 40);
+        here.sample_memory(
+            10,
+            Memory {
+                used: 100,
+                quota: 512,
+            },
+        );
+        there.record(10, 200, None, 400);
+        there.sample_memory(
+            10,
+            Memory {
+                used: 50,
+                quota: 512,
+            },
+        );
+        there.record(11, 200, None, 1);
+        let known = |name: &str| ["H13"].into_iter().find(|c| *c == name);
+        let sent: Vec<Minute> = there
+            .last(11, 60)
+            .iter()
+            .map(|m| Minute::from_wire(&m.wire(), &known).unwrap())
+            .collect();
+        assert_eq!(sent.len(), 2);
+        let merged = merge_nodes(vec![here.last(11, 60), sent]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].requests, 3);
+        assert_eq!(merged[0].statuses, [0, 2, 0, 0, 1]);
+        assert_eq!(merged[0].codes.get("H13"), Some(&1));
+        assert_eq!(merged[0].percentile(1.0), Some(500));
+        assert_eq!(
+            merged[0].memory,
+            Some(Memory {
+                used: 150,
+                quota: 1024
+            })
+        );
+        assert_eq!(merged[1].requests, 1);
+        assert!(Minute::from_wire(&json!({"at": 1}), &known).is_none());
     }
 
     #[test]

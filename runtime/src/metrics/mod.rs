@@ -9,7 +9,7 @@
 
 mod minutes;
 
-pub use minutes::{AppMinutes, KEPT_MINUTES, Memory, Minute};
+pub use minutes::{AppMinutes, KEPT_MINUTES, Memory, Minute, merge_nodes};
 
 use prometheus::{
     Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
