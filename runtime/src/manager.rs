@@ -34,6 +34,7 @@ mod slot;
 
 pub use oneoff::{MAX_TIME_TO_LIVE, OneOffRequest, Started};
 pub use pick::{DispatchFailure, Served, Target, serve_here};
+pub use placed::{parse_status, status_json};
 
 use crate::dynos::DynoState;
 use crate::dynos::web::WebDyno;

@@ -399,3 +399,80 @@ fn a_restarted_node_fails_only_its_own_cut_short_builds_and_a_dead_nodes_fail_la
         .json();
     eprintln!("{build}");
 }
+
+/// `kumo ps --json` names of `app`'s one-offs, each with its node.
+fn one_offs(server: &Server, app: &str) -> Vec<(String, String)> {
+    let out = stdout(&kumo(server, &["ps", "-a", app, "--json"]));
+    let dynos: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut list: Vec<(String, String)> = dynos
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["name"].as_str().unwrap().starts_with("run."))
+        .map(|d| {
+            let field = |k: &str| d[k].as_str().unwrap_or("?").to_string();
+            (field("name"), field("node"))
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+#[test]
+fn one_offs_started_through_two_nodes_have_their_own_names_and_every_node_lists_and_stops_them() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alpha = Server::start_on(
+        dirs[0].path(),
+        dirs[0].path(),
+        &["--node", "alpha"],
+        "Router listening on",
+    );
+    let beta = Server::start_on(
+        dirs[1].path(),
+        dirs[0].path(),
+        &["--node", "beta"],
+        "Router listening on",
+    );
+    stdout(&kumo(&alpha, &["apps:create", "napping"]));
+    stdout(&kumo(
+        &alpha,
+        &[
+            "deploy",
+            "-a",
+            "napping",
+            "--wasm",
+            kumo_tests::components::ONESHOT,
+            "--process",
+            "console",
+        ],
+    ));
+    stdout(&kumo(&alpha, &["config:set", "-a", "napping", "NAP=120"]));
+    let first = stdout(&kumo(
+        &alpha,
+        &["run:detached", "-a", "napping", "console", "sleep-env=NAP"],
+    ));
+    has(&first, "up, run.1\n");
+    let second = stdout(&kumo(
+        &beta,
+        &["run:detached", "-a", "napping", "console", "sleep-env=NAP"],
+    ));
+    has(&second, "up, run.2\n");
+    let both = vec![
+        ("run.1".to_string(), "alpha".to_string()),
+        ("run.2".to_string(), "beta".to_string()),
+    ];
+    assert_eq!(one_offs(&alpha, "napping"), both);
+    assert_eq!(one_offs(&beta, "napping"), both);
+    // Stopped through the node that does not run it.
+    stdout(&kumo(&beta, &["ps:stop", "run.1", "-a", "napping"]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while one_offs(&alpha, "napping").len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "run.1 never stopped: {:?}",
+            one_offs(&alpha, "napping")
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(one_offs(&beta, "napping"), both[1..]);
+}

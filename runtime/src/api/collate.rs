@@ -210,6 +210,15 @@ async fn other_nodes(platform: &Platform) -> HashMap<String, String> {
 /// The JSON each other live node answers to `GET path` on its API (with the
 /// node token); a node that does not answer within [`BACKLOG_WAIT`] is left out.
 pub async fn ask_nodes(platform: &Platform, path: &str) -> Vec<serde_json::Value> {
+    ask_nodes_with(platform, reqwest::Method::GET, path).await
+}
+
+/// [`ask_nodes`] with `method`.
+pub async fn ask_nodes_with(
+    platform: &Platform,
+    method: reqwest::Method,
+    path: &str,
+) -> Vec<serde_json::Value> {
     let Some(channel) = platform.node_channel.clone() else {
         return Vec::new();
     };
@@ -217,7 +226,7 @@ pub async fn ask_nodes(platform: &Platform, path: &str) -> Vec<serde_json::Value
         let mut headers = axum::http::HeaderMap::new();
         channel.sign(&mut headers);
         let request = client()
-            .get(format!("{url}{path}"))
+            .request(method.clone(), format!("{url}{path}"))
             .headers(headers)
             .timeout(BACKLOG_WAIT);
         async move {

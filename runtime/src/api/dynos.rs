@@ -70,6 +70,24 @@ pub async fn list(
             dynos.push((dyno, Some(node)));
         }
     }
+    // One-off dynos run on the node whose API started them: each other node
+    // lists its own.
+    for answer in
+        super::collate::ask_nodes(&platform, &format!("/node-one-offs/{}", app.name)).await
+    {
+        for one_off in answer.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let (Some(name), Some(status), Some(node)) = (
+                one_off["name"].as_str(),
+                one_off["status"].as_str(),
+                one_off["node"].as_str(),
+            ) else {
+                continue;
+            };
+            if let Some(dyno) = crate::manager::parse_status(name, status) {
+                dynos.push((dyno, Some(node.to_string())));
+            }
+        }
+    }
     let items = dynos
         .iter()
         .map(|(d, node)| {
@@ -153,7 +171,13 @@ pub async fn stop(
     let app = platform.app_for(&caller, &name).await?;
     let dyno = by_id(&platform, &app, dyno);
     if dyno.starts_with("run.") {
-        if !platform.manager.stop_one_off(&app.name, &dyno) {
+        let elsewhere = || async {
+            let path = format!("/node-one-offs/{}/{dyno}/stop", app.name);
+            let answers =
+                super::collate::ask_nodes_with(&platform, reqwest::Method::POST, &path).await;
+            answers.iter().any(|a| a["stopped"] == true)
+        };
+        if !platform.manager.stop_one_off(&app.name, &dyno) && !elsewhere().await {
             return Err(ApiError::not_found(format!(
                 "Couldn't find dyno {dyno} on {name}."
             )));
@@ -179,4 +203,39 @@ async fn restart(platform: &Platform, app: &App, which: Option<String>) -> Resul
     let (manager, app) = (platform.manager.clone(), app.name.clone());
     tokio::spawn(async move { manager.converge(&app).await });
     Ok(())
+}
+
+/// `GET /node-one-offs/{app}`: the one-off dynos of `app` this node runs, for
+/// another node's `ps`.
+pub async fn node_one_offs(
+    State(platform): State<Arc<Platform>>,
+    headers: axum::http::HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    super::collate::from_a_node(&platform, &headers)?;
+    let node = platform
+        .manager
+        .node()
+        .unwrap_or(&platform.node)
+        .to_string();
+    let one_offs = platform
+        .manager
+        .dynos(&name)
+        .into_iter()
+        .filter(|d| d.name.starts_with("run."))
+        .map(|d| json!({"name": d.name, "node": node, "status": crate::manager::status_json(&d)}))
+        .collect();
+    Ok(Json(Value::Array(one_offs)))
+}
+
+/// `POST /node-one-offs/{app}/{dyno}/stop`: stops a one-off dyno this node
+/// runs, for another node's `ps:stop`.
+pub async fn node_stop_one_off(
+    State(platform): State<Arc<Platform>>,
+    headers: axum::http::HeaderMap,
+    Path((name, dyno)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    super::collate::from_a_node(&platform, &headers)?;
+    let stopped = platform.manager.stop_one_off(&name, &dyno);
+    Ok(Json(json!({ "stopped": stopped })))
 }

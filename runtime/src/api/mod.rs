@@ -204,6 +204,11 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/log-sessions/{id}", get(logs::stream))
         .route("/node-logs/{app}", get(collate::serve))
         .route("/node-metrics/{app}", get(metrics::node_minutes))
+        .route("/node-one-offs/{app}", get(dynos::node_one_offs))
+        .route(
+            "/node-one-offs/{app}/{dyno}/stop",
+            axum::routing::post(dynos::node_stop_one_off),
+        )
         .route("/attach/{secret}", get(run::attach))
         .route("/release-output/{release}", get(release_phase::stream))
         .route("/build-output/{build}", get(builds::output))
@@ -451,6 +456,7 @@ async fn check_accept(request: Request<axum::body::Body>, next: Next) -> Respons
         || path.starts_with("/log-sessions/")
         || path.starts_with("/node-logs/")
         || path.starts_with("/node-metrics/")
+        || path.starts_with("/node-one-offs/")
         || path.starts_with("/attach/")
         || path.starts_with("/release-output/")
         || path.starts_with("/build-output/")

@@ -171,8 +171,10 @@ pub async fn create(
         })?;
     let command = request.argv.join(" ");
     let size = request.size;
+    // Numbered in the ledger, so one-offs started through different nodes
+    // never share a name.
+    let dyno = format!("run.{}", platform.state.next_one_off(&app).await?);
     if attach {
-        let dyno = platform.manager.reserve_one_off_name(&app.name);
         let secret = uuid::Uuid::new_v4().simple().to_string();
         // Heroku's rendezvous URL: TLS to the API's port, the secret as the
         // first line. Kumo's own CLI opens `/attach/{secret}` there instead.
@@ -207,7 +209,7 @@ pub async fn create(
         .run_one_off(
             &app.name,
             OneOffRequest {
-                name: None,
+                name: Some(dyno),
                 argv: request.argv,
                 env: request.env,
                 size,
@@ -242,9 +244,17 @@ pub async fn inside(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(mut body) = body?;
     let app = platform.app_for(&caller, &name).await?;
-    let running = platform
-        .manager
-        .dynos(&app.name)
+    let mut dynos = platform.manager.dynos(&app.name);
+    // A dyno another node runs counts too: the one-off runs on this node.
+    dynos.extend(
+        platform
+            .manager
+            .dynos_elsewhere(&app.name)
+            .await
+            .into_iter()
+            .map(|(d, _)| d),
+    );
+    let running = dynos
         .into_iter()
         .find(|d| d.name == dyno || super::dynos::dyno_id(&app, &d.name, d.release) == dyno)
         .ok_or_else(|| ApiError::not_found(format!("Couldn't find dyno {dyno} on {name}.")))?;

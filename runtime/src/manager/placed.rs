@@ -183,8 +183,8 @@ impl AppRuntime {
     }
 }
 
-/// What a lease says of its dyno.
-fn status_json(status: &DynoStatus) -> String {
+/// What a lease (or another node) says of a dyno.
+pub fn status_json(status: &DynoStatus) -> String {
     json!({
         "process_type": status.process_type,
         "state": status.state.as_str(),
@@ -197,7 +197,7 @@ fn status_json(status: &DynoStatus) -> String {
 }
 
 /// The status a lease holds, or `None` before its node started the dyno.
-fn parse_status(name: &str, text: &str) -> Option<DynoStatus> {
+pub fn parse_status(name: &str, text: &str) -> Option<DynoStatus> {
     let status: serde_json::Value = serde_json::from_str(text).ok()?;
     let state = match status["state"].as_str()? {
         "starting" => DynoState::Starting,

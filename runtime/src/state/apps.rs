@@ -222,6 +222,7 @@ impl State {
             "acm_certificates",
             "log_drains",
             "dyno_restarts",
+            "one_off_numbers",
         ] {
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE app_id = $1"

@@ -304,6 +304,11 @@ const MIGRATIONS: &[&str] = &[
         count BIGINT NOT NULL,
         PRIMARY KEY (app_id, which)
     )",
+    // The last one-off dyno number of each app (`run.N`), shared by the nodes.
+    "CREATE TABLE one_off_numbers (
+        app_id TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+        last BIGINT NOT NULL
+    )",
     "CREATE TABLE platform_secrets (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL,

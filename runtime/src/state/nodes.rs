@@ -149,3 +149,19 @@ impl State {
             .collect()
     }
 }
+
+impl State {
+    /// The number of `app`'s next one-off dyno (`run.N`), unique across nodes.
+    pub async fn next_one_off(&self, app: &super::App) -> Result<u64> {
+        let row = sqlx::query(
+            "INSERT INTO one_off_numbers (app_id, last) VALUES ($1, 1)
+             ON CONFLICT (app_id) DO UPDATE SET last = one_off_numbers.last + 1
+             RETURNING last",
+        )
+        .bind(&app.id)
+        .fetch_one(self.pool())
+        .await?;
+        let last: i64 = row.try_get("last")?;
+        Ok(last.max(1) as u64)
+    }
+}
