@@ -400,7 +400,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             name: settings.node.clone(),
             instance: kumo_runtime::nodes::instance_id(&settings.data_dir)
                 .context("keeping this node's id in the data folder")?,
-            advertise,
+            advertise: advertise.clone(),
             router: advertise_router,
         },
         &manager,
@@ -413,7 +413,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         manager: manager.clone(),
         domain: settings.domain.clone(),
         router_port: router_addr.port(),
-        api_url: format!("http://{api_addr}"),
+        api_url: advertise.clone(),
         log_sessions: Default::default(),
         attach_sessions: Default::default(),
         release_phases: Default::default(),

@@ -476,3 +476,54 @@ fn one_offs_started_through_two_nodes_have_their_own_names_and_every_node_lists_
     }
     assert_eq!(one_offs(&beta, "napping"), both[1..]);
 }
+
+#[test]
+fn a_sleeping_app_wakes_through_a_node_that_does_not_run_it() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let flags = |name| ["--node", name, "--sleep-after", "1s"];
+    let servers = [
+        Server::start_on(
+            dirs[0].path(),
+            dirs[0].path(),
+            &flags("alpha"),
+            "Router listening on",
+        ),
+        Server::start_on(
+            dirs[1].path(),
+            dirs[0].path(),
+            &flags("beta"),
+            "Router listening on",
+        ),
+    ];
+    stdout(&kumo(&servers[0], &["apps:create", "dozy"]));
+    stdout(&kumo(
+        &servers[0],
+        &[
+            "deploy",
+            "-a",
+            "dozy",
+            "--wasm",
+            kumo_tests::components::HELLO,
+        ],
+    ));
+    stdout(&kumo(&servers[0], &["ps:scale", "-a", "dozy", "web=1:eco"]));
+    let holder = node_of(&servers[1], "dozy", "web.1");
+    let edge = &servers[if holder == "alpha" { 1 } else { 0 }];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ps = stdout(&kumo(edge, &["ps", "-a", "dozy"]));
+        if ps.contains("web.1: idle") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "web.1 never went to sleep: {ps}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let reply = edge.get("dozy", "/");
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "hello from kumo\n")
+    );
+    let logs = stdout(&kumo(edge, &["logs", "-a", "dozy", "-n", "200"]));
+    has(&logs, "kumo[web.1]: Unidling");
+    has(&logs, "kumo[router]: at=info method=GET path=\"/\"");
+}
