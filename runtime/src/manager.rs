@@ -308,10 +308,11 @@ impl DynoManager {
 
     /// Brings `app`'s dynos in line with what the source says now: starts, stops
     /// and replaces dynos; tears everything down if the app is gone. Other
-    /// nodes sharing the ledger are told to converge it too.
+    /// nodes sharing the ledger are told to converge it too, first, so they
+    /// do not wait for this node's new dynos to boot.
     pub async fn converge(self: &Arc<Self>, app: &str) {
-        self.converge_here(app).await;
         self.announce(app);
+        self.converge_here(app).await;
     }
 
     /// [`DynoManager::converge`] on this node only.

@@ -527,3 +527,84 @@ fn a_sleeping_app_wakes_through_a_node_that_does_not_run_it() {
     has(&logs, "kumo[web.1]: Unidling");
     has(&logs, "kumo[router]: at=info method=GET path=\"/\"");
 }
+
+#[test]
+fn a_deploy_through_one_node_fails_no_request_through_another() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let servers = three_nodes(&dirs);
+    stdout(&kumo(&servers[0], &["apps:create", "rolling"]));
+    stdout(&kumo(
+        &servers[0],
+        &[
+            "deploy",
+            "-a",
+            "rolling",
+            "--wasm",
+            kumo_tests::components::ENV,
+        ],
+    ));
+    stdout(&kumo(&servers[0], &["ps:scale", "web=2", "-a", "rolling"]));
+    node_of(&servers[0], "rolling", "web.2");
+    // The node running neither dyno (or, if both share one, any other) routes.
+    let out = stdout(&kumo(&servers[0], &["ps", "-a", "rolling", "--json"]));
+    let busy: Vec<String> = serde_json::from_str::<serde_json::Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["node"].as_str().unwrap().to_string())
+        .collect();
+    let edge = NAMES
+        .iter()
+        .position(|n| !busy.iter().any(|b| b == n))
+        .unwrap_or(0);
+    let port = servers[edge].router_port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut served, mut failures, mut last) = (0, Vec::new(), String::new());
+            let until = Instant::now() + Duration::from_secs(60);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
+                let reply = http(port, "rolling.localhost", "GET", "/", &[], "");
+                if reply.status == 200 {
+                    served += 1;
+                    last = reply.body;
+                } else {
+                    failures.push((reply.status, reply.body));
+                }
+            }
+            (served, failures, last)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // A new release through a node whose API is neither the edge's nor (if
+    // possible) a dyno's.
+    let api = (edge + 1) % 3;
+    stdout(&kumo(
+        &servers[api],
+        &["config:set", "-a", "rolling", "WAVE=two"],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = http(port, "rolling.localhost", "GET", "/", &[], "");
+        if reply.body.contains("WAVE=two\n") && reply.body.contains("KUMO_RELEASE_VERSION=v2\n") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new release never answered: {}",
+            reply.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (served, failures, last) = client.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "requests failed during the deploy: {failures:?}"
+    );
+    assert!(served > 50, "only {served} requests were served");
+    has(&last, "KUMO_RELEASE_VERSION=v2\n");
+}
