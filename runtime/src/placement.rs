@@ -87,6 +87,8 @@ pub struct LiveNode {
     /// The base URL of its router (`--advertise-router`), empty if unknown.
     pub router: String,
     pub capacity: Capacity,
+    /// Its last heartbeat, in ms since the epoch.
+    pub seen_at_ms: i64,
 }
 
 /// How full a node is, from its last heartbeat.
@@ -307,7 +309,16 @@ impl Placement {
     async fn live_now(&self, now: i64) -> Vec<String> {
         match self.ledger.live_nodes(now).await {
             Ok(nodes) => {
-                let mut live: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+                // A free dyno goes only to a node heard from within a
+                // lease's life: a node down for longer than that (up to
+                // NODE_TTL it still counts as up) would never claim it,
+                // which would hold a dead node's dyno back until it is down.
+                let fresh = now - LEASE_TTL.as_millis() as i64;
+                let mut live: Vec<String> = nodes
+                    .iter()
+                    .filter(|n| n.seen_at_ms >= fresh)
+                    .map(|n| n.name.clone())
+                    .collect();
                 if !live.contains(&self.node) {
                     live.push(self.node.clone());
                 }

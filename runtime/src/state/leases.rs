@@ -136,6 +136,7 @@ impl LeaseLedger for LedgerLeases {
                     dynos: n.dynos,
                     slots: n.instance_slots,
                 },
+                seen_at_ms: n.seen_at_ms,
                 name: n.name,
                 router: n.router,
             })
