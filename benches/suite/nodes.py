@@ -139,9 +139,14 @@ class Platform:
     def __init__(self, ctx):
         self.ctx = ctx
         self.postgres = Postgres(ctx)
-        subprocess.run(["psql", self.postgres.url, "-qc", "CREATE DATABASE kumo"], check=True, capture_output=True)
+        try:
+            subprocess.run(["psql", self.postgres.url, "-qc", "CREATE DATABASE kumo"], check=True,
+                           capture_output=True)
+            self.bucket = SlugBucket(ctx)
+        except BaseException:
+            self.postgres.stop(ctx)  # its folder is outside the run's scratch space
+            raise
         self.ledger_url = self.postgres.url.rsplit("/", 1)[0] + "/kumo"
-        self.bucket = SlugBucket(ctx)
         self.folder = ctx.tmp / "nodes"
         self.nodes = {}
 
