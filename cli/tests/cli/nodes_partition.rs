@@ -3,6 +3,8 @@
 //! dynos before its leases expire, the other nodes start them, and once the
 //! link is back it rejoins without running a dyno twice.
 
+use super::nodes_routing::start_nodes;
+use super::nodes_shared::placed;
 use crate::support::{Server, backend_flags, kumo, stdout};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -131,23 +133,6 @@ fn loopback_addr(value: &str) -> SocketAddr {
     format!("127.0.0.1:{port}").parse().unwrap()
 }
 
-/// `kumo ps --json` from `server`: each dyno's (name, state, node).
-fn placed(server: &Server, app: &str) -> Vec<(String, String, String)> {
-    let out = stdout(&kumo(server, &["ps", "-a", app, "--json"]));
-    let dynos: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let mut list: Vec<(String, String, String)> = dynos
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let field = |k: &str| d[k].as_str().unwrap_or("?").to_string();
-            (field("name"), field("state"), field("node"))
-        })
-        .collect();
-    list.sort();
-    list
-}
-
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !done() {
@@ -174,18 +159,8 @@ impl Drop for Inside {
 fn a_node_cut_off_from_the_ledger_stops_its_dynos_before_others_start_them() {
     let netns = Netns::new();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let alpha = Server::start_on(
-        dirs[0].path(),
-        dirs[0].path(),
-        &["--node", "alpha"],
-        "Router listening on",
-    );
-    let beta = Server::start_on(
-        dirs[1].path(),
-        dirs[0].path(),
-        &["--node", "beta"],
-        "Router listening on",
-    );
+    let mut servers = start_nodes(&dirs[..2], &[]).into_iter();
+    let (alpha, beta) = (servers.next().unwrap(), servers.next().unwrap());
 
     // gamma runs in the namespace: it reaches Postgres and S3 through
     // forwarders on the host's end of its link, so the link is its only way.

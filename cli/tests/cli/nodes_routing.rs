@@ -6,26 +6,34 @@
 use crate::support::{Server, has, http, kumo, stdout};
 use std::time::{Duration, Instant};
 
-/// Three nodes on one ledger, once all are up.
-pub fn three_nodes(dirs: &[tempfile::TempDir]) -> Vec<Server> {
+/// Nodes alpha, beta, … (one per folder of `dirs`, the first holding the
+/// ledger) with `extra` flags, once all are up.
+pub fn start_nodes(dirs: &[tempfile::TempDir], extra: &[&str]) -> Vec<Server> {
     let ledger = dirs[0].path();
-    let servers: Vec<Server> = ["alpha", "beta", "gamma"]
+    let servers: Vec<Server> = NAMES
         .iter()
         .zip(dirs)
         .map(|(name, dir)| {
-            Server::start_on(dir.path(), ledger, &["--node", name], "Router listening on")
+            let mut flags = vec!["--node", name];
+            flags.extend_from_slice(extra);
+            Server::start_on(dir.path(), ledger, &flags, "Router listening on")
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     while stdout(&kumo(&servers[0], &["nodes"]))
         .matches("  up  ")
         .count()
-        < 3
+        < servers.len()
     {
-        assert!(Instant::now() < deadline, "the three nodes never came up");
+        assert!(Instant::now() < deadline, "the nodes never came up");
         std::thread::sleep(Duration::from_millis(250));
     }
     servers
+}
+
+/// Three nodes on one ledger, once all are up.
+pub fn three_nodes(dirs: &[tempfile::TempDir]) -> Vec<Server> {
+    start_nodes(dirs, &[])
 }
 
 /// The node `app`'s `dyno` runs on, once it is up, as `server`'s `ps` says.
@@ -310,18 +318,8 @@ fn builds(server: &Server, app: &str, status: &str) -> Vec<String> {
 #[test]
 fn a_restarted_node_fails_only_its_own_cut_short_builds_and_a_dead_nodes_fail_later() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let alpha = Server::start_on(
-        dirs[0].path(),
-        dirs[0].path(),
-        &["--node", "alpha"],
-        "Router listening on",
-    );
-    let beta = Server::start_on(
-        dirs[1].path(),
-        dirs[0].path(),
-        &["--node", "beta"],
-        "Router listening on",
-    );
+    let mut servers = start_nodes(&dirs, &[]).into_iter();
+    let (alpha, beta) = (servers.next().unwrap(), servers.next().unwrap());
     stdout(&kumo(&alpha, &["apps:create", "slowbuild"]));
 
     // A C app whose make sleeps, built by beta.
@@ -421,18 +419,8 @@ fn one_offs(server: &Server, app: &str) -> Vec<(String, String)> {
 #[test]
 fn one_offs_started_through_two_nodes_have_their_own_names_and_every_node_lists_and_stops_them() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let alpha = Server::start_on(
-        dirs[0].path(),
-        dirs[0].path(),
-        &["--node", "alpha"],
-        "Router listening on",
-    );
-    let beta = Server::start_on(
-        dirs[1].path(),
-        dirs[0].path(),
-        &["--node", "beta"],
-        "Router listening on",
-    );
+    let mut servers = start_nodes(&dirs, &[]).into_iter();
+    let (alpha, beta) = (servers.next().unwrap(), servers.next().unwrap());
     stdout(&kumo(&alpha, &["apps:create", "napping"]));
     stdout(&kumo(
         &alpha,
@@ -480,21 +468,7 @@ fn one_offs_started_through_two_nodes_have_their_own_names_and_every_node_lists_
 #[test]
 fn a_sleeping_app_wakes_through_a_node_that_does_not_run_it() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let flags = |name| ["--node", name, "--sleep-after", "1s"];
-    let servers = [
-        Server::start_on(
-            dirs[0].path(),
-            dirs[0].path(),
-            &flags("alpha"),
-            "Router listening on",
-        ),
-        Server::start_on(
-            dirs[1].path(),
-            dirs[0].path(),
-            &flags("beta"),
-            "Router listening on",
-        ),
-    ];
+    let servers = start_nodes(&dirs, &["--sleep-after", "1s"]);
     stdout(&kumo(&servers[0], &["apps:create", "dozy"]));
     stdout(&kumo(
         &servers[0],

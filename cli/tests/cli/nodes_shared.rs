@@ -74,7 +74,7 @@ fn servers_on_one_ledger_list_each_other_and_a_killed_one_goes_down() {
 }
 
 /// `kumo ps --json` from `server`: each dyno's (name, state, node).
-fn placed(server: &Server, app: &str) -> Vec<(String, String, String)> {
+pub fn placed(server: &Server, app: &str) -> Vec<(String, String, String)> {
     let out = stdout(&kumo(server, &["ps", "-a", app, "--json"]));
     let dynos: serde_json::Value = serde_json::from_str(&out).unwrap();
     let mut list: Vec<(String, String, String)> = dynos
