@@ -3,20 +3,23 @@
 //! router's headers, limits and router line; a killed node's GETs go to the
 //! dyno's new node without the client seeing a failure.
 
-use crate::support::{Server, has, http, kumo, stdout};
+use crate::support::{Server, has, http_at, kumo, stdout};
 use std::time::{Duration, Instant};
 
-/// Nodes alpha, beta, … (one per folder of `dirs`, the first holding the
-/// ledger) with `extra` flags, once all are up.
+/// Nodes alpha, beta, … on 127.0.0.2, .3, … (one per folder of `dirs`, the
+/// first holding the ledger) with `extra` flags, once all are up.
 pub fn start_nodes(dirs: &[tempfile::TempDir], extra: &[&str]) -> Vec<Server> {
     let ledger = dirs[0].path();
     let servers: Vec<Server> = NAMES
         .iter()
         .zip(dirs)
-        .map(|(name, dir)| {
+        .enumerate()
+        .map(|(i, (name, dir))| {
             let mut flags = vec!["--node", name];
             flags.extend_from_slice(extra);
-            Server::start_on(dir.path(), ledger, &flags, "Router listening on")
+            // Each node on its own loopback address: 127.0.0.2, .3, .4.
+            let ip = format!("127.0.0.{}", i + 2);
+            Server::start_at(&ip, dir.path(), ledger, &flags, "Router listening on")
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -81,10 +84,9 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
     // Through each node's router, with that router's forwarding headers and
     // nothing of the hop for the dyno or the client to see.
     for (name, server) in NAMES.iter().zip(&servers) {
-        let reply = http(
-            server.router_port,
-            "routed.localhost",
+        let reply = server.route(
             "GET",
+            "routed.localhost",
             "/headers",
             &[(
                 "X-Request-Id".to_string(),
@@ -115,14 +117,7 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
         );
         assert_eq!(head.matches("via: 1.1 kumo").count(), 1, "{head}");
         // A body streams across the hop both ways.
-        let echoed = http(
-            server.router_port,
-            "routed.localhost",
-            "POST",
-            "/echo",
-            &[],
-            "across the hop",
-        );
+        let echoed = server.route("POST", "routed.localhost", "/echo", &[], "across the hop");
         assert_eq!(
             (echoed.status, echoed.body.as_str()),
             (200, "across the hop"),
@@ -191,7 +186,7 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
         ])
         .env(
             "KUMO_HOST",
-            format!("http://127.0.0.1:{}", watcher.api_port),
+            format!("http://{}:{}", watcher.ip, watcher.api_port),
         )
         .env("KUMO_API_KEY", &watcher.token)
         .stdout(std::process::Stdio::piped())
@@ -201,10 +196,9 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
     std::thread::sleep(Duration::from_millis(1500));
     for (name, server) in NAMES.iter().zip(&servers) {
         let id = format!("tailed-{name}-0123456789abcdef");
-        let reply = http(
-            server.router_port,
-            "routed.localhost",
+        let reply = server.route(
             "GET",
+            "routed.localhost",
             "/",
             &[("X-Request-Id".to_string(), id)],
             "",
@@ -227,10 +221,9 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
     assert_eq!(got, NAMES, "each node's router line once in the tail");
 
     // A forged node token is refused, and never reaches a dyno.
-    let forged = http(
-        servers[edge].router_port,
-        "routed.localhost",
+    let forged = servers[edge].route(
         "GET",
+        "routed.localhost",
         "/headers",
         &[("kumo-node-token".to_string(), "guessed".to_string())],
         "",
@@ -240,7 +233,7 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
     // kill -9 of the dyno's node under a client sending GETs through another
     // node: the dyno comes up elsewhere and no GET fails.
     let killed_at = Instant::now();
-    let port = servers[edge].router_port;
+    let (ip, port) = (servers[edge].ip.clone(), servers[edge].router_port);
     let client = std::thread::spawn(move || {
         let mut failures = Vec::new();
         let mut slowest = Duration::ZERO;
@@ -248,7 +241,7 @@ fn every_nodes_router_serves_the_app_and_a_killed_nodes_gets_go_elsewhere() {
         let until = Instant::now() + Duration::from_secs(25);
         while Instant::now() < until && served < 20_000 {
             let sent = Instant::now();
-            let reply = http(port, "routed.localhost", "GET", "/", &[], "");
+            let reply = http_at(&ip, port, "routed.localhost", "GET", "/", &[], b"");
             slowest = slowest.max(sent.elapsed());
             if reply.status == 200 {
                 served += 1;
@@ -338,7 +331,7 @@ fn a_restarted_node_fails_only_its_own_cut_short_builds_and_a_dead_nodes_fail_la
             "slowbuild",
             &sources.path().display().to_string(),
         ])
-        .env("KUMO_HOST", format!("http://127.0.0.1:{}", beta.api_port))
+        .env("KUMO_HOST", format!("http://{}:{}", beta.ip, beta.api_port))
         .env("KUMO_API_KEY", &beta.token)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -532,15 +525,15 @@ fn a_deploy_through_one_node_fails_no_request_through_another() {
         .iter()
         .position(|n| !busy.iter().any(|b| b == n))
         .unwrap_or(0);
-    let port = servers[edge].router_port;
+    let (ip, port) = (servers[edge].ip.clone(), servers[edge].router_port);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let client = {
-        let stop = stop.clone();
+        let (stop, ip) = (stop.clone(), ip.clone());
         std::thread::spawn(move || {
             let (mut served, mut failures, mut last) = (0, Vec::new(), String::new());
             let until = Instant::now() + Duration::from_secs(60);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
-                let reply = http(port, "rolling.localhost", "GET", "/", &[], "");
+                let reply = http_at(&ip, port, "rolling.localhost", "GET", "/", &[], b"");
                 if reply.status == 200 {
                     served += 1;
                     last = reply.body;
@@ -561,7 +554,7 @@ fn a_deploy_through_one_node_fails_no_request_through_another() {
     ));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let reply = http(port, "rolling.localhost", "GET", "/", &[], "");
+        let reply = http_at(&ip, port, "rolling.localhost", "GET", "/", &[], b"");
         if reply.body.contains("WAVE=two\n") && reply.body.contains("KUMO_RELEASE_VERSION=v2\n") {
             break;
         }

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 /// A running `kumo server`; killed when dropped.
 pub struct Server {
     child: Child,
+    /// The loopback address its API and router listen on (127.0.0.1 unless
+    /// started with [`Server::start_at`]).
+    pub ip: String,
     pub api_port: u16,
     pub router_port: u16,
     pub token: String,
@@ -57,13 +60,25 @@ impl Server {
         extra: &[&str],
         until: &str,
     ) -> Server {
+        Server::start_at("127.0.0.1", data, ledger_of, extra, until)
+    }
+
+    /// [`Server::start_on`] with the API and router on loopback address `ip`.
+    pub fn start_at(
+        ip: &str,
+        data: &std::path::Path,
+        ledger_of: &std::path::Path,
+        extra: &[&str],
+        until: &str,
+    ) -> Server {
+        let listen = format!("{ip}:0");
         let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
             .args([
                 "server",
                 "--router-listen",
-                "127.0.0.1:0",
+                &listen,
                 "--api-listen",
-                "127.0.0.1:0",
+                &listen,
                 "--data-dir",
             ])
             .arg(data)
@@ -82,6 +97,7 @@ impl Server {
         });
         let mut server = Server {
             child,
+            ip: ip.to_string(),
             api_port: 0,
             router_port: 0,
             token: String::new(),
@@ -91,10 +107,10 @@ impl Server {
         };
         server.wait_for_line(until, Duration::from_secs(300));
         for line in &server.lines {
-            if let Some(port) = line.strip_prefix("API listening on http://127.0.0.1:") {
+            if let Some(port) = line.strip_prefix(&format!("API listening on http://{ip}:")) {
                 server.api_port = port.parse().unwrap();
             }
-            if let Some(port) = line.strip_prefix("Router listening on http://127.0.0.1:") {
+            if let Some(port) = line.strip_prefix(&format!("Router listening on http://{ip}:")) {
                 server.router_port = port.parse().unwrap();
             }
         }
@@ -141,13 +157,14 @@ impl Server {
         if body.is_some() {
             headers.push(("Content-Type".to_string(), "application/json".to_string()));
         }
-        http(
+        http_at(
+            &self.ip,
             self.api_port,
             "127.0.0.1",
             method,
             path,
             &headers,
-            body.unwrap_or(""),
+            body.unwrap_or("").as_bytes(),
         )
     }
 
@@ -164,7 +181,8 @@ impl Server {
             ),
             ("Content-Type".to_string(), "application/zstd".to_string()),
         ];
-        let reply = http_bytes(
+        let reply = http_at(
+            &self.ip,
             self.api_port,
             "127.0.0.1",
             "POST",
@@ -178,13 +196,26 @@ impl Server {
 
     /// A GET through the router to `<app>.localhost`.
     pub fn get(&self, app: &str, path: &str) -> Reply {
-        http(
+        self.route("GET", &format!("{app}.localhost"), path, &[], "")
+    }
+
+    /// A request through the router for `host`.
+    pub fn route(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Reply {
+        http_at(
+            &self.ip,
             self.router_port,
-            &format!("{app}.localhost"),
-            "GET",
+            host,
+            method,
             path,
-            &[],
-            "",
+            headers,
+            body.as_bytes(),
         )
     }
 
@@ -194,14 +225,7 @@ impl Server {
             .map(|t| ("Content-Type".to_string(), t.to_string()))
             .into_iter()
             .collect();
-        http(
-            self.router_port,
-            &format!("{app}.localhost"),
-            "POST",
-            path,
-            &headers,
-            body,
-        )
+        self.route("POST", &format!("{app}.localhost"), path, &headers, body)
     }
 }
 
@@ -311,7 +335,20 @@ pub fn http_bytes(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Reply {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    http_at("127.0.0.1", port, host, method, path, headers, body)
+}
+
+/// [`http_bytes`] to loopback address `ip`.
+pub fn http_at(
+    ip: &str,
+    port: u16,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Reply {
+    let mut stream = std::net::TcpStream::connect((ip, port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
@@ -394,7 +431,10 @@ pub fn kumo_env(
     command.envs(env.iter().copied());
     command
         .args(args)
-        .env("KUMO_HOST", format!("http://127.0.0.1:{}", server.api_port))
+        .env(
+            "KUMO_HOST",
+            format!("http://{}:{}", server.ip, server.api_port),
+        )
         .env("NETRC", server.data.join("netrc"))
         .env("KUMO_DATA_DIR", server.data.join("no-such-folder"))
         .stdin(Stdio::piped())
