@@ -280,6 +280,8 @@ impl Router {
         match tokio::time::timeout(self.config.request_timeout, dispatch).await {
             Ok(Ok((dyno, response))) => {
                 let (mut parts, body) = response.into_parts();
+                // Only this router speaks for the hop, never the app.
+                parts.headers.remove(&HOP_CODE);
                 if let Ok(dyno) = HeaderValue::from_str(&dyno) {
                     parts.headers.insert(HOP_DYNO, dyno);
                 }
