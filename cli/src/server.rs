@@ -214,18 +214,6 @@ pub fn settings(args: ServerArgs) -> anyhow::Result<Settings> {
     })
 }
 
-/// The names of the nodes that are up.
-async fn up_nodes(state: &kumo_runtime::state::State) -> anyhow::Result<Vec<String>> {
-    let now = kumo_runtime::nodes::now_ms();
-    Ok(state
-        .nodes()
-        .await?
-        .into_iter()
-        .filter(|n| n.is_up(now))
-        .map(|n| n.name)
-        .collect())
-}
-
 /// `http://` and a bound address other nodes can dial (loopback for an unspecified one).
 fn reachable_url(addr: SocketAddr) -> String {
     let ip = if addr.ip().is_unspecified() {
@@ -270,15 +258,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
     // Work a stop of this node cut short fails, and so does a dead node's.
     let state = state.for_node(&settings.node);
-    let up = up_nodes(&state).await?;
-    let interrupted = |node: &str| state.interrupted(node, &up, true);
-    for build in state.fail_interrupted_builds(&interrupted).await? {
+    let (builds, releases) = state.fail_interrupted_work(true).await?;
+    for build in builds {
         println!(
             "Build {} was running when Kumo stopped: marked failed",
             build.id
         );
     }
-    for release in state.fail_interrupted_releases(&interrupted).await? {
+    for release in releases {
         println!(
             "Release v{} was in its release phase when Kumo stopped: marked failed",
             release.version

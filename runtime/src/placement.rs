@@ -135,11 +135,8 @@ pub struct Placement {
     /// The leases this node holds, as far as it knows: `(app, dyno)`.
     held: Mutex<HashSet<(String, String)>>,
     renewed: Mutex<Instant>,
-    live: RwLock<Vec<String>>,
-    /// Each live node's router, by node name.
-    routers: RwLock<HashMap<String, String>>,
-    /// Each live node's capacity, by node name.
-    capacity: RwLock<HashMap<String, Capacity>>,
+    /// The nodes up as last read from the ledger.
+    nodes: RwLock<Vec<LiveNode>>,
     /// The leases of every app as last read, for routing to other nodes.
     seen: RwLock<HashMap<String, Vec<Lease>>>,
     /// Dyno statuses for the ledger, written in the order they changed.
@@ -165,9 +162,7 @@ impl Placement {
             ledger,
             held: Mutex::default(),
             renewed: Mutex::new(Instant::now()),
-            live: RwLock::new(vec![node.to_string()]),
-            routers: RwLock::default(),
-            capacity: RwLock::default(),
+            nodes: RwLock::default(),
             seen: RwLock::default(),
             statuses,
         }
@@ -226,12 +221,8 @@ impl Placement {
         let ours = if sorted.free.is_empty() {
             Vec::new()
         } else {
-            let live = self.live_now(now).await;
-            let capacity = self
-                .capacity
-                .read()
-                .expect("capacity lock poisoned")
-                .clone();
+            self.read_nodes(now).await;
+            let (live, capacity) = self.placeable(now);
             sorted.falling_to(app, &live, capacity, &self.node)
         };
         for dyno in ours {
@@ -299,44 +290,39 @@ impl Placement {
             }
             lost.into_iter().map(|(app, _)| app).collect()
         };
-        self.live_now(now).await;
+        self.read_nodes(now).await;
         Ok(lost)
     }
 
-    /// The nodes up now, this one always among them, read from the ledger
-    /// (a node that just joined counts at once); the last list if the
-    /// ledger cannot be read.
-    async fn live_now(&self, now: i64) -> Vec<String> {
+    /// Reads which nodes are up (a node that just joined counts at once);
+    /// keeps the last list if the ledger cannot be read.
+    async fn read_nodes(&self, now: i64) {
         match self.ledger.live_nodes(now).await {
-            Ok(nodes) => {
-                // A free dyno goes only to a node heard from within a
-                // lease's life: a node down for longer than that (up to
-                // NODE_TTL it still counts as up) would never claim it,
-                // which would hold a dead node's dyno back until it is down.
-                let fresh = now - LEASE_TTL.as_millis() as i64;
-                let mut live: Vec<String> = nodes
-                    .iter()
-                    .filter(|n| n.seen_at_ms >= fresh)
-                    .map(|n| n.name.clone())
-                    .collect();
-                if !live.contains(&self.node) {
-                    live.push(self.node.clone());
-                }
-                *self.capacity.write().expect("capacity lock poisoned") =
-                    nodes.iter().map(|n| (n.name.clone(), n.capacity)).collect();
-                *self.routers.write().expect("routers lock poisoned") = nodes
-                    .into_iter()
-                    .filter(|n| !n.router.is_empty())
-                    .map(|n| (n.name, n.router))
-                    .collect();
-                *self.live.write().expect("live lock poisoned") = live.clone();
-                live
-            }
+            Ok(nodes) => *self.nodes.write().expect("nodes lock poisoned") = nodes,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "reading the nodes that are up failed");
-                self.live.read().expect("live lock poisoned").clone()
             }
         }
+    }
+
+    /// The nodes a free dyno may go to at `now`, this one always among them,
+    /// and each one's capacity. Only a node heard from within a lease's life
+    /// counts: one down for longer (up to NODE_TTL it still counts as up)
+    /// would never claim the dyno, holding a dead node's dyno back until it
+    /// is down.
+    fn placeable(&self, now: i64) -> (Vec<String>, HashMap<String, Capacity>) {
+        let fresh = now - LEASE_TTL.as_millis() as i64;
+        let nodes = self.nodes.read().expect("nodes lock poisoned");
+        let mut live: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.seen_at_ms >= fresh)
+            .map(|n| n.name.clone())
+            .collect();
+        if !live.contains(&self.node) {
+            live.push(self.node.clone());
+        }
+        let capacity = nodes.iter().map(|n| (n.name.clone(), n.capacity)).collect();
+        (live, capacity)
     }
 
     /// The apps with a free dyno that [`choose`] gives this node, among the
@@ -350,12 +336,7 @@ impl Placement {
             return Vec::new();
         }
         let now = crate::nodes::now_ms();
-        let live = self.live.read().expect("live lock poisoned").clone();
-        let capacity = self
-            .capacity
-            .read()
-            .expect("capacity lock poisoned")
-            .clone();
+        let (live, capacity) = self.placeable(now);
         let mut by_app: HashMap<String, Vec<Lease>> = HashMap::new();
         for lease in leases {
             by_app.entry(lease.app.clone()).or_default().push(lease);
@@ -383,7 +364,13 @@ impl Placement {
         let Some(leases) = seen.get(app) else {
             return Vec::new();
         };
-        let routers = self.routers.read().expect("routers lock poisoned");
+        let nodes = self.nodes.read().expect("nodes lock poisoned");
+        let router = |node: &str| {
+            let node = nodes
+                .iter()
+                .find(|n| n.name == node && !n.router.is_empty())?;
+            Some(node.router.clone())
+        };
         leases
             .iter()
             .filter(|l| l.dyno.starts_with("web.") && l.node != self.node && l.expires_ms >= now)
@@ -392,7 +379,7 @@ impl Placement {
                 Some(Elsewhere {
                     dyno: l.dyno.clone(),
                     node: l.node.clone(),
-                    router: routers.get(&l.node)?.clone(),
+                    router: router(&l.node)?,
                     up: l.status.contains(r#""state":"up""#),
                 })
             })

@@ -22,7 +22,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -188,8 +188,8 @@ fn client() -> &'static reqwest::Client {
 }
 
 /// The API URLs of the other nodes that are up, by name; empty for a server
-/// that is not one of several nodes.
-async fn other_nodes(platform: &Platform) -> HashMap<String, String> {
+/// that is not one of several nodes (whose log sessions collate nothing).
+pub async fn other_nodes(platform: &Platform) -> HashMap<String, String> {
     if platform.node_channel.is_none() {
         return HashMap::new();
     }
@@ -260,11 +260,6 @@ pub fn from_a_node(platform: &Platform, headers: &HeaderMap) -> Result<(), ApiEr
             "This server is not one of several nodes.",
         )),
     }
-}
-
-/// Whether log sessions must collate several nodes' lines.
-pub async fn several_nodes(platform: &Platform) -> bool {
-    !other_nodes(platform).await.is_empty()
 }
 
 /// What one node's stream sends the collating task.
@@ -352,15 +347,16 @@ fn event(piece: &[u8]) -> Option<Event> {
     }))
 }
 
-/// Every node's lines of `backlog` for `app`, merged in timestamp order.
+/// This node's and the `others`' lines of `backlog` for `app`, merged in
+/// timestamp order.
 pub async fn backlog(
     platform: &Platform,
+    others: HashMap<String, String>,
     app: &str,
     backlog: Backlog,
     filter: &Filter,
 ) -> Vec<LogLine> {
     let mut lines = platform.manager.logplex().app(app).lines(backlog, filter);
-    let others = other_nodes(platform).await;
     let (tx, mut rx) = mpsc::channel(1024);
     for (node, url) in &others {
         let query = NodeQuery::of(backlog, filter, false);
@@ -385,10 +381,12 @@ fn merged(mut lines: Vec<LogLine>, backlog: Backlog) -> Vec<LogLine> {
     lines
 }
 
-/// Every node's lines of `app` — the backlog, then each new line — merged
-/// in timestamp order, until the receiver is dropped.
+/// This node's and the `others`' lines of `app` — the backlog, then each new
+/// line (from nodes that join too) — merged in timestamp order, until the
+/// receiver is dropped.
 pub fn tail(
     platform: Arc<Platform>,
+    others: HashMap<String, String>,
     app: String,
     backlog: Backlog,
     filter: Filter,
@@ -404,10 +402,10 @@ pub fn tail(
         let (tx, mut remote) = mpsc::channel::<(String, Event)>(4096);
         // The last line read from each node, which a reopened stream starts after.
         let mut last: HashMap<String, OffsetDateTime> = HashMap::new();
-        let mut open_nodes: HashMap<String, bool> = HashMap::new();
-        let others = other_nodes(&platform).await;
+        // The nodes whose stream is open.
+        let mut open_nodes: HashSet<String> = HashSet::new();
         for (node, url) in &others {
-            open_nodes.insert(node.clone(), true);
+            open_nodes.insert(node.clone());
             let query = NodeQuery::of(backlog, &filter, true);
             open(
                 &platform,
@@ -465,18 +463,18 @@ pub fn tail(
                     }
                     Event::BacklogEnd => {}
                     Event::Gone => {
-                        open_nodes.insert(node, false);
+                        open_nodes.remove(&node);
                     }
                 },
                 () = tokio::time::sleep(next_due) => {}
                 _ = rescan.tick() => {
                     for (node, url) in other_nodes(&platform).await {
-                        if open_nodes.get(&node) == Some(&true) {
+                        if open_nodes.contains(&node) {
                             continue;
                         }
                         let since = last.get(&node).copied().unwrap_or(started);
                         let query = NodeQuery::of(Backlog::Since(since), &filter, true);
-                        open_nodes.insert(node.clone(), true);
+                        open_nodes.insert(node.clone());
                         open(&platform, node, url, &app, query, tx.clone());
                     }
                 }

@@ -164,7 +164,9 @@ pub async fn stream(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
-    let several = super::collate::several_nodes(&platform).await;
+    // Read once: with other nodes up, the session collates their lines.
+    let others = super::collate::other_nodes(&platform).await;
+    let several = !others.is_empty();
     let last_event = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -193,6 +195,7 @@ pub async fn stream(
                 Vec::new(),
                 super::collate::tail(
                     platform.clone(),
+                    others,
                     session.app.clone(),
                     backlog,
                     session.filter,
@@ -221,7 +224,7 @@ pub async fn stream(
         Body::from_stream(head.chain(tail).take_until(Box::pin(ended)))
     } else {
         let lines = if several {
-            super::collate::backlog(&platform, &session.app, backlog, &session.filter).await
+            super::collate::backlog(&platform, others, &session.app, backlog, &session.filter).await
         } else {
             platform
                 .manager

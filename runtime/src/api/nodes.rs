@@ -162,19 +162,11 @@ const ORPHAN_SWEEP: u64 = 5;
 
 /// Fails the pending builds and release phases of nodes that are down.
 async fn fail_dead_nodes_work(state: &crate::state::State) -> anyhow::Result<()> {
-    let now = now_ms();
-    let up: Vec<String> = state
-        .nodes()
-        .await?
-        .into_iter()
-        .filter(|n| n.is_up(now))
-        .map(|n| n.name)
-        .collect();
-    let interrupted = |node: &str| state.interrupted(node, &up, false);
-    for build in state.fail_interrupted_builds(&interrupted).await? {
+    let (builds, releases) = state.fail_interrupted_work(false).await?;
+    for build in builds {
         tracing::warn!(build = %build.id, "a build's node is down: marked failed");
     }
-    for release in state.fail_interrupted_releases(&interrupted).await? {
+    for release in releases {
         tracing::warn!(release = %release.id, "a release phase's node is down: marked failed");
     }
     Ok(())

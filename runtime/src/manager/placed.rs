@@ -49,10 +49,7 @@ impl DynoManager {
     async fn tick(self: &Arc<Self>, placement: &Placement, was_fenced: bool) -> bool {
         // A ledger that does not answer (a partition: the pool waits for a
         // connection for much longer) must not hold the fence back.
-        let renewed = tokio::time::timeout(TICK, placement.renew())
-            .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the ledger did not answer within {TICK:?}")));
-        match renewed {
+        match within_tick(placement.renew()).await {
             Ok(_) if was_fenced => {
                 tracing::warn!(
                     node = placement.node(),
@@ -84,10 +81,7 @@ impl DynoManager {
             }
             return true;
         }
-        let leases = tokio::time::timeout(TICK, placement.ledger().leases(None))
-            .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the ledger did not answer within {TICK:?}")));
-        match leases {
+        match within_tick(placement.ledger().leases(None)).await {
             Ok(leases) => {
                 let placed = self.placed_dynos();
                 for app in placement.apps_to_take(leases, &placed) {
@@ -181,6 +175,13 @@ impl AppRuntime {
     fn placed(&self) -> Vec<Placed> {
         self.placed.lock().expect("placed lock poisoned").clone()
     }
+}
+
+/// A ledger call's answer, or an error if it took longer than a [`TICK`].
+async fn within_tick<T>(call: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::time::timeout(TICK, call)
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the ledger did not answer within {TICK:?}")))
 }
 
 /// What a lease (or another node) says of a dyno.

@@ -192,7 +192,6 @@ impl Router {
         if channel.is_none() {
             avoid = None;
         }
-        let replay = avoid.as_ref().and_then(|_| Replay::of(&request));
         loop {
             let target = self
                 .manager
@@ -212,6 +211,9 @@ impl Router {
             let (Some(channel), Some(avoid)) = (channel, avoid.as_mut()) else {
                 unreachable!("another node's dyno is picked only with the channel");
             };
+            // Kept only for a request that leaves this node: one a dyno here
+            // serves costs no copy of its head.
+            let replay = Replay::of(&request);
             match channel.send(&there, request, hops + 1).await {
                 Ok(response) => return answered(there, response),
                 Err(e) => {

@@ -1,4 +1,5 @@
-//! Apps, who may act on them, their formation and their custom domains.
+//! Apps, who may act on them, their formation and their custom domains,
+//! their restart counts and one-off numbers.
 
 use super::{Account, Result, State, StateError, new_id, now, text};
 use crate::sizes::DynoSize;
@@ -390,5 +391,48 @@ impl State {
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(|row| text(row, "hostname")).collect()
+    }
+}
+
+impl State {
+    /// Counts a restart of `app`'s dynos: all (`""`), a process type or one dyno.
+    pub async fn bump_restart(&self, app: &App, which: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO dyno_restarts (app_id, which, count) VALUES ($1, $2, 1)
+             ON CONFLICT (app_id, which) DO UPDATE SET count = dyno_restarts.count + 1",
+        )
+        .bind(&app.id)
+        .bind(which)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// `app`'s restart counts, by what was restarted.
+    pub async fn restarts(&self, app: &App) -> Result<std::collections::BTreeMap<String, u64>> {
+        let rows = sqlx::query("SELECT which, count FROM dyno_restarts WHERE app_id = $1")
+            .bind(&app.id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let count: i64 = row.try_get("count")?;
+                Ok((text(row, "which")?, count.max(0) as u64))
+            })
+            .collect()
+    }
+
+    /// The number of `app`'s next one-off dyno (`run.N`), unique across nodes.
+    pub async fn next_one_off(&self, app: &App) -> Result<u64> {
+        let row = sqlx::query(
+            "INSERT INTO one_off_numbers (app_id, last) VALUES ($1, 1)
+             ON CONFLICT (app_id) DO UPDATE SET last = one_off_numbers.last + 1
+             RETURNING last",
+        )
+        .bind(&app.id)
+        .fetch_one(self.pool())
+        .await?;
+        let last: i64 = row.try_get("last")?;
+        Ok(last.max(1) as u64)
     }
 }

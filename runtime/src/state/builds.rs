@@ -149,9 +149,35 @@ impl State {
         row.as_ref().map(|r| text(r, "output")).transpose()
     }
 
-    /// Pending builds whose node `interrupted` names — a stop of it cut them
-    /// short — fail. Returns them.
-    pub async fn fail_interrupted_builds(
+    /// Pending builds and release phases a stop of their node cut short fail:
+    /// at this node's start (`starting`) its own and those of nodes that are
+    /// down; later only those of nodes that are down (this one's run).
+    /// Returns them.
+    pub async fn fail_interrupted_work(
+        &self,
+        starting: bool,
+    ) -> Result<(Vec<Build>, Vec<super::Release>)> {
+        let now = crate::nodes::now_ms();
+        let up: Vec<String> = self
+            .nodes()
+            .await?
+            .into_iter()
+            .filter(|n| n.is_up(now))
+            .map(|n| n.name)
+            .collect();
+        let interrupted = |node: &str| {
+            if node == &*self.node || node.is_empty() {
+                return starting;
+            }
+            !up.iter().any(|n| n == node)
+        };
+        let builds = self.fail_interrupted_builds(&interrupted).await?;
+        let releases = self.fail_interrupted_releases(&interrupted).await?;
+        Ok((builds, releases))
+    }
+
+    /// Pending builds whose node `interrupted` names fail. Returns them.
+    async fn fail_interrupted_builds(
         &self,
         interrupted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<Build>> {
@@ -180,16 +206,6 @@ impl State {
             .await?;
         }
         Ok(pending)
-    }
-
-    /// Whether a pending build or release phase of `node` was cut short: at
-    /// start-up, this node's own and those of nodes not `up`; later, only
-    /// those of nodes not `up` (this one's are running).
-    pub fn interrupted(&self, node: &str, up: &[String], starting: bool) -> bool {
-        if node == &*self.node || node.is_empty() {
-            return starting;
-        }
-        !up.iter().any(|n| n == node)
     }
 
     /// The buildpack `app` is pinned to, if any.

@@ -317,7 +317,7 @@ impl State {
 
     /// Releases whose release phase was cut short by a stop of the server: they
     /// fail, and the release before them keeps serving. Returns them.
-    pub async fn fail_interrupted_releases(
+    pub(super) async fn fail_interrupted_releases(
         &self,
         interrupted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Vec<Release>> {
