@@ -10,7 +10,7 @@
 //!
 //! 1. `Router::serve` accepts a connection (at most `max_connections`) and serves HTTP/1 with `header_timeout`.
 //! 2. `Router::route` calls `admit` (`check_limits`: 414, 431 or 400; the host; a valid `X-Request-Id` or a new UUID), resolves the app with `DynoManager::app_for_host` → `HostTable::app_for` (404 "No such app"), and `forward` rewrites the headers.
-//! 3. `DynoManager::dispatch` runs under `RouterConfig::request_timeout` (H12). `pick` returns a `RouteError` (H80 maintenance, H81 nothing deployed, H14 no web dynos, H10 all crashed, H20 none up within `boot_timeout`) or a `WebDyno`, waking a sleeping app first.
+//! 3. `Router::dispatch` (`hop.rs`) runs under `RouterConfig::request_timeout` (H12). `DynoManager::pick_anywhere` returns a `RouteError` (H80 maintenance, H81 nothing deployed, H14 no web dynos, H10 all crashed, H20 none up within `boot_timeout`), a `WebDyno` of this node (waking a sleeping app first), or, with several nodes, another node's web dyno, to which the request is forwarded.
 //! 4. `WebDyno::handle` takes a turn and an instance; `HttpInstance::serve` calls `wasi:http/incoming-handler` under `request_deadline` and hands back the head with the spool as body. For `cgi`, `cgi::worker` runs the command and answers with a buffered body.
 //! 5. `route` adds `Via` and wraps the body in `Counted`; the connection's `Activity` is watched for the idle window. A `DispatchError` (`Crashed` H13, `Deadline` H12, `BadResponse` H17, `Platform` H99) becomes `Code::page()` and an `at=error` router line.
 
