@@ -19,7 +19,7 @@ use std::process::Command;
 const RUST: &str = "1.97.1";
 
 /// The runtime crate's files, written out to build it.
-const RUNTIME_FILES: [(&str, &str); 6] = [
+const RUNTIME_FILES: [(&str, &str); 7] = [
     ("Cargo.toml", include_str!("../../jvm/runtime/Cargo.toml")),
     ("Cargo.lock", include_str!("../../jvm/runtime/Cargo.lock")),
     ("src/main.rs", include_str!("../../jvm/runtime/src/main.rs")),
@@ -32,22 +32,32 @@ const RUNTIME_FILES: [(&str, &str); 6] = [
         include_str!("../../jvm/runtime/patches/ristretto_intrinsics.diff"),
     ),
     (
+        "patches/ristretto_intrinsics_wire.diff",
+        include_str!("../../jvm/runtime/patches/ristretto_intrinsics_wire.diff"),
+    ),
+    (
         "patches/README.md",
         include_str!("../../jvm/runtime/patches/README.md"),
     ),
 ];
 
-/// The crates patched, with their patch.
-const PATCHED: [(&str, &str); 2] = [
-    ("ristretto_jimage-0.34.0", "patches/ristretto_jimage.diff"),
+/// The crates patched, with their patches (applied in order).
+const PATCHED: [(&str, &[&str]); 2] = [
+    (
+        "ristretto_jimage-0.34.0",
+        &["patches/ristretto_jimage.diff"],
+    ),
     (
         "ristretto_intrinsics-0.34.0",
-        "patches/ristretto_intrinsics.diff",
+        &[
+            "patches/ristretto_intrinsics.diff",
+            "patches/ristretto_intrinsics_wire.diff",
+        ],
     ),
 ];
 
 /// Kumo's bridge classes: the `HttpServerProvider` and what the runtime calls.
-const BRIDGE_SOURCES: [(&str, &str); 6] = [
+const BRIDGE_SOURCES: [(&str, &str); 8] = [
     (
         "kumo/Bridge.java",
         include_str!("../../jvm/java/kumo/Bridge.java"),
@@ -67,6 +77,14 @@ const BRIDGE_SOURCES: [(&str, &str); 6] = [
     (
         "kumo/KumoExchange.java",
         include_str!("../../jvm/java/kumo/KumoExchange.java"),
+    ),
+    (
+        "kumo/Wire.java",
+        include_str!("../../jvm/java/kumo/Wire.java"),
+    ),
+    (
+        "kumo/NativeWire.java",
+        include_str!("../../jvm/java/kumo/NativeWire.java"),
     ),
     (
         "kumo/Launch.java",
@@ -210,17 +228,19 @@ fn prepare_source(src: &Path, ctx: &mut BuildContext<'_>) -> anyhow::Result<()> 
     std::fs::write(fetch.join("Cargo.toml"), manifest)?;
     run_logged(&mut cargo(&fetch, &["fetch"]), ctx.log, ctx.deadline)
         .context("downloading the JVM runtime's crates")?;
-    for (krate, patch) in PATCHED {
+    for (krate, patches) in PATCHED {
         let patched = scratch.join("patched");
         unpack_crate(krate, &patched)?;
-        (ctx.log)(&format!("Patching {krate} ({patch})"));
-        let status = Command::new("patch")
-            .args(["-p0", "--batch", "--input"])
-            .arg(scratch.join(patch))
-            .current_dir(patched.join(krate))
-            .status()
-            .context("running patch: install it (apt-get install patch)")?;
-        anyhow::ensure!(status.success(), "{patch} does not apply to {krate}");
+        for patch in patches {
+            (ctx.log)(&format!("Patching {krate} ({patch})"));
+            let status = Command::new("patch")
+                .args(["-p0", "--batch", "--input"])
+                .arg(scratch.join(patch))
+                .current_dir(patched.join(krate))
+                .status()
+                .context("running patch: install it (apt-get install patch)")?;
+            anyhow::ensure!(status.success(), "{patch} does not apply to {krate}");
+        }
     }
     std::fs::write(scratch.join(".kumo-ready"), "")?;
     if std::fs::rename(&scratch, src).is_err() {

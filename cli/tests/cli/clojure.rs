@@ -2,15 +2,16 @@
 //! Leiningen project: a Ring handler served by `lein ring server-headless`,
 //! org.clojure/data.json from Maven Central, a worker run by `lein run`)
 //! compiled ahead of time and run from a JVM pre-initialised with Clojure's
-//! runtime; a config var, a request body, a handler that throws (500, the
+//! runtime; a config var, a request body, a lazy-seq response answering a
+//! request body line by line while both stream, a handler that throws (500, the
 //! stack trace in the logs, the dyno still serving), the worker as a one-off;
 //! and a deps.edn app, pushed with `git push`, whose `-main` serves its handler with
 //! `kumo.ring/run-server`, then a dependency Maven Central does not have
 //! failing the build while the release keeps serving.
 
 use crate::support::{
-    Server, check_echo, deploy_dir, failing_route_logs, git_push_dir, has, kumo, kumo_as, stdout,
-    wait_for_answer,
+    Server, check_chat, check_echo, deploy_dir, failing_route_logs, git_push_dir, has, kumo,
+    kumo_as, stdout, wait_for_answer,
 };
 use std::path::Path;
 
@@ -41,6 +42,7 @@ fn a_ring_app_and_a_deps_edn_app_serve_from_a_preinitialised_jvm() {
         "content-type: text/plain; charset=utf-8",
     );
     check_echo(&server, "clj");
+    check_chat(&server, "clj");
     let sum = server.post("clj", "/sum", None, "[1, 2, 39]");
     assert_eq!(sum.body, "{\"sum\":42,\"count\":3}");
 

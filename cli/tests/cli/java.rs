@@ -1,7 +1,8 @@
 //! The Java buildpack end to end: `kumo deploy examples/java-httpserver` (a
 //! plain `*.java` tree on the JDK's own `HttpServer`) compiled with `javac`,
 //! run by Kumo's JVM runtime and served through the router; a config var and
-//! a `-D` property reaching the app; a handler that throws (500, the Java stack
+//! a `-D` property reaching the app; request and response bodies streaming
+//! (each line of a chunked POST answered before the next is sent); a handler that throws (500, the Java stack
 //! trace in the logs, the dyno still serving); the worker class as one-offs
 //! (`kumo run -- java …`) with arguments, stdin and a failing exit; and a
 //! Procfile naming a class that does not exist failing the build while the
@@ -13,8 +14,8 @@
 //! minutes on two cores); it is kept among the server's build tools after that.
 
 use crate::support::{
-    Server, check_echo, copy_tree, deploy_dir, failing_route_logs, git_push_dir, has, kumo,
-    kumo_as, stdout, wait_for_answer,
+    Server, check_chat, check_echo, copy_tree, deploy_dir, failing_route_logs, git_push_dir, has,
+    kumo, kumo_as, stdout, wait_for_answer,
 };
 use std::path::Path;
 use std::time::Instant;
@@ -76,6 +77,7 @@ fn deploy_serves_a_jdk_httpserver_app_with_workers_as_one_offs() {
         again.body
     );
     check_echo(&server, "jvm");
+    check_chat(&server, "jvm");
 
     // A handler that throws: 500, the stack trace in the logs, the dyno serving on.
     let logs = failing_route_logs(&server, "jvm");

@@ -103,40 +103,61 @@ public final class Ring implements HttpHandler {
             exchange.close();
             return;
         }
-        byte[] bytes = bytes(body);
-        exchange.sendResponseHeaders(code, bytes.length == 0 ? -1 : bytes.length);
-        try (OutputStream out = exchange.getResponseBody()) {
-            out.write(bytes);
-        }
+        send(exchange, code, body);
     }
 
     private static String name(Object key) {
         return key instanceof Keyword keyword ? keyword.getName() : String.valueOf(key);
     }
 
-    /** A Ring body as bytes: a String, a seq of Strings, a File, an InputStream or a byte array. */
-    private static byte[] bytes(Object body) throws IOException {
+    /**
+     * Sends a Ring body as ring-core's {@code StreamableResponseBody} does: a
+     * String or byte array with its length; a seq element by element, each
+     * flushed to the client as it is made (nil adds nothing, as with {@code str}),
+     * so a lazy seq streams; an InputStream copied as it is read, then closed;
+     * a File with its length, read as it is sent.
+     */
+    private static void send(HttpExchange exchange, int code, Object body) throws IOException {
         if (body instanceof String text) {
-            return text.getBytes(StandardCharsets.UTF_8);
+            fixed(exchange, code, text.getBytes(StandardCharsets.UTF_8));
         } else if (body instanceof byte[] raw) {
-            return raw;
+            fixed(exchange, code, raw);
         } else if (body instanceof File file) {
-            return Files.readAllBytes(file.toPath());
-        } else if (body instanceof InputStream in) {
-            try (in) {
-                return in.readAllBytes();
-            }
-        } else if (body instanceof Seqable || body instanceof Iterable<?>) {
-            StringBuilder text = new StringBuilder();
-            for (ISeq s = RT.seq(body); s != null; s = s.next()) {
-                // As Clojure's str: nil adds nothing.
-                if (s.first() != null) {
-                    text.append(s.first());
+            long length = file.length();
+            try (InputStream in = Files.newInputStream(file.toPath())) {
+                exchange.sendResponseHeaders(code, length == 0 ? -1 : length);
+                try (OutputStream out = exchange.getResponseBody()) {
+                    in.transferTo(out);
                 }
             }
-            return text.toString().getBytes(StandardCharsets.UTF_8);
+        } else if (body instanceof InputStream in) {
+            try (in) {
+                exchange.sendResponseHeaders(code, 0);
+                try (OutputStream out = exchange.getResponseBody()) {
+                    in.transferTo(out);
+                }
+            }
+        } else if (body instanceof Seqable || body instanceof Iterable<?>) {
+            exchange.sendResponseHeaders(code, 0);
+            try (OutputStream out = exchange.getResponseBody()) {
+                for (ISeq s = RT.seq(body); s != null; s = s.next()) {
+                    Object part = s.first();
+                    if (part != null) {
+                        out.write(String.valueOf(part).getBytes(StandardCharsets.UTF_8));
+                        out.flush();
+                    }
+                }
+            }
+        } else {
+            throw new IllegalStateException("a Ring :body cannot be a " + body.getClass().getName());
         }
-        throw new IllegalStateException("a Ring :body cannot be a " + body.getClass().getName());
+    }
+
+    private static void fixed(HttpExchange exchange, int code, byte[] bytes) throws IOException {
+        exchange.sendResponseHeaders(code, bytes.length == 0 ? -1 : bytes.length);
+        try (OutputStream out = exchange.getResponseBody()) {
+            out.write(bytes);
+        }
     }
 
     /** The Ring request map (Ring's SPEC) of an exchange. */

@@ -5,7 +5,6 @@ import com.sun.net.httpserver.Filter;
 import com.sun.net.httpserver.Headers;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -20,14 +19,15 @@ import java.util.List;
 
 /**
  * What Kumo's JVM runtime calls, all static: {@link #started} once the app's
- * {@code main} has returned, {@link #handle} for every request, on the same VM,
+ * {@code main} has returned, {@link #serve} for every request, on the same VM,
  * and {@link #describe} to print an exception that escaped {@code main}.
  *
- * <p>Requests and responses cross as byte arrays in a small line format (see
- * {@link #handle}); the runtime speaks {@code wasi:http} on the other side.
+ * <p>On Kumo, {@link #serve} streams: request and response bodies cross through
+ * {@link NativeWire} while the handler runs; {@link #handle} does the same in
+ * memory, with requests and responses as byte arrays in a small line format.
  * Handlers run inline on the calling thread: Java threads do not outlive a call
  * into the VM in Kumo's embedding, so nothing may be left for another thread to
- * finish after {@code handle} returns.
+ * finish after {@code serve} returns.
  */
 public final class Bridge {
 
@@ -47,7 +47,20 @@ public final class Bridge {
     }
 
     /**
-     * Serves one request with the app's handlers and returns the response.
+     * Serves the request the runtime is handling, streaming: the request body is
+     * read from {@link NativeWire} as the handler reads it, and the head and body
+     * go to the client as the handler sends them.
+     *
+     * @param head the request head, as {@link #handle} reads it
+     * @return 0 when the response is complete; 1 when it must reach the client cut
+     *     short (shorter than its declared length, or broken off by an exception)
+     */
+    public static int serve(byte[] head) {
+        return exchange(head, new NativeWire()) ? 1 : 0;
+    }
+
+    /**
+     * Serves one request with the app's handlers, in memory, and returns the response.
      *
      * <p>The request head is text, lines separated by {@code \n}: the method,
      * the request target ({@code /path?query} as sent), the client's IP address
@@ -69,12 +82,11 @@ public final class Bridge {
      * (503), the target is not a URI {@code java.net.URI} accepts (400, as the
      * JDK's server), no context matches (404) or the context has no handler (500).
      *
-     * <p>The response is UTF-8 text: the status code, then one {@code Name: value}
-     * line per header value as the handler set them, then an empty line, then
-     * the body bytes. A response that must not reach the client as complete
-     * (shorter than its declared length, or broken off by an exception) has the
-     * line {@code Kumo-Response-Cut: 1} in its head. No {@code Content-Length} is
-     * added: the runtime frames the body.
+     * <p>The response is the status code, then one {@code Name: value} line per
+     * header value as the handler set them (ISO-8859-1), then an empty line, then
+     * the body bytes. A response that must not reach the client as complete has
+     * the line {@code Kumo-Response-Cut: 1} in its head. No {@code Content-Length}
+     * is added: the runtime frames the body.
      *
      * <p>It does not throw: a failure of the bridge itself is printed and
      * answered with 500.
@@ -84,13 +96,21 @@ public final class Bridge {
      * @return the encoded response
      */
     public static byte[] handle(byte[] head, byte[] body) {
+        Wire.Buffered wire = new Wire.Buffered(body);
+        boolean cut = exchange(head, wire);
+        return wire.encode(cut);
+    }
+
+    /** Serves one request over {@code wire}; true when the response is cut. */
+    private static boolean exchange(byte[] head, Wire wire) {
         String method = "?";
         String target = "?";
+        KumoExchange exchange = null;
         try {
             List<String> lines = lines(head == null ? new byte[0] : head);
             if (lines.size() < 2) {
                 System.err.println("Kumo: a request reached the JVM bridge without a method and target line");
-                return plain(400, "Bad Request\n");
+                return plain(wire, 400, "Bad Request\n");
             }
             method = lines.get(0);
             target = lines.get(1);
@@ -98,7 +118,7 @@ public final class Bridge {
 
             KumoHttpServer server = KumoHttpServer.existing();
             if (server == null || !server.isServing()) {
-                return plain(503, server != null && server.isStopped()
+                return plain(wire, 503, server != null && server.isStopped()
                         ? "The app's HttpServer was stopped\n"
                         : "The app has not started an HttpServer\n");
             }
@@ -107,36 +127,41 @@ public final class Bridge {
                 uri = new URI(target);
             } catch (URISyntaxException e) {
                 // The JDK's server refuses a target java.net.URI cannot parse the same way.
-                return plain(400, "Bad Request\n");
+                return plain(wire, 400, "Bad Request\n");
             }
             String path = uri.getPath() == null ? "" : uri.getPath();
             KumoHttpContext context = server.findContext(path);
             if (context == null) {
-                return plain(404, "No context found for request\n");
+                return plain(wire, 404, "No context found for request\n");
             }
             HttpHandler handler = context.getHandler();
             if (handler == null) {
-                return plain(500, "No handler for context\n");
+                return plain(wire, 500, "No handler for context\n");
             }
 
             Headers headers = new Headers();
             for (int i = 3; i < lines.size(); i++) {
                 addHeader(headers, lines.get(i));
             }
-            KumoExchange exchange = new KumoExchange(method, uri, headers,
-                    body == null ? new byte[0] : body, remoteAddress(client), context);
-            return serve(exchange, context, handler, method, target);
+            exchange = new KumoExchange(method, uri, headers, wire, remoteAddress(client), context);
+            return runHandler(exchange, wire, context, handler, method, target);
         } catch (Throwable t) {
             System.err.println("Kumo: the JVM bridge failed on " + method + " " + target + ":");
             t.printStackTrace();
             System.err.flush();
-            return plain(500, "Internal Server Error\n");
+            if (exchange != null && exchange.headersSent()) {
+                return true;
+            }
+            return plain(wire, 500, "Internal Server Error\n");
         }
     }
 
-    /** Runs the filters, authenticator and handler on {@code exchange}, then encodes its response. */
-    private static byte[] serve(KumoExchange exchange, KumoHttpContext context, HttpHandler handler,
-            String method, String target) {
+    /**
+     * Runs the filters, authenticator and handler on {@code exchange}, then sends
+     * what the handler left unsent; true when the response is cut.
+     */
+    private static boolean runHandler(KumoExchange exchange, Wire wire, KumoHttpContext context,
+            HttpHandler handler, String method, String target) {
         try {
             new Filter.Chain(context.getFilters(), new Authenticate(exchange, context, handler))
                     .doFilter(exchange);
@@ -145,7 +170,7 @@ public final class Bridge {
             t.printStackTrace();
             System.err.flush();
             if (!exchange.headersSent()) {
-                return plain(500, "Internal Server Error\n");
+                return plain(wire, 500, "Internal Server Error\n");
             }
             // The JDK drops the connection: what was sent reaches the client, and
             // unless the body was complete the client sees the response cut short.
@@ -158,10 +183,10 @@ public final class Bridge {
                     + " returned without sending a response (it never called sendResponseHeaders);"
                     + " answering 500");
             System.err.flush();
-            return plain(500, "Internal Server Error\n");
+            return plain(wire, 500, "Internal Server Error\n");
         }
-        return encode(exchange.getResponseCode(), exchange.sentHeaders(), exchange.body(),
-                exchange.isCut());
+        exchange.sendBuffered();
+        return exchange.isCut();
     }
 
     /**
@@ -358,35 +383,20 @@ public final class Bridge {
         return true;
     }
 
-    /** A response Kumo makes itself: plain UTF-8 text. */
-    private static byte[] plain(int status, String text) {
+    /**
+     * A response Kumo makes itself: plain UTF-8 text. False (complete), or true if
+     * the client went away while it was sent.
+     */
+    private static boolean plain(Wire wire, int status, String text) {
         List<String[]> headers = new ArrayList<>();
         headers.add(new String[] {"Content-Type", "text/plain; charset=utf-8"});
-        return encode(status, headers, text.getBytes(StandardCharsets.UTF_8), false);
-    }
-
-    /**
-     * The response in the runtime's format: status line, header lines, an empty
-     * line, the body. A header named like Kumo's cut marker is dropped, so only
-     * the bridge can set it.
-     */
-    private static byte[] encode(int status, List<String[]> headers, byte[] body, boolean cut) {
-        StringBuilder head = new StringBuilder();
-        head.append(status).append('\n');
-        if (cut) {
-            head.append(CUT_HEADER).append(": 1\n");
+        byte[] body = text.getBytes(StandardCharsets.UTF_8);
+        try {
+            wire.head(status, headers, body.length);
+            wire.write(body, 0, body.length);
+            return false;
+        } catch (IOException e) {
+            return true;
         }
-        for (String[] header : headers) {
-            if (header[0].equalsIgnoreCase(CUT_HEADER)) {
-                continue;
-            }
-            head.append(header[0]).append(": ").append(header[1]).append('\n');
-        }
-        head.append('\n');
-        byte[] headBytes = head.toString().getBytes(StandardCharsets.UTF_8);
-        ByteArrayOutputStream out = new ByteArrayOutputStream(headBytes.length + body.length);
-        out.write(headBytes, 0, headBytes.length);
-        out.write(body, 0, body.length);
-        return out.toByteArray();
     }
 }

@@ -4,8 +4,6 @@ import com.sun.net.httpserver.Headers;
 import com.sun.net.httpserver.HttpContext;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpPrincipal;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -19,10 +17,11 @@ import java.util.Objects;
 /**
  * One request and its response, as the app's handler sees it.
  *
- * <p>The request body is the bytes Kumo's runtime read from {@code wasi:http}; the
- * response body is collected in memory and {@link Bridge#handle} returns it once
- * the handler is done. The rules are the JDK server's, so a handler behaves as it
- * does there:
+ * <p>The request body is read from the exchange's {@link Wire} as the handler
+ * reads it; the head goes out when {@link #sendResponseHeaders} is called and the
+ * body in pieces of up to {@value #CHUNK} bytes (or at each {@code flush}), as the
+ * JDK's server sends them. The rules are the JDK server's, so a handler behaves
+ * as it does there:
  * <ul>
  * <li>{@link #sendResponseHeaders}{@code (code, n)} with {@code n > 0} promises
  *     exactly {@code n} bytes: writing more throws {@code IOException("too many
@@ -42,6 +41,9 @@ import java.util.Objects;
  */
 public final class KumoExchange extends HttpExchange {
 
+    /** The response body bytes kept before they are sent (the JDK's server buffers as much). */
+    static final int CHUNK = 8192;
+
     private final String method;
     private final URI uri;
     private final Headers requestHeaders;
@@ -55,8 +57,11 @@ public final class KumoExchange extends HttpExchange {
     private InputStream in;
     private OutputStream out;
 
-    /** The response body bytes written so far. */
-    private final ByteArrayOutputStream sink = new ByteArrayOutputStream();
+    /** Where the request comes from and the response goes. */
+    private final Wire wire;
+    /** Response body bytes written and not yet sent. */
+    private final byte[] pending = new byte[CHUNK];
+    private int pendingCount;
     /** The response header lines, taken by {@link #sendResponseHeaders}. */
     private final List<String[]> sentHeaders = new ArrayList<>();
     private int responseCode = -1;
@@ -69,14 +74,15 @@ public final class KumoExchange extends HttpExchange {
     private boolean cut;
     private HttpPrincipal principal;
 
-    KumoExchange(String method, URI uri, Headers requestHeaders, byte[] body,
+    KumoExchange(String method, URI uri, Headers requestHeaders, Wire wire,
             InetSocketAddress remoteAddress, KumoHttpContext context) {
         this.method = method;
         this.uri = uri;
         this.requestHeaders = requestHeaders;
         this.remoteAddress = remoteAddress;
         this.context = context;
-        this.requestBody = new RequestBody(body);
+        this.wire = wire;
+        this.requestBody = new RequestBody();
         this.in = requestBody;
         this.out = responseBody;
     }
@@ -186,6 +192,7 @@ public final class KumoExchange extends HttpExchange {
         }
         sentHeaders.addAll(lines);
         headersSent = true;
+        wire.head(rCode, lines, noBody ? -1 : responseLength);
         if (noBody) {
             fixedLength = true;
             remaining = 0;
@@ -326,9 +333,24 @@ public final class KumoExchange extends HttpExchange {
         return sentHeaders;
     }
 
-    /** The response body written so far. */
-    byte[] body() {
-        return sink.toByteArray();
+    /**
+     * Sends the response body bytes still kept (a handler need not flush or close
+     * its stream); a client that went away leaves the response cut.
+     */
+    void sendBuffered() {
+        try {
+            sendPending();
+        } catch (IOException e) {
+            cut = true;
+        }
+    }
+
+    private void sendPending() throws IOException {
+        if (pendingCount > 0) {
+            int count = pendingCount;
+            pendingCount = 0;
+            wire.write(pending, 0, count);
+        }
     }
 
     /** Marks the response cut: the client must not take it for complete. */
@@ -349,14 +371,10 @@ public final class KumoExchange extends HttpExchange {
         return cut || (headersSent && fixedLength && remaining > 0);
     }
 
-    /** The request body: the bytes read from the client, unreadable once closed. */
-    private static final class RequestBody extends InputStream {
-        private final ByteArrayInputStream bytes;
+    /** The request body: read from the wire as the handler reads it, unreadable once closed. */
+    private final class RequestBody extends InputStream {
         private boolean closed;
-
-        RequestBody(byte[] body) {
-            bytes = new ByteArrayInputStream(body);
-        }
+        private boolean ended;
 
         private void check() throws IOException {
             if (closed) {
@@ -366,8 +384,12 @@ public final class KumoExchange extends HttpExchange {
 
         @Override
         public int read() throws IOException {
-            check();
-            return bytes.read();
+            byte[] one = new byte[1];
+            int count;
+            do {
+                count = read(one, 0, 1);
+            } while (count == 0);
+            return count < 0 ? -1 : one[0] & 0xff;
         }
 
         @Override
@@ -377,19 +399,20 @@ public final class KumoExchange extends HttpExchange {
             if (len == 0) {
                 return 0;
             }
-            return bytes.read(b, off, len);
-        }
-
-        @Override
-        public long skip(long n) throws IOException {
-            check();
-            return bytes.skip(n);
+            if (ended) {
+                return -1;
+            }
+            int count = wire.read(b, off, len);
+            if (count < 0) {
+                ended = true;
+            }
+            return count;
         }
 
         @Override
         public int available() throws IOException {
             check();
-            return bytes.available();
+            return ended ? 0 : wire.available();
         }
 
         @Override
@@ -399,8 +422,8 @@ public final class KumoExchange extends HttpExchange {
     }
 
     /**
-     * The response body: writes go to memory once the headers are sent, within
-     * the length they declared.
+     * The response body: once the headers are sent, writes go to the wire in
+     * pieces of up to {@value #CHUNK} bytes, within the length the headers declared.
      */
     private final class ResponseBody extends OutputStream {
 
@@ -419,9 +442,12 @@ public final class KumoExchange extends HttpExchange {
         @Override
         public void write(int b) throws IOException {
             check(1);
-            sink.write(b);
             if (fixedLength) {
                 remaining--;
+            }
+            pending[pendingCount++] = (byte) b;
+            if (pendingCount == CHUNK) {
+                sendPending();
             }
         }
 
@@ -432,9 +458,18 @@ public final class KumoExchange extends HttpExchange {
                 return;
             }
             check(len);
-            sink.write(b, off, len);
             if (fixedLength) {
                 remaining -= len;
+            }
+            if (pendingCount + len <= CHUNK) {
+                System.arraycopy(b, off, pending, pendingCount, len);
+                pendingCount += len;
+                if (pendingCount == CHUNK) {
+                    sendPending();
+                }
+            } else {
+                sendPending();
+                wire.write(b, off, len);
             }
         }
 
@@ -443,6 +478,7 @@ public final class KumoExchange extends HttpExchange {
             if (!headersSent) {
                 throw new IOException("response headers not sent yet");
             }
+            sendPending();
         }
 
         /**
@@ -458,6 +494,12 @@ public final class KumoExchange extends HttpExchange {
                 return;
             }
             bodyClosed = true;
+            try {
+                sendPending();
+            } catch (IOException e) {
+                cut = true;
+                throw e;
+            }
             if (fixedLength && remaining > 0) {
                 cut = true;
                 KumoExchange.this.close();

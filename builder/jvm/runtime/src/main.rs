@@ -16,9 +16,13 @@
 //! the app creates its `com.sun.net.httpserver.HttpServer` (Kumo's provider
 //! answers, through the `com.sun.net.httpserver.HttpServerProvider` property),
 //! registers its handlers and returns. Every request is then handed to
-//! `kumo.Bridge.handle` on the same, warm VM: the request head and body as
-//! bytes in, the response as bytes out. Java threads live only as long as one
-//! call into the VM, so handlers run inline (the server ignores executors).
+//! `kumo.Bridge.serve` on the same, warm VM, with the request head as bytes;
+//! the handler reads the request body and sends the response head and body
+//! through `kumo.NativeWire`, whose native methods (the `kumo` module the
+//! build patches into ristretto's intrinsics) are [`Streams`] here: bytes move
+//! between `wasi:http` and the handler as it reads and writes them. Java
+//! threads live only as long as one call into the VM, so handlers run inline
+//! (the server ignores executors).
 
 use ristretto_vm::{ClassPath, ConfigurationBuilder, Error, VM, Value};
 use std::cell::RefCell;
@@ -27,17 +31,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{
-    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    Fields, IncomingBody, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use wasip2::io::streams::StreamError;
+use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
 /// Where the buildpack puts the class library and Kumo's classes in the slug.
 const JAVA_HOME: &str = "/app/.jdk";
 const KUMO_JAR: &str = "/app/.kumo/jvm-classes";
 /// Relative class path entries are relative to the app, as `java` run in `/app` sees them.
 const APP_DIR: &str = "/app";
-/// A response head line the bridge adds when the handler's body was cut short.
-const CUT: &str = "kumo-response-cut";
 
 /// What a `java` command line asks for.
 #[derive(Default)]
@@ -202,7 +204,11 @@ async fn boot(class_path: &[String], properties: &[(String, String)]) -> Result<
 
 /// Words for `kumo.Launch`, `\0`-separated.
 fn words<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
-    words.into_iter().collect::<Vec<_>>().join("\0").into_bytes()
+    words
+        .into_iter()
+        .collect::<Vec<_>>()
+        .join("\0")
+        .into_bytes()
 }
 
 /// A booted VM and the runtime that drives it.
@@ -252,8 +258,8 @@ fn start(launch: &Launch) -> Result<Warm, String> {
 /// Runs the launch's `main` on `vm`, as `java` does; `Err` holds the
 /// exception as the launcher prints it.
 async fn run_main(vm: &VM, launch: &Launch) -> Result<(), String> {
-    let command = std::iter::once(launch.main_class.as_str())
-        .chain(launch.args.iter().map(String::as_str));
+    let command =
+        std::iter::once(launch.main_class.as_str()).chain(launch.args.iter().map(String::as_str));
     match vm
         .invoke("kumo.Launch", "main([B)V", &[words(command)])
         .await
@@ -395,8 +401,8 @@ unsafe extern "C" {
 /// preopens and environment are forgotten, so no host handle or build-time
 /// value outlives the snapshot.
 fn preinitialize() {
-    let text = std::fs::read_to_string(PREINIT)
-        .unwrap_or_else(|e| panic!("reading {PREINIT}: {e}"));
+    let text =
+        std::fs::read_to_string(PREINIT).unwrap_or_else(|e| panic!("reading {PREINIT}: {e}"));
     let mut words = text.split('\0');
     let classes = words.next().unwrap_or("").to_string();
     let argv: Vec<String> = std::iter::once("java.wasm".to_string())
@@ -509,110 +515,183 @@ fn request_head(request: &IncomingRequest) -> Vec<u8> {
     head
 }
 
-fn read_body(request: IncomingRequest) -> Result<Vec<u8>, String> {
-    let body = request
-        .consume()
-        .map_err(|()| "the request body was taken")?;
-    let stream = body
-        .stream()
-        .map_err(|()| "the request body has no stream")?;
-    let mut bytes = Vec::new();
-    loop {
-        match stream.blocking_read(64 << 10) {
-            Ok(chunk) => bytes.extend_from_slice(&chunk),
-            Err(StreamError::Closed) => break,
-            Err(StreamError::LastOperationFailed(e)) => {
-                return Err(format!("reading the request body: {}", e.to_debug_string()));
+/// The request being served, as `kumo.NativeWire` streams it: the request
+/// body is read and the response sent while the app's handler runs.
+struct Exchange {
+    /// The request body's stream (dropped before its body).
+    input: Option<InputStream>,
+    request_body: Option<IncomingBody>,
+    /// Until the handler sends its head.
+    out: Option<ResponseOutparam>,
+    /// After it: the response body's stream (dropped before its body).
+    output: Option<OutputStream>,
+    response_body: Option<OutgoingBody>,
+}
+
+thread_local! {
+    static EXCHANGE: RefCell<Option<Exchange>> = const { RefCell::new(None) };
+}
+
+/// What a write to a client that went away says, as the JDK's server does.
+const GONE: &str = "Broken pipe (the client closed the connection)";
+
+/// The wire `kumo.NativeWire`'s native methods use: the [`EXCHANGE`] in progress.
+struct Streams;
+
+impl ristretto_intrinsics::kumo::Wire for Streams {
+    fn read(&self, max: usize) -> Result<Vec<u8>, String> {
+        with_exchange(|exchange| {
+            let Some(input) = &exchange.input else {
+                return Ok(Vec::new());
+            };
+            loop {
+                match input.blocking_read(max as u64) {
+                    Ok(bytes) if bytes.is_empty() => continue,
+                    Ok(bytes) => return Ok(bytes),
+                    Err(StreamError::Closed) => return Ok(Vec::new()),
+                    Err(StreamError::LastOperationFailed(e)) => {
+                        return Err(format!("reading the request body: {}", e.to_debug_string()));
+                    }
+                }
             }
-        }
+        })
     }
-    drop(stream);
-    Ok(bytes)
+
+    fn head(&self, head: &[u8], length: i64) -> Result<(), String> {
+        let (status, headers) = parse_head(head)?;
+        with_exchange(|exchange| {
+            let out = exchange.out.take().ok_or("headers already sent")?;
+            let (response, body) = response(status, &headers, length)?;
+            ResponseOutparam::set(out, Ok(response));
+            exchange.output = Some(
+                body.write()
+                    .map_err(|()| "the response body has no stream")?,
+            );
+            exchange.response_body = Some(body);
+            Ok(())
+        })
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<(), String> {
+        with_exchange(|exchange| {
+            let output = exchange
+                .output
+                .as_ref()
+                .ok_or("response headers not sent yet")?;
+            for chunk in bytes.chunks(4096) {
+                output.blocking_write_and_flush(chunk).map_err(|_| GONE)?;
+            }
+            Ok(())
+        })
+    }
 }
 
-/// A response as the bridge encodes it: status line, header lines, a blank
-/// line, the body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-    cut: bool,
-}
-
-fn decode(bytes: &[u8]) -> Result<Answer, String> {
-    let split = bytes
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .ok_or("the bridge's answer has no head")?;
-    let head = std::str::from_utf8(&bytes[..split]).map_err(|e| e.to_string())?;
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|s| s.trim().parse::<u16>().ok())
-        .ok_or("the bridge's answer has no status")?;
-    let mut headers = Vec::new();
-    let mut cut = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if name.trim().eq_ignore_ascii_case(CUT) {
-            cut = true;
-        } else {
-            headers.push((name.trim().to_string(), value.trim().as_bytes().to_vec()));
-        }
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body: bytes[split + 2..].to_vec(),
-        cut,
+fn with_exchange<T>(f: impl FnOnce(&mut Exchange) -> Result<T, String>) -> Result<T, String> {
+    EXCHANGE.with(|exchange| match exchange.borrow_mut().as_mut() {
+        Some(exchange) => f(exchange),
+        None => Err("no request is being served".into()),
     })
 }
 
-fn respond(out: ResponseOutparam, answer: Answer) {
+/// A response head as `kumo.NativeWire` sends it: the status line, then
+/// `Name: value` lines (bytes as the app set them).
+fn parse_head(head: &[u8]) -> Result<(u16, Vec<(String, Vec<u8>)>), String> {
+    let mut lines = head.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+    let status = lines
+        .next()
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .and_then(|l| l.trim().parse::<u16>().ok())
+        .ok_or("the response head has no status")?;
+    let headers = lines
+        .filter_map(|line| {
+            let colon = line.iter().position(|b| *b == b':')?;
+            let name = String::from_utf8_lossy(&line[..colon]).trim().to_string();
+            let value = line[colon + 1..].trim_ascii().to_vec();
+            Some((name, value))
+        })
+        .collect();
+    Ok((status, headers))
+}
+
+/// The `wasi:http` response for a head: the app's headers, framed as
+/// `sendResponseHeaders(status, length)` asked (`> 0` that many bytes, `0` any
+/// number, `-1` none). The app's own `Content-Length` and `Transfer-Encoding`
+/// give way to that, as on the JDK's server.
+fn response(
+    status: u16,
+    headers: &[(String, Vec<u8>)],
+    length: i64,
+) -> Result<(OutgoingResponse, OutgoingBody), String> {
     let fields = Fields::new();
-    for (name, value) in &answer.headers {
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            continue;
+        }
         // A header the app set that wasi:http refuses (a hop-by-hop one) is dropped.
         let _ = fields.append(name, value);
     }
-    if !answer.cut && answer.status != 204 && answer.status != 304 {
-        let _ = fields.set(
-            "content-length",
-            &[answer.body.len().to_string().into_bytes()],
-        );
+    let bodiless = status == 204 || status == 304 || (100..200).contains(&status);
+    let declared = match length {
+        n if n > 0 => Some(n.to_string()),
+        -1 if !bodiless => Some("0".to_string()),
+        _ => None,
+    };
+    if let Some(declared) = declared {
+        let _ = fields.set("content-length", &[declared.into_bytes()]);
     }
     let response = OutgoingResponse::new(fields);
-    let _ = response.set_status_code(answer.status);
-    let Ok(body) = response.body() else {
-        return;
-    };
-    ResponseOutparam::set(out, Ok(response));
-    let Ok(stream) = body.write() else {
-        return;
-    };
-    for chunk in answer.body.chunks(4096) {
-        if stream.blocking_write_and_flush(chunk).is_err() {
-            return;
+    response
+        .set_status_code(status)
+        .map_err(|()| format!("{status} is not an HTTP status code"))?;
+    let body = response.body().map_err(|()| "the response has no body")?;
+    Ok((response, body))
+}
+
+impl Exchange {
+    fn new(request: IncomingRequest, out: ResponseOutparam) -> Exchange {
+        let request_body = request.consume().ok();
+        let input = request_body.as_ref().and_then(|b| b.stream().ok());
+        Exchange {
+            input,
+            request_body,
+            out: Some(out),
+            output: None,
+            response_body: None,
         }
     }
-    drop(stream);
-    if !answer.cut {
-        let _ = OutgoingBody::finish(body, None);
+
+    /// Ends the response: finished, or dropped unfinished when `cut` (the
+    /// client then sees it cut short). A handler that sent no head gets a 500.
+    fn end(mut self, cut: bool) {
+        drop(self.input.take());
+        drop(self.request_body.take());
+        if let Some(out) = self.out.take() {
+            return plain(out, 500, "Internal Server Error\n");
+        }
+        drop(self.output.take());
+        if let Some(body) = self.response_body.take() {
+            if !cut {
+                let _ = OutgoingBody::finish(body, None);
+            }
+        }
     }
-    // A cut body is dropped unfinished: the client sees the response cut short.
 }
 
 fn plain(out: ResponseOutparam, status: u16, text: &str) {
-    respond(
-        out,
-        Answer {
-            status,
-            headers: vec![("content-type".into(), b"text/plain; charset=utf-8".to_vec())],
-            body: text.as_bytes().to_vec(),
-            cut: false,
-        },
-    );
+    let headers = [(
+        "content-type".to_string(),
+        b"text/plain; charset=utf-8".to_vec(),
+    )];
+    let Ok((response, body)) = response(status, &headers, text.len() as i64) else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(response));
+    if let Ok(stream) = body.write() {
+        let _ = stream.blocking_write_and_flush(text.as_bytes());
+    }
+    let _ = OutgoingBody::finish(body, None);
 }
 
 struct Web;
@@ -622,14 +701,9 @@ wasip2::http::proxy::export!(Web);
 impl Guest for Web {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let head = request_head(&request);
-        let body = match read_body(request) {
-            Ok(body) => body,
-            Err(e) => {
-                eprintln!("{e}");
-                return plain(out, 400, "Bad Request\n");
-            }
-        };
-        let answered = WARM.with(|warm| {
+        EXCHANGE.with(|e| *e.borrow_mut() = Some(Exchange::new(request, out)));
+        ristretto_intrinsics::kumo::install(&Streams);
+        let served = WARM.with(|warm| {
             let mut warm = warm.borrow_mut();
             let warm = warm.get_or_insert_with(warm_up);
             let warm = match warm {
@@ -637,27 +711,24 @@ impl Guest for Web {
                 Err(e) => return Err(e.clone()),
             };
             warm.runtime.block_on(async {
-                let handled = warm
-                    .vm
-                    .invoke("kumo.Bridge", "handle([B[B)[B", &[head, body])
-                    .await;
-                match handled {
-                    Ok(Some(value)) => value
-                        .as_bytes()
-                        .map(|b| b.to_vec())
-                        .map_err(|e| e.to_string()),
-                    Ok(None) => Err("kumo.Bridge.handle returned nothing".into()),
+                let served = warm.vm.invoke("kumo.Bridge", "serve([B)I", &[head]).await;
+                match served {
+                    Ok(Some(Value::Int(cut))) => Ok(cut != 0),
+                    Ok(_) => Err("kumo.Bridge.serve returned no status".into()),
                     Err(e) => Err(describe(&warm.vm, e).await),
                 }
             })
         });
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
-        match answered.and_then(|bytes| decode(&bytes)) {
-            Ok(answer) => respond(out, answer),
+        let exchange = EXCHANGE
+            .with(|e| e.borrow_mut().take())
+            .expect("the exchange this request installed");
+        match served {
+            Ok(cut) => exchange.end(cut),
             Err(e) => {
                 eprintln!("Error: {e}");
-                plain(out, 500, "Internal Server Error\n");
+                exchange.end(true);
             }
         }
     }

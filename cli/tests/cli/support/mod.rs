@@ -521,6 +521,52 @@ pub fn check_echo(server: &Server, app: &str) {
     has(&echo.head.to_lowercase(), "x-echo: yes");
 }
 
+/// POSTs lines one at a time to the JVM examples' `/chat` route (chunked, over
+/// one connection through the router) and reads each answer before sending the
+/// next line: it passes only if the request body reaches the handler and the
+/// response reaches the client while both are still open.
+pub fn check_chat(server: &Server, app: &str) {
+    let mut socket =
+        std::net::TcpStream::connect(("127.0.0.1", server.router_port)).expect("the router");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        socket,
+        "POST /chat HTTP/1.1\r\nHost: {app}.localhost\r\nContent-Type: text/plain\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut read_until = |needle: &str, socket: &mut std::net::TcpStream| {
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            match socket.read(&mut buffer) {
+                Ok(0) => panic!(
+                    "the connection closed before `{needle}`: {}",
+                    String::from_utf8_lossy(&seen)
+                ),
+                Ok(n) => seen.extend_from_slice(&buffer[..n]),
+                Err(e) => panic!(
+                    "no `{needle}` while the request was still open ({e}): the bodies did not \
+                     stream; got {}",
+                    String::from_utf8_lossy(&seen)
+                ),
+            }
+        }
+    };
+    for i in 1..=3 {
+        let line = format!("line {i}\n");
+        write!(socket, "{:x}\r\n{line}\r\n", line.len()).unwrap();
+        read_until(&format!("you said: line {i}\n"), &mut socket);
+    }
+    socket.write_all(b"0\r\n\r\n").unwrap();
+    read_until("\r\n0\r\n\r\n", &mut socket);
+    let text = String::from_utf8_lossy(&seen).to_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    has(&text, "transfer-encoding: chunked");
+}
+
 /// `GET /fail` of an example whose handler throws: a 500, and the app's logs
 /// (where the caller looks for the trace).
 pub fn failing_route_logs(server: &Server, app: &str) -> String {

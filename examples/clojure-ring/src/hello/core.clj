@@ -1,8 +1,10 @@
 (ns hello.core
   "A Ring handler (served by `lein ring server-headless`) and a worker
   (`lein run ARGS`): a greeting from a config var, an echo of the request,
-  a JSON sum, and a route that throws."
+  a JSON sum, a chat that answers each line as it arrives, and a route that
+  throws."
   (:require [clojure.data.json :as json]
+            [clojure.java.io :as io]
             [clojure.string :as str])
   (:gen-class))
 
@@ -26,6 +28,10 @@
              {:status 200
               :headers {"Content-Type" "application/json"}
               :body (json/write-str {:sum (reduce + numbers) :count (count numbers)})})
+    ;; Each line of the request body answered as it arrives: both bodies stream.
+    "/chat" {:status 200
+             :headers {"Content-Type" "text/plain; charset=utf-8"}
+             :body (map #(str "you said: " % "\n") (line-seq (io/reader body)))}
     "/fail" (throw (IllegalStateException. "this route always fails"))
     {:status 404 :headers {"Content-Type" "text/plain"} :body "not found\n"}))
 

@@ -2,8 +2,10 @@ package com.example;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -18,6 +20,7 @@ public class App {
         HttpServer server = HttpServer.create(new InetSocketAddress(port), 0);
         server.createContext("/", App::hello);
         server.createContext("/echo", App::echo);
+        server.createContext("/chat", App::chat);
         server.createContext("/sum", exchange -> {
             String query = exchange.getRequestURI().getQuery();
             int n = Integer.parseInt(query == null ? "1000" : query.replace("n=", ""));
@@ -48,6 +51,21 @@ public class App {
                 + " body=" + new String(body, StandardCharsets.UTF_8) + "\n";
         exchange.getResponseHeaders().add("X-Echo", "yes");
         send(exchange, 200, text);
+    }
+
+    /** Answers each line of the request body as it arrives: both bodies stream. */
+    private static void chat(HttpExchange exchange) throws IOException {
+        exchange.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+        exchange.sendResponseHeaders(200, 0);
+        BufferedReader lines = new BufferedReader(
+                new InputStreamReader(exchange.getRequestBody(), StandardCharsets.UTF_8));
+        try (OutputStream out = exchange.getResponseBody()) {
+            String line;
+            while ((line = lines.readLine()) != null) {
+                out.write(("you said: " + line + "\n").getBytes(StandardCharsets.UTF_8));
+                out.flush();
+            }
+        }
     }
 
     private static void send(HttpExchange exchange, int status, String text) throws IOException {
