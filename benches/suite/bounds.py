@@ -144,6 +144,23 @@ _JVM_INTERPRETER = (
     "StarlingMonkey runs a shorter path per request. Fewer bytecodes per request in the bridge (headers built "
     "only when asked for) and a faster interpreter loop in ristretto are the levers"
 )
+BOUNDS["Clojure wake p99 ≤ 100 ms"] = (
+    "loading the app's namespaces and its libraries' on the interpreter. A wake instantiates the snapshot (the "
+    "JVM booted, Clojure's runtime and `kumo.Ring` initialised) and then `require`s the handler's namespace: by "
+    "hand (2026-12-07, debug server, idle machine) a restarted dyno's first request took 3.3–3.5 s and the next "
+    "10 ms; a one-off timing each `require` put ~4 s (on a busy machine) in `clojure.data.json`, which loads "
+    "`clojure.pprint`, and 0.7 s in the app's own `hello.core`. Loading the library namespaces the app's "
+    "compilation loaded into the snapshot too (tried: `clojure.data.json`, `clojure.pprint`, "
+    "`clojure.core.specs.alpha`) cut the first request to 1.1 s but grew every instance from 249 to 445 MB of "
+    "a 512 MB dyno's memory (ristretto's loaded classes are large), so it was not kept. The app's own namespaces "
+    "cannot go into a build-time snapshot (their top-level forms may read config vars); a snapshot taken at "
+    "release time, with the config, is the lever"
+)
+BOUNDS["memory per idle Java web dyno"] = (
+    "the pages each instance writes in the snapshot's memory. An instance maps the snapshot copy-on-write; "
+    "running the app's `main` and a request writes into the VM's class and heap structures spread over it, and "
+    "every page written becomes the instance's own"
+)
 BOUNDS["Java hello ≥ the JavaScript hello's req/s"] = _JVM_INTERPRETER
 BOUNDS["Java hello p50 ≤ 5 ms"] = _JVM_INTERPRETER
 BOUNDS["Java wake p99 ≤ 50 ms"] = (

@@ -1,8 +1,8 @@
 """Part 14: Java. `examples/java-httpserver` (the JDK's HttpServer), built by Kumo's
 Java buildpack, against the JavaScript hello app on the same server (wrk c=16,
-rounds taking turns, medians); wakes of an eco Java app from sleep (asleep →
-first byte); a compute loop (the sum of 10M ints) in the guest against HotSpot
-`-Xint` on the same class; and the server's memory for one idle Java web dyno."""
+rounds taking turns, medians); wakes of eco Java and Clojure apps from sleep
+(asleep → first byte); a compute loop (the sum of 10M ints) in the guest against HotSpot
+`-Xint` on the same class; and the server's memory per idle Java web dyno."""
 
 import re
 import statistics
@@ -17,10 +17,13 @@ from .wake import wait_asleep
 
 TITLE = "14. Java: the JDK HttpServer app vs the JavaScript hello, wakes, a compute loop, memory"
 EXAMPLE = ROOT / "examples/java-httpserver"
+CLOJURE = ROOT / "examples/clojure-ring"
 CONNECTIONS = 16
 ROUNDS = 3
 LOOP_N = 10_000_000
 WAKES = 20
+CLOJURE_WAKES = 10
+EXTRA_DYNOS = 5
 JDK = "/usr/lib/jvm/temurin-25-jdk-amd64"
 
 
@@ -50,6 +53,41 @@ def guest_loop(kumo, host):
     return statistics.median(times)
 
 
+def idle_dyno_memory(kumo):
+    """The server's resident memory added per idle Java web dyno beyond the first:
+    scales to 1 + EXTRA_DYNOS dynos and sends GETs one at a time until each new
+    dyno's instance has answered (a new instance's first answer says `(request 1)`),
+    then waits for the memory to settle. Returns (MiB per dyno, before, after)."""
+    before, _ = kumo.memory()
+    kumo.formation("java-hello", "web", quantity=1 + EXTRA_DYNOS)
+    fresh = 0
+    for _ in range(600):
+        _, status, body = first_byte(kumo.router_port, "java-hello.localhost", timeout=120)
+        if status == 200 and "(request 1)" in body:
+            fresh += 1
+            if fresh == EXTRA_DYNOS:
+                break
+    if fresh < EXTRA_DYNOS:
+        raise SystemExit(f"jvm: only {fresh} of {EXTRA_DYNOS} new Java dynos answered")
+    time.sleep(3)
+    after, _ = kumo.memory()
+    kumo.formation("java-hello", "web", quantity=1)
+    return (after - before) / EXTRA_DYNOS, before, after
+
+
+def wake_times(sleeper, app, count):
+    """Wakes of `app` from sleep, asleep → first byte on a fresh connection: the
+    times (ms) of those answered 200, and the failures."""
+    wakes, failures = [], []
+    for _ in range(count):
+        if not wait_asleep(sleeper, app):
+            failures.append("never went to sleep")
+            continue
+        elapsed, status, _ = first_byte(sleeper.router_port, f"{app}.localhost", timeout=120)
+        (wakes if status == 200 else failures).append(elapsed if status == 200 else f"{status}")
+    return wakes, failures
+
+
 def run(ctx):
     kumo = Kumo(ctx.bins, ctx.servers, ctx.tmp / "jvm")
     kumo.cli("apps:create", "java-hello")
@@ -71,6 +109,9 @@ def run(ctx):
             print(f"jvm {lang:5} round {round_ + 1}: {r['rps']:>8.0f} req/s p50 {r['p50']:.3f} p99 {r['p99']:.3f} ms "
                   f"non-2xx {r['non2xx']}", flush=True)
     rss_warm, _ = kumo.memory()
+    per_dyno, rss_scale_before, rss_scaled = idle_dyno_memory(kumo)
+    print(f"jvm memory: {rss_scale_before:.0f} -> {rss_scaled:.0f} MiB with {EXTRA_DYNOS} more dynos: "
+          f"{per_dyno:.1f} MiB each", flush=True)
     loop_guest = guest_loop(kumo, "java-hello.localhost")
     kumo.stop()
     loop_hotspot = hotspot_xint()
@@ -80,13 +121,12 @@ def run(ctx):
     sleeper.formation("java-sleeper", "web", quantity=1, size="eco")
     sleeper.cli("deploy", "-a", "java-sleeper", EXAMPLE)
     wait_http(sleeper.router_url(), host="java-sleeper.localhost", expect="Hello from Java", timeout=600)
-    wakes, failures = [], []
-    for _ in range(5 if ctx.quick else WAKES):
-        if not wait_asleep(sleeper, "java-sleeper"):
-            failures.append("never went to sleep")
-            continue
-        elapsed, status, body = first_byte(sleeper.router_port, "java-sleeper.localhost", timeout=120)
-        (wakes if status == 200 else failures).append(elapsed if status == 200 else f"{status}")
+    wakes, failures = wake_times(sleeper, "java-sleeper", 5 if ctx.quick else WAKES)
+    sleeper.cli("apps:create", "clj-sleeper")
+    sleeper.formation("clj-sleeper", "web", quantity=1, size="eco")
+    sleeper.cli("deploy", "-a", "clj-sleeper", CLOJURE)
+    wait_http(sleeper.router_url(), host="clj-sleeper.localhost", expect="Hello from Clojure", timeout=600)
+    clj_wakes, clj_failures = wake_times(sleeper, "clj-sleeper", 3 if ctx.quick else CLOJURE_WAKES)
     sleeper.stop()
 
     def med(lang, key):
@@ -96,6 +136,7 @@ def run(ctx):
     rows = [[lang, len(runs[lang]), f"{med(lang, 'rps'):.0f}", report.ms(med(lang, "p50")),
              report.ms(med(lang, "p99")), sum(r["non2xx"] for r in runs[lang])] for lang in ("java", "js")]
     wake_p50, wake_p99 = percentile(wakes, 50), percentile(wakes, 99)
+    clj_p99 = percentile(clj_wakes, 99)
     lines = [
         f"## {TITLE}",
         "",
@@ -111,7 +152,9 @@ def run(ctx):
         f"Wakes: an eco Java app on `kumo server --sleep-after 200ms`, asleep → first byte on a fresh connection, "
         f"{len(wakes)} wakes (failures: {len(failures)}): p50 {wake_p50:.0f} ms, p99 {wake_p99:.0f} ms. "
         "A wake instantiates the build's snapshot (the JVM booted, Kumo's bridge classes initialised) and runs the "
-        "app's `main` in it.",
+        "app's `main` in it. "
+        f"The Clojure example (`examples/clojure-ring`, eco, same server): {len(clj_wakes)} wakes (failures: "
+        f"{len(clj_failures)}): p50 {percentile(clj_wakes, 50):.0f} ms, p99 {percentile(clj_wakes, 99):.0f} ms.",
         "",
         f"Compute loop (`com.example.Sum`, sum of {LOOP_N:,} ints as longs): {loop_guest:.0f} ms in the guest (`GET "
         f"/sum`, median of 3 after a warm-up) vs {loop_hotspot:.0f} ms under `{JDK}/bin/java -Xint` (median of 3): "
@@ -120,13 +163,19 @@ def run(ctx):
         f"Server memory: VmRSS {rss_before:.0f} MiB after the deploy, {rss_one:.0f} MiB once the Java dyno answered "
         f"(one instance), {rss_warm:.0f} MiB after the load (the Java dyno's instances and the JavaScript dyno warm). "
         "Each Java instance starts from the snapshot's memory (the class library image and the booted VM), "
-        "mapped copy-on-write from the compiled component.",
+        "mapped copy-on-write from the compiled component. "
+        f"Scaled to {1 + EXTRA_DYNOS} web dynos, each new one answering once (one idle instance each): "
+        f"VmRSS {rss_scale_before:.0f} → {rss_scaled:.0f} MiB, {per_dyno:.1f} MiB per idle dyno.",
         "",
         report.goal(f"Java hello ≥ the JavaScript hello's req/s (c={CONNECTIONS})", f"{java_rps:.0f} vs {js_rps:.0f} "
                     "req/s", java_rps >= js_rps, f"{java_rps / js_rps:.2f}×"),
         report.goal("Java hello p50 ≤ 5 ms (c=16)", f"{med('java', 'p50'):.3f} ms", med("java", "p50") <= 5,
                     f"{med('java', 'p50') / 5:.2f}× the budget"),
         report.goal("Java wake p99 ≤ 50 ms", f"{wake_p99:.0f} ms", wake_p99 <= 50, f"{wake_p99 / 50:.2f}× the budget"),
+        report.goal("Clojure wake p99 ≤ 100 ms", f"{clj_p99:.0f} ms", clj_p99 <= 100,
+                    f"{clj_p99 / 100:.2f}× the budget"),
+        report.goal("memory per idle Java web dyno ≤ 64 MB resident beyond the shared snapshot",
+                    f"{per_dyno:.1f} MiB", per_dyno <= 64, f"{per_dyno / 64:.2f}× the budget"),
         report.goal("compute loop within 15× of HotSpot -Xint", f"{loop_guest:.0f} vs {loop_hotspot:.0f} ms",
                     loop_guest <= 15 * loop_hotspot, f"{loop_guest / loop_hotspot:.1f}×"),
     ]
