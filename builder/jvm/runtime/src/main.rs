@@ -560,8 +560,12 @@ impl ristretto_intrinsics::kumo::Wire for Streams {
     fn head(&self, head: &[u8], length: i64) -> Result<(), String> {
         let (status, headers) = parse_head(head)?;
         with_exchange(|exchange| {
-            let out = exchange.out.take().ok_or("headers already sent")?;
+            if exchange.out.is_none() {
+                return Err("headers already sent".into());
+            }
+            // Refused (a status wasi:http does not take): the outparam stays for the 500.
             let (response, body) = response(status, &headers, length)?;
+            let out = exchange.out.take().ok_or("headers already sent")?;
             ResponseOutparam::set(out, Ok(response));
             exchange.output = Some(
                 body.write()
