@@ -569,4 +569,21 @@ mod tests {
         let e = java_args(app.path(), jdk, &Launcher::JAVA, &argv("python app.py")).unwrap_err();
         assert!(e.to_string().contains("runs `java` commands"), "{e}");
     }
+
+    /// `java -jar` of a file that is not a jar fails the build by name.
+    #[test]
+    fn a_jar_that_is_not_a_jar_is_refused() {
+        let jdk = runtime::jdks()
+            .expect("a JDK 17+ with javac (apt-get install openjdk-17-jdk-headless)")
+            .compiler;
+        let app = tempfile::tempdir().unwrap();
+        std::fs::write(app.path().join("app.jar"), "not a zip archive\n").unwrap();
+        let argv = shell_words::split("java -jar app.jar").unwrap();
+        let e = java_args(app.path(), &jdk, &Launcher::JAVA, &argv).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`app.jar` is not a jar (a zip archive) that `jar` can read"),
+            "{e}"
+        );
+    }
 }

@@ -4,7 +4,8 @@
 //! compiled ahead of time and run from a JVM pre-initialised with Clojure's
 //! runtime; a config var, a request body, a lazy-seq response answering a
 //! request body line by line while both stream, a handler that throws (500, the
-//! stack trace in the logs, the dyno still serving), the worker as a one-off;
+//! stack trace in the logs, the dyno still serving), the worker as a one-off
+//! (arguments, stdin, `System/exit`'s status, an uncaught exception);
 //! and a deps.edn app, pushed with `git push`, whose `-main` serves its handler with
 //! `kumo.ring/run-server`, then a dependency Maven Central does not have
 //! failing the build while the release keeps serving.
@@ -72,6 +73,29 @@ fn a_ring_app_and_a_deps_edn_app_serve_from_a_preinitialised_jvm() {
         "worker: args= one,two\n"
     );
     assert_eq!(run.status.code(), Some(0));
+    // stdin reaches `read-line`; System/exit's status reaches the caller whole.
+    let run = kumo_as(
+        &server,
+        &server.token,
+        &["run", "-a", "clj", "--", "worker", "stdin"],
+        Some("a line from stdin\n"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "worker: args= stdin\nworker: read a line from stdin\n"
+    );
+    let run = kumo_as(
+        &server,
+        &server.token,
+        &["run", "-a", "clj", "--", "worker", "exit", "3"],
+        None,
+    );
+    assert_eq!(
+        run.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let run = kumo_as(
         &server,
         &server.token,

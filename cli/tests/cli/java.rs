@@ -8,7 +8,10 @@
 //! Procfile naming a class that does not exist failing the build while the
 //! previous release keeps serving; and `examples/java-maven` (Maven, Gson from
 //! Maven Central) run as `java -jar`; and `examples/scala-hello` compiled
-//! with scalac; those two deployed with `git push`.
+//! with scalac (its worker as `java` one-offs with stdin and exit statuses, a
+//! handler that throws); those two deployed with `git push`; and Java features
+//! the JVM cannot run (sockets, processes, native libraries) failing with the
+//! method and the reason.
 //!
 //! The first build compiles Kumo's JVM runtime (ristretto for wasm32-wasip2,
 //! minutes on two cores); it is kept among the server's build tools after that.
@@ -201,6 +204,50 @@ fn a_scala_app_is_compiled_with_scalac_and_served() {
     let reply = wait_for_answer(&server, "scala", "/greet", "Hi from SCALA ON KUMO: /greet");
     assert_eq!(reply.body, "Hi from SCALA ON KUMO: /greet\n");
 
+    // The same source with `kumo deploy`; a handler that throws: 500, the trace.
+    let (ok, out) = deploy_dir(&server, "scala", &example);
+    assert!(ok, "{out}");
+    has(&out, "Procfile declares types -> web, worker");
+    let logs = failing_route_logs(&server, "scala");
+    has(
+        &logs,
+        "java.lang.IllegalStateException: this route always fails",
+    );
+    has(&logs, "at example.Main$.$anonfun$main$");
+    assert_eq!(server.get("scala", "/").status, 200);
+
+    // The worker as one-offs with `java`: the Scala library is on every class
+    // path; stdin, System.exit's status and an uncaught exception.
+    let one_off = |args: &[&str], stdin: Option<&str>| {
+        let command = [
+            "run",
+            "-a",
+            "scala",
+            "--",
+            "java",
+            "-cp",
+            "classes",
+            "example.Worker",
+        ];
+        let argv: Vec<&str> = command.iter().chain(args).copied().collect();
+        kumo_as(&server, &server.token, &argv, stdin)
+    };
+    let run = one_off(&["stdin"], Some("a line from stdin\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "worker: args=stdin\nworker: read a line from stdin\n",
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(run.status.code(), Some(0));
+    assert_eq!(one_off(&["exit", "42"], None).status.code(), Some(42));
+    let run = one_off(&["fail"], None);
+    assert_eq!(run.status.code(), Some(1));
+    has(
+        &String::from_utf8_lossy(&run.stderr),
+        "Exception in thread \"main\" java.lang.IllegalArgumentException: asked to fail",
+    );
+
     // sbt's dependencies are not resolved: the build says so, the release stays.
     let broken = data.path().join("broken");
     copy_tree(&example, &broken);
@@ -216,4 +263,101 @@ fn a_scala_app_is_compiled_with_scalac_and_served() {
         "build.sbt declares libraryDependencies, which Kumo's Scala buildpack does not resolve",
     );
     assert_eq!(server.get("scala", "/").body, "Hi from SCALA ON KUMO: /\n");
+}
+
+#[test]
+fn java_features_the_jvm_cannot_run_fail_naming_the_method_and_why() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[], "Router listening on");
+    stdout(&kumo(&server, &["apps:create", "limits"]));
+    let app = data.path().join("limits");
+    copy_tree(&example(), &app);
+    std::fs::write(
+        app.join("src/com/example/Limits.java"),
+        r#"package com.example;
+
+import com.sun.net.httpserver.HttpServer;
+import java.net.InetSocketAddress;
+
+/** Serves `/socket`, `/exec` and `/native`, or runs one of them named as its argument. */
+public class Limits {
+    public static void main(String[] args) throws Exception {
+        if (args.length > 0) {
+            attempt(args[0]);
+            return;
+        }
+        HttpServer server = HttpServer.create(
+                new InetSocketAddress(Integer.parseInt(System.getenv("PORT"))), 0);
+        server.createContext("/", exchange -> {
+            attempt(exchange.getRequestURI().getPath().substring(1));
+            byte[] ok = "ok\n".getBytes();
+            exchange.sendResponseHeaders(200, ok.length);
+            try (var out = exchange.getResponseBody()) {
+                out.write(ok);
+            }
+        });
+        server.start();
+    }
+
+    static void attempt(String what) throws java.io.IOException {
+        switch (what) {
+            case "socket" -> new java.net.Socket("127.0.0.1", 9).close();
+            case "exec" -> new ProcessBuilder("ls").start();
+            case "native" -> System.loadLibrary("fast");
+            default -> { }
+        }
+    }
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("Procfile"),
+        "web: java -cp classes com.example.Limits\n",
+    )
+    .unwrap();
+    let (ok, out) = deploy_dir(&server, "limits", &app);
+    assert!(ok, "{out}");
+    wait_for_answer(&server, "limits", "/", "ok");
+
+    // A request that opens a socket or starts a process: 500, and the app's log
+    // names the method, the reason and the app's frame; the dyno serves on.
+    for (path, reason) in [
+        ("/socket", "JVM apps on Kumo cannot open network sockets"),
+        ("/exec", "a dyno cannot start processes"),
+    ] {
+        assert_eq!(server.get("limits", path).status, 500, "{path}");
+        let logs = stdout(&kumo(&server, &["logs", "-a", "limits", "-n", "1500"]));
+        has(&logs, &format!("Exception in handler for GET {path}:"));
+        has(&logs, "java.lang.UnsatisfiedLinkError");
+        has(&logs, "Kumo: the native method ");
+        has(&logs, reason);
+        has(&logs, "at com.example.Limits.attempt(Limits.java");
+    }
+    assert_eq!(server.get("limits", "/").body, "ok\n");
+
+    // A one-off loading a native library: exit 1 with the library and the reason.
+    let run = kumo_as(
+        &server,
+        &server.token,
+        &[
+            "run",
+            "-a",
+            "limits",
+            "--",
+            "java",
+            "-cp",
+            "classes",
+            "com.example.Limits",
+            "native",
+        ],
+        None,
+    );
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    has(&stderr, "no fast in java.library.path");
+    has(
+        &stderr,
+        "native libraries cannot be loaded: only Java bytecode runs on Kumo's JVM",
+    );
 }

@@ -168,6 +168,10 @@ public final class Bridge {
         } catch (Throwable t) {
             System.err.println("Exception in handler for " + method + " " + target + ":");
             t.printStackTrace();
+            String why = unavailable(t);
+            if (why != null) {
+                System.err.println(why);
+            }
             System.err.flush();
             if (!exchange.headersSent()) {
                 return plain(wire, 500, "Internal Server Error\n");
@@ -215,7 +219,44 @@ public final class Bridge {
             }
             text = builder.toString();
         }
+        String why = unavailable(t);
+        if (why != null) {
+            text += why + "\n";
+        }
         return text.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * What Kumo adds after the trace of an exception that comes from a native
+     * method its JVM does not have (an {@code UnsatisfiedLinkError}, itself or a
+     * cause): the method, and why (sockets, processes and native libraries are
+     * not there for JVM apps on Kumo); null for any other exception.
+     */
+    static String unavailable(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (!(c instanceof UnsatisfiedLinkError)) {
+                continue;
+            }
+            String message = String.valueOf(c.getMessage()).trim();
+            if (message.contains("java.library.path")) {
+                return "Kumo: " + message + " -> native libraries cannot be loaded: only Java bytecode"
+                        + " runs on Kumo's JVM";
+            }
+            String method = message.replace("'", "");
+            String reason;
+            if (method.startsWith("sun/nio/ch/") || method.startsWith("java/net/")
+                    || method.startsWith("sun/net/")) {
+                reason = "JVM apps on Kumo cannot open network sockets (a web app takes its requests"
+                        + " from the HttpServer Kumo serves it)";
+            } else if (method.startsWith("java/lang/ProcessImpl")
+                    || method.startsWith("java/lang/ProcessHandleImpl")) {
+                reason = "a dyno cannot start processes";
+            } else {
+                reason = "Kumo's JVM (the ristretto interpreter on WebAssembly) does not implement it";
+            }
+            return "Kumo: the native method " + method + " is not available: " + reason;
+        }
+        return null;
     }
 
     /**

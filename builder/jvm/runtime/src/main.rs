@@ -38,6 +38,8 @@ use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 /// Where the buildpack puts the class library and Kumo's classes in the slug.
 const JAVA_HOME: &str = "/app/.jdk";
 const KUMO_JAR: &str = "/app/.kumo/jvm-classes";
+/// Where the Scala buildpack puts the Scala library.
+const SCALA_LIBRARY: &str = "/app/.kumo/scala/scala-library.jar";
 /// Relative class path entries are relative to the app, as `java` run in `/app` sees them.
 const APP_DIR: &str = "/app";
 
@@ -140,6 +142,11 @@ fn expand_class_path(class_path: &str) -> Result<Vec<String>, String> {
         } else {
             entries.push(path.display().to_string());
         }
+    }
+    // A Scala app's commands all get the Scala library, as the `scala` runner
+    // gives it: `java -cp classes Main` works in a one-off as in the Procfile.
+    if Path::new(SCALA_LIBRARY).is_file() && !entries.iter().any(|e| e == SCALA_LIBRARY) {
+        entries.push(SCALA_LIBRARY.to_string());
     }
     entries.push(KUMO_JAR.to_string());
     Ok(entries)

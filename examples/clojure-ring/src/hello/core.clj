@@ -39,5 +39,7 @@
   (println "worker: args=" (str/join "," args))
   (when (= (first args) "stdin")
     (println "worker: read" (read-line)))
+  (when (= (first args) "exit")
+    (System/exit (Integer/parseInt (second args))))
   (when (= (first args) "fail")
     (throw (IllegalArgumentException. "asked to fail"))))

@@ -14,6 +14,7 @@ object Main {
       val words = List("Scala", "on", "Kumo").map(_.toUpperCase).mkString(" ")
       respond(exchange, s"$greeting from $words: ${exchange.getRequestURI.getPath}\n")
     })
+    server.createContext("/fail", (_: HttpExchange) => throw new IllegalStateException("this route always fails"))
     server.start()
     println(s"scala-hello listening on port $port")
   }
@@ -23,5 +24,19 @@ object Main {
     exchange.sendResponseHeaders(200, bytes.length.toLong)
     val out = exchange.getResponseBody
     try out.write(bytes) finally out.close()
+  }
+}
+
+/** A worker, also run as a one-off: prints its arguments; `stdin` reads a line,
+  * `exit N` exits with status N, `fail` throws. */
+object Worker {
+  def main(args: Array[String]): Unit = {
+    println(s"worker: args=${args.mkString(",")}")
+    args.toList match {
+      case "stdin" :: _       => println(s"worker: read ${scala.io.StdIn.readLine()}")
+      case "exit" :: code :: _ => sys.exit(code.toInt)
+      case "fail" :: _        => throw new IllegalArgumentException("asked to fail")
+      case _                  =>
+    }
   }
 }
