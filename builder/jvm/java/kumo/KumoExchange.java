@@ -371,8 +371,15 @@ public final class KumoExchange extends HttpExchange {
         return cut || (headersSent && fixedLength && remaining > 0);
     }
 
-    /** The request body: read from the wire as the handler reads it, unreadable once closed. */
+    /**
+     * The request body: read from the wire as the handler reads it (whatever has
+     * arrived, up to {@value #CHUNK} bytes at a time, as the JDK's server reads its
+     * socket through a buffer), unreadable once closed.
+     */
     private final class RequestBody extends InputStream {
+        private final byte[] buffer = new byte[CHUNK];
+        private int start;
+        private int end;
         private boolean closed;
         private boolean ended;
 
@@ -382,14 +389,30 @@ public final class KumoExchange extends HttpExchange {
             }
         }
 
+        /** Waits for more of the body; false at its end. */
+        private boolean fill() throws IOException {
+            if (ended) {
+                return false;
+            }
+            int count = wire.read(buffer, 0, buffer.length);
+            if (count < 0) {
+                ended = true;
+                return false;
+            }
+            start = 0;
+            end = count;
+            return true;
+        }
+
         @Override
         public int read() throws IOException {
-            byte[] one = new byte[1];
-            int count;
-            do {
-                count = read(one, 0, 1);
-            } while (count == 0);
-            return count < 0 ? -1 : one[0] & 0xff;
+            check();
+            while (start == end) {
+                if (!fill()) {
+                    return -1;
+                }
+            }
+            return buffer[start++] & 0xff;
         }
 
         @Override
@@ -399,20 +422,29 @@ public final class KumoExchange extends HttpExchange {
             if (len == 0) {
                 return 0;
             }
-            if (ended) {
-                return -1;
+            if (start == end) {
+                if (len >= buffer.length) {
+                    if (ended) {
+                        return -1;
+                    }
+                    int count = wire.read(b, off, len);
+                    ended = count < 0;
+                    return count;
+                }
+                if (!fill()) {
+                    return -1;
+                }
             }
-            int count = wire.read(b, off, len);
-            if (count < 0) {
-                ended = true;
-            }
+            int count = Math.min(len, end - start);
+            System.arraycopy(buffer, start, b, off, count);
+            start += count;
             return count;
         }
 
         @Override
         public int available() throws IOException {
             check();
-            return ended ? 0 : wire.available();
+            return (end - start) + (ended ? 0 : wire.available());
         }
 
         @Override
