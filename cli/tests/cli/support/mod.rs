@@ -567,12 +567,35 @@ pub fn check_chat(server: &Server, app: &str) {
     has(&text, "transfer-encoding: chunked");
 }
 
-/// `GET /fail` of an example whose handler throws: a 500, and the app's logs
-/// (where the caller looks for the trace).
+/// `GET /fail` of a JVM example, whose handler throws `IllegalStateException("this
+/// route always fails")`: a 500, the exception in the app's logs; returns the
+/// logs (where the caller looks for its language's frame).
 pub fn failing_route_logs(server: &Server, app: &str) -> String {
     let failed = server.get(app, "/fail");
     assert_eq!(failed.status, 500, "{}", failed.body);
-    stdout(&kumo(server, &["logs", "-a", app, "-n", "1500"]))
+    let logs = stdout(&kumo(server, &["logs", "-a", app, "-n", "1500"]));
+    has(
+        &logs,
+        "java.lang.IllegalStateException: this route always fails",
+    );
+    logs
+}
+
+/// `kumo run -a APP -- COMMAND… ARGS…`, attached, with `stdin`.
+pub fn run_one_off(
+    server: &Server,
+    app: &str,
+    command: &[&str],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    let argv: Vec<&str> = ["run", "-a", app, "--"]
+        .iter()
+        .chain(command)
+        .chain(args)
+        .copied()
+        .collect();
+    kumo_as(server, &server.token, &argv, stdin)
 }
 
 /// `git push kumo main` of the files in `dir`, committed to a new repository,
